@@ -1,0 +1,245 @@
+//! Twilio's error catalogue: every error the API returns carries Twilio's numeric code, the
+//! HTTP status Twilio uses with it, and a message in Twilio's words.
+//!
+//! Rendering (`{"code","message","more_info","status"}`) lives in the HTTP layer; this module
+//! only decides *which* error a situation is.
+
+use std::fmt;
+
+/// An error as Twilio reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwilioError {
+    /// Twilio's error code (21211, 20404, …).
+    pub code: u32,
+    /// The HTTP status sent with it.
+    pub status: u16,
+    /// Human-readable text, in Twilio's wording where known.
+    pub message: String,
+}
+
+impl fmt::Display for TwilioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.code, self.status, self.message)
+    }
+}
+
+impl std::error::Error for TwilioError {}
+
+impl TwilioError {
+    /// An error with an explicit code, status and message.
+    pub fn new(code: u32, status: u16, message: impl Into<String>) -> Self {
+        Self { code, status, message: message.into() }
+    }
+
+    /// A 400 with the given code.
+    pub fn bad_request(code: u32, message: impl Into<String>) -> Self {
+        Self::new(code, 400, message)
+    }
+
+    /// Twilio's documentation page for the code.
+    pub fn more_info(&self) -> String {
+        format!("https://www.twilio.com/docs/errors/{}", self.code)
+    }
+
+    // --- platform errors -------------------------------------------------------------------
+
+    /// 20001: a parameter has an invalid value (generic).
+    pub fn invalid_parameter(message: impl Into<String>) -> Self {
+        Self::bad_request(20001, message)
+    }
+
+    /// 20001 for a bad date filter, in Twilio's words.
+    pub fn invalid_date() -> Self {
+        Self::bad_request(20001, "Invalid date value.")
+    }
+
+    /// 20003: missing or wrong credentials.
+    pub fn authenticate() -> Self {
+        Self::new(20003, 401, "Authenticate")
+    }
+
+    /// 20404: no such resource (also used for other accounts' resources).
+    pub fn not_found(path: &str) -> Self {
+        Self::new(20404, 404, format!("The requested resource {path} was not found"))
+    }
+
+    /// 20004: the resource exists but not with this HTTP method.
+    pub fn method_not_allowed(method: &str) -> Self {
+        Self::new(20004, 405, format!("The requested method {method} is not supported for this resource"))
+    }
+
+    /// 20009: deleting (or redacting) a message that is not in a final state.
+    pub fn not_complete(action: &str, status: &str) -> Self {
+        Self::bad_request(20009, format!("Cannot {action} this resource before it is complete (status: {status})"))
+    }
+
+    /// 20500: something broke on our side; details are logged, not shown.
+    pub fn internal() -> Self {
+        Self::new(20500, 500, "An internal server error has occurred")
+    }
+
+    /// 20413-style: request body larger than we accept.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(20001, 413, format!("The request body exceeds the limit of {limit} bytes"))
+    }
+
+    /// 21481: a `PageToken` we did not issue.
+    pub fn invalid_page_token() -> Self {
+        Self::bad_request(21481, "Invalid PageToken")
+    }
+
+    /// 70002: a deep `Page` asked for without the `PageToken` that positions it.
+    pub fn page_token_required() -> Self {
+        Self::bad_request(70002, "Paged requests must include a PageToken")
+    }
+
+    // --- create validation -----------------------------------------------------------------
+
+    /// 21604: no `To`.
+    pub fn to_required() -> Self {
+        Self::bad_request(21604, "A 'To' phone number is required.")
+    }
+
+    /// 21211: `To` is not a valid address.
+    pub fn invalid_to(to: &str) -> Self {
+        Self::bad_request(21211, format!("The 'To' number {to} is not a valid phone number."))
+    }
+
+    /// 21603: neither `From` nor `MessagingServiceSid`.
+    pub fn from_required() -> Self {
+        Self::bad_request(21603, "A 'From' phone number is required.")
+    }
+
+    /// 21602: no body, media or content (without a Messaging Service).
+    pub fn body_required() -> Self {
+        Self::bad_request(21602, "Message body is required.")
+    }
+
+    /// 21619: no body, media or content (with a Messaging Service).
+    pub fn body_or_media_required() -> Self {
+        Self::bad_request(21619, "A text message body or media urls must be specified.")
+    }
+
+    /// 21617: body over 1600 characters.
+    pub fn body_too_long() -> Self {
+        Self::bad_request(21617, "The concatenated message body exceeds the 1600 character limit.")
+    }
+
+    /// 21623: more than 10 media URLs.
+    pub fn too_many_media(max: usize) -> Self {
+        Self::bad_request(21623, format!("The number of media files exceeds the allowed limit of {max}."))
+    }
+
+    /// 21620: a media URL that is not an absolute http(s) URL.
+    pub fn invalid_media_url(url: &str) -> Self {
+        Self::bad_request(21620, format!("Media urls: {url} are invalid. Please use only valid http and https urls"))
+    }
+
+    /// 21609: a bad `StatusCallback`.
+    pub fn invalid_status_callback(url: &str) -> Self {
+        Self::bad_request(21609, format!("The StatusCallback URL {url} is not a valid URL."))
+    }
+
+    /// 21212: `From` is not a phone number, short code or alphanumeric sender ID.
+    pub fn invalid_from(from: &str) -> Self {
+        Self::bad_request(
+            21212,
+            format!("The 'From' number {from} is not a valid phone number, shortcode, or alphanumeric sender ID."),
+        )
+    }
+
+    /// 21606: `From` cannot send for this account/destination.
+    pub fn from_not_owned(from: &str) -> Self {
+        Self::bad_request(
+            21606,
+            format!("The From phone number {from} is not a valid, SMS-capable inbound phone number or short code for your account."),
+        )
+    }
+
+    /// 21611: the sender's queue is full.
+    pub fn queue_full(from: &str) -> Self {
+        Self::bad_request(
+            21611,
+            format!("This 'From' number {from} has exceeded the maximum number of queued messages."),
+        )
+    }
+
+    /// 21266: `To` and `From` are the same.
+    pub fn to_equals_from(to: &str) -> Self {
+        Self::bad_request(21266, format!("'To' and 'From' numbers cannot be the same: {to}"))
+    }
+
+    /// 21705: `MessagingServiceSid` is not an `MG…` SID.
+    pub fn invalid_messaging_service(sid: &str) -> Self {
+        Self::bad_request(21705, format!("The Messaging Service Sid {sid} is invalid."))
+    }
+
+    /// 90007: `ValidityPeriod` outside 1–36000.
+    pub fn invalid_validity_period(value: &str) -> Self {
+        Self::bad_request(
+            90007,
+            format!("Invalid validity period value: {value}. The value must be between 1 and 36000 seconds."),
+        )
+    }
+
+    /// 21612: no route between the two numbers.
+    pub fn unroutable(to: &str, from: &str) -> Self {
+        Self::bad_request(
+            21612,
+            format!("The 'To' phone number: {to}, is not currently reachable using the 'From' phone number: {from} via SMS."),
+        )
+    }
+
+    /// 21408: the destination's region is not enabled.
+    pub fn region_not_enabled(to: &str) -> Self {
+        Self::bad_request(
+            21408,
+            format!(
+                "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {to}."
+            ),
+        )
+    }
+
+    /// 21610: the recipient opted out.
+    pub fn unsubscribed(to: &str) -> Self {
+        Self::bad_request(21610, format!("Attempt to send to unsubscribed recipient {to}"))
+    }
+
+    /// 21614: the destination cannot receive SMS.
+    pub fn not_mobile(to: &str) -> Self {
+        Self::bad_request(21614, format!("'To' number {to} is not a valid mobile number"))
+    }
+
+    // --- update ----------------------------------------------------------------------------
+
+    /// 30409: `Status=canceled` on a message that is not `scheduled`.
+    pub fn cannot_cancel() -> Self {
+        Self::bad_request(30409, "This message cannot be canceled")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn more_info_points_at_the_code_page() {
+        assert_eq!(TwilioError::to_required().more_info(), "https://www.twilio.com/docs/errors/21604");
+    }
+
+    #[test]
+    fn each_constructor_carries_twilios_code_and_status() {
+        let cases = [
+            (TwilioError::authenticate(), 20003, 401),
+            (TwilioError::not_found("/x"), 20404, 404),
+            (TwilioError::method_not_allowed("PUT"), 20004, 405),
+            (TwilioError::invalid_to("abc"), 21211, 400),
+            (TwilioError::invalid_validity_period("0"), 90007, 400),
+            (TwilioError::cannot_cancel(), 30409, 400),
+        ];
+        for (e, code, status) in cases {
+            assert_eq!((e.code, e.status), (code, status), "{e}");
+        }
+        assert_eq!(TwilioError::invalid_to("abc").message, "The 'To' number abc is not a valid phone number.");
+    }
+}

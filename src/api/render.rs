@@ -1,0 +1,105 @@
+//! Twilio's JSON for each resource: every property present, types exactly as Twilio's
+//! (counts and prices as strings, dates in RFC 2822 GMT), URIs root-relative.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use switchboard_domain::message::{Message, API_VERSION};
+
+/// RFC 2822 in GMT, as Twilio writes it: `Thu, 24 Aug 2023 05:01:45 +0000`.
+pub fn rfc2822(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().format("%a, %d %b %Y %H:%M:%S +0000").to_string()
+}
+
+/// Root-relative URI of a message.
+pub fn message_uri(account_sid: &str, sid: &str) -> String {
+    format!("/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json")
+}
+
+/// `subresource_uris` of a message.
+#[derive(Serialize)]
+struct Subresources {
+    media: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    feedback: Option<String>,
+}
+
+/// A Message resource, keys in Twilio's (alphabetical) order.
+#[derive(Serialize)]
+pub struct MessageJson<'a> {
+    account_sid: &'a str,
+    api_version: &'static str,
+    body: &'a str,
+    date_created: String,
+    date_sent: Option<String>,
+    date_updated: String,
+    direction: &'static str,
+    error_code: Option<u32>,
+    error_message: Option<&'a str>,
+    from: Option<&'a str>,
+    messaging_service_sid: Option<&'a str>,
+    num_media: String,
+    num_segments: String,
+    price: Option<&'a str>,
+    price_unit: &'a str,
+    sid: &'a str,
+    status: &'static str,
+    subresource_uris: Subresources,
+    to: &'a str,
+    uri: String,
+}
+
+/// Renders a message. Twilio lists the `feedback` subresource only on fetched and listed
+/// messages, not in the create response.
+pub fn message(m: &Message, with_feedback: bool) -> MessageJson<'_> {
+    let base = format!("/2010-04-01/Accounts/{}/Messages/{}", m.account_sid, m.sid);
+    MessageJson {
+        account_sid: &m.account_sid,
+        api_version: API_VERSION,
+        body: &m.body,
+        date_created: rfc2822(m.date_created),
+        date_sent: m.date_sent.map(rfc2822),
+        date_updated: rfc2822(m.date_updated),
+        direction: m.direction.as_str(),
+        error_code: m.error_code,
+        error_message: m.error_message.as_deref(),
+        from: m.from.as_deref(),
+        messaging_service_sid: m.messaging_service_sid.as_deref(),
+        num_media: m.num_media.to_string(),
+        num_segments: m.num_segments.to_string(),
+        price: m.price.as_deref(),
+        price_unit: &m.price_unit,
+        sid: &m.sid,
+        status: m.status.as_str(),
+        subresource_uris: Subresources {
+            media: format!("{base}/Media.json"),
+            feedback: with_feedback.then(|| format!("{base}/Feedback.json")),
+        },
+        to: &m.to,
+        uri: format!("{base}.json"),
+    }
+}
+
+/// A v2010 list page. Exactly one non-meta key (`messages`): the SDKs reject pages with more.
+#[derive(Serialize)]
+pub struct MessagePage<'a> {
+    pub end: usize,
+    pub first_page_uri: String,
+    pub messages: Vec<MessageJson<'a>>,
+    pub next_page_uri: Option<String>,
+    pub page: u64,
+    pub page_size: usize,
+    pub previous_page_uri: Option<String>,
+    pub start: usize,
+    pub uri: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_rfc2822_in_gmt_with_plus_zero() {
+        assert_eq!(rfc2822(1_692_853_305_000), "Thu, 24 Aug 2023 05:01:45 +0000");
+        assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 +0000");
+    }
+}

@@ -1,0 +1,15 @@
+//! Switchboard: a self-hosted, Twilio-compatible Programmable Messaging server.
+//!
+//! Map (see `docs/ARCHITECTURE.md` for the full one):
+//! - `crates/domain` — pure rules: SIDs, addresses, segments, statuses, Twilio errors;
+//! - [`config`] — command line, environment and TOML configuration;
+//! - [`api`] — the HTTP surface: routing, auth, Twilio-shaped JSON and errors;
+//! - [`store`] — the storage trait and its engines;
+//! - [`delivery`] — the dispatcher and carriers (the built-in simulator);
+//! - [`server`] — wiring: builds the state and serves until shutdown.
+
+pub mod api;
+pub mod config;
+pub mod delivery;
+pub mod server;
+pub mod store;

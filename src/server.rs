@@ -1,0 +1,95 @@
+//! Wiring: opens the store, ensures accounts, starts delivery, and serves HTTP until shutdown.
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::delivery::simulator::Simulator;
+use crate::delivery::Dispatcher;
+use crate::store::{self, Account};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_domain::sid::{self, KeyGenerator};
+use tokio::net::TcpListener;
+
+/// Twilio's minimum `SendAt` lead, seconds (the 2026 error pages say 300).
+pub const DEFAULT_MIN_SCHEDULE_LEAD_SECS: i64 = 300;
+
+/// A ready-to-serve application.
+pub struct Prepared {
+    /// The HTTP application.
+    pub router: axum::Router,
+    /// Accounts to announce at start, with whether to show their token.
+    pub announce: Vec<(Account, bool)>,
+}
+
+/// Opens the store, upserts configured accounts (creating a random one in an empty database
+/// when none is configured), resumes unfinished deliveries and builds the router.
+pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
+    let store = store::open(&config.db).await?;
+    for account in &config.accounts {
+        store.upsert_account(account.clone()).await?;
+    }
+    let mut accounts = store.accounts().await?;
+    if accounts.is_empty() && !config.accept_any_credentials {
+        let account = Account { sid: format!("AC{}", sid::random_hex32()), auth_token: sid::random_hex32() };
+        store.upsert_account(account.clone()).await?;
+        accounts.push(account);
+    }
+    // Tokens given on the command line are the operator's; tokens we generated or kept from an
+    // earlier run are shown so a developer can copy them.
+    let announce = accounts.iter().map(|a| (a.clone(), config.accounts.is_empty())).collect();
+
+    let simulator = Simulator { step_delay: Duration::from_millis(config.simulator_delay_ms) };
+    let dispatcher = Dispatcher::start(store.clone(), simulator);
+    let resumed = dispatcher.resume(store.as_ref()).await?;
+    if resumed > 0 {
+        tracing::info!(resumed, "resumed delivery of unfinished messages");
+    }
+
+    let cache = api::auth::AccountCache::default();
+    for a in &accounts {
+        cache.put(a);
+    }
+    let state = Arc::new(AppState {
+        store,
+        accounts: cache,
+        accept_any_credentials: config.accept_any_credentials,
+        keys: KeyGenerator::new(),
+        dispatcher,
+        min_schedule_lead_secs: DEFAULT_MIN_SCHEDULE_LEAD_SECS,
+    });
+    Ok(Prepared { router: api::router(state), announce })
+}
+
+/// Serves until `shutdown` resolves; in-flight requests finish first.
+pub async fn serve(
+    prepared: Prepared,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, prepared.router).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

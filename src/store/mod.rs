@@ -1,0 +1,141 @@
+//! Storage: one trait, one implementation per engine.
+//!
+//! Handlers and the delivery engine only see [`Store`]; `sqlite/` is the embedded engine.
+//! To add an engine, implement [`Store`] in a sibling folder and add its URL scheme to
+//! [`open`].
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use std::sync::Arc;
+use switchboard_domain::message::Message;
+use switchboard_domain::status::Status;
+
+/// An API account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// `AC…`
+    pub sid: String,
+    /// The auth token (HTTP Basic password, webhook signing key).
+    pub auth_token: String,
+}
+
+/// Filters of a message list, already parsed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageFilter {
+    /// Exact `to`.
+    pub to: Option<String>,
+    /// Exact `from`.
+    pub from: Option<String>,
+    /// Send date (or creation date while unsent) at or after this instant, ms.
+    pub sent_from_ms: Option<i64>,
+    /// Send date (or creation date while unsent) before this instant, ms.
+    pub sent_until_ms: Option<i64>,
+}
+
+/// Where a page starts, relative to a message key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// The newest messages.
+    Start,
+    /// Messages older than this key (the next page).
+    After(String),
+    /// Messages newer than this key (the previous page).
+    Before(String),
+}
+
+/// A status change to apply, with the event to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// Message key (SID without prefix).
+    pub key: String,
+    /// Status the change requires the message to be in (compare-and-set).
+    pub from: Status,
+    /// New status.
+    pub to: Status,
+    /// When it happened, ms.
+    pub at_ms: i64,
+    /// Error code and message for failed/undelivered.
+    pub error: Option<(u32, String)>,
+    /// Set `date_sent` (on `sent`).
+    pub date_sent: Option<i64>,
+    /// Set `price` (on `sent`).
+    pub price: Option<String>,
+}
+
+/// A recorded status change of a message.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MessageEvent {
+    /// When, ms.
+    pub at_ms: i64,
+    /// Previous status (`None` for the initial one).
+    pub from: Option<String>,
+    /// New status.
+    pub to: String,
+    /// Error code, if any.
+    pub error_code: Option<u32>,
+}
+
+/// Result of a conditional change (redact, delete, cancel).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Conditional<T> {
+    /// No such message in this account.
+    NotFound,
+    /// The message exists but its status forbids the change.
+    WrongStatus(Status),
+    /// Done.
+    Done(T),
+}
+
+/// Storage errors are internal: they become a logged 500, never a detail shown to clients.
+pub type StoreResult<T> = Result<T, anyhow::Error>;
+
+/// Everything the server persists.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates the account or replaces its token.
+    async fn upsert_account(&self, account: Account) -> StoreResult<()>;
+    /// Creates the account unless it exists; returns the stored one either way.
+    async fn insert_account_if_absent(&self, account: Account) -> StoreResult<Account>;
+    /// Every account.
+    async fn accounts(&self) -> StoreResult<Vec<Account>>;
+    /// One account.
+    async fn account(&self, sid: &str) -> StoreResult<Option<Account>>;
+
+    /// Persists a new message durably (group-committed with concurrent inserts).
+    async fn insert_message(&self, message: Message) -> StoreResult<()>;
+    /// A message of an account by SID.
+    async fn message(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Message>>;
+    /// Up to `limit` messages newest first (relative to the cursor).
+    async fn list_messages(
+        &self,
+        account_sid: &str,
+        filter: &MessageFilter,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>>;
+    /// Empties the body of a message in a final state.
+    async fn redact_message(&self, account_sid: &str, sid: &str, now_ms: i64) -> StoreResult<Conditional<Message>>;
+    /// Deletes a message in a final state, with its events.
+    async fn delete_message(&self, account_sid: &str, sid: &str) -> StoreResult<Conditional<()>>;
+    /// Cancels a scheduled message.
+    async fn cancel_message(&self, account_sid: &str, sid: &str, now_ms: i64) -> StoreResult<Conditional<Message>>;
+
+    /// Applies status transitions (each only if the message is still in `from`); returns
+    /// which were applied.
+    async fn apply_transitions(&self, transitions: Vec<Transition>) -> StoreResult<Vec<bool>>;
+    /// Outbound messages not yet handed to the carrier or awaiting a receipt, oldest first
+    /// (to resume after a restart).
+    async fn unfinished_outbound(&self) -> StoreResult<Vec<Message>>;
+    /// The status history of a message.
+    async fn message_events(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Vec<MessageEvent>>>;
+}
+
+/// Opens the store named by `db`: a file path (SQLite) or, later, a `postgres://` URL.
+pub async fn open(db: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        anyhow::bail!("the PostgreSQL engine is not available in this build yet; use a SQLite file path for --db");
+    }
+    let path = db.strip_prefix("sqlite://").unwrap_or(db);
+    Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
+}

@@ -1,0 +1,323 @@
+//! The embedded SQLite engine.
+//!
+//! One writer thread owns the only writable connection and **group-commits**: it takes every
+//! write job waiting in its queue (up to [`MAX_BATCH`]), runs each inside its own savepoint,
+//! commits once, and only then answers the callers. Under load many API requests share one
+//! fsync; an idle server still commits each request at once. Reads go to a small pool of
+//! read-only connections on the blocking thread pool (WAL lets them run beside the writer).
+
+mod rows;
+
+use super::{Account, Conditional, Cursor, MessageEvent, MessageFilter, Store, StoreResult, Transition};
+use anyhow::{anyhow, Context};
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use switchboard_domain::message::Message;
+use switchboard_domain::sid;
+use switchboard_domain::status::Status;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+/// Most write jobs committed in one transaction.
+const MAX_BATCH: usize = 512;
+/// Read-only connections in the pool.
+const READERS: usize = 4;
+
+/// Migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/sqlite/0001_init.sql")];
+
+/// A write job: runs inside the batch transaction, says whether it succeeded (so its savepoint
+/// is kept or rolled back), and hands back the reply to send once the commit is known.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+type Reply = Box<dyn FnOnce(Result<(), Arc<anyhow::Error>>) + Send>;
+
+/// SQLite behind the [`Store`] trait.
+pub struct SqliteStore {
+    writer: mpsc::UnboundedSender<Job>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    permits: Arc<Semaphore>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and migrates it.
+    pub async fn open(path: &str) -> anyhow::Result<Self> {
+        let path = path.to_string();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path)).await?
+    }
+
+    fn open_blocking(path: &str) -> anyhow::Result<Self> {
+        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let mut conn = Connection::open(path).with_context(|| format!("opening SQLite database {path}"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: each group commit is fsynced, so a 201 survives power loss, not just kill -9.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn)?;
+
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r =
+                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+            r.busy_timeout(std::time::Duration::from_secs(5))?;
+            readers.push(r);
+        }
+
+        let (tx, rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || writer_loop(conn, rx))?;
+        Ok(Self { writer: tx, readers: Arc::new(Mutex::new(readers)), permits: Arc::new(Semaphore::new(READERS)) })
+    }
+
+    /// Runs `f` on the writer inside the next group commit; resolves after the commit.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit| {
+                let outcome = match (result, commit) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Err(e), _) => Err(e),
+                    (Ok(_), Err(e)) => Err(anyhow!("commit failed: {e:#}")),
+                };
+                let _ = tx.send(outcome);
+            });
+            (ok, reply)
+        });
+        self.writer.send(job).map_err(|_| anyhow!("the SQLite writer has stopped"))?;
+        rx.await.map_err(|_| anyhow!("the SQLite writer dropped a job"))?
+    }
+
+    /// Runs `f` on a pooled read-only connection, off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let permit = self.permits.clone().acquire_owned().await?;
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.lock().map_err(|_| anyhow!("reader pool poisoned"))?.pop();
+            let conn = conn.ok_or_else(|| anyhow!("reader pool empty"))?;
+            let result = f(&conn);
+            if let Ok(mut pool) = readers.lock() {
+                pool.push(conn);
+            }
+            drop(permit);
+            result
+        })
+        .await?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > MIGRATIONS.len() {
+        anyhow::bail!(
+            "the database schema is version {version}, newer than this binary knows ({}); upgrade Switchboard",
+            MIGRATIONS.len()
+        );
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql).with_context(|| format!("migration {}", i + 1))?;
+        tx.pragma_update(None, "user_version", i64::try_from(i + 1)?)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The group-commit loop; ends when every sender is dropped (server shutdown), after
+/// committing what was queued.
+fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = run_batch(&conn, &mut batch, &mut replies).map_err(Arc::new);
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, "SQLite group commit failed");
+        }
+        for reply in replies.drain(..) {
+            reply(outcome.clone());
+        }
+    }
+    tracing::debug!("SQLite writer stopped");
+}
+
+fn run_batch(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) -> anyhow::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    for job in batch.drain(..) {
+        conn.execute_batch("SAVEPOINT job")?;
+        let (ok, reply) = job(conn);
+        if !ok {
+            conn.execute_batch("ROLLBACK TO job")?;
+        }
+        conn.execute_batch("RELEASE job")?;
+        replies.push(reply);
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// Splits a SID into (prefix, key) if well-formed.
+fn split_sid(s: &str) -> Option<(String, String)> {
+    let key = sid::key(s)?;
+    Some((s[..2].to_string(), key.to_ascii_lowercase()))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn upsert_account(&self, account: Account) -> StoreResult<()> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO accounts (sid, auth_token, date_created) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (sid) DO UPDATE SET auth_token = excluded.auth_token",
+                params![account.sid, account.auth_token, chrono::Utc::now().timestamp_millis()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_account_if_absent(&self, account: Account) -> StoreResult<Account> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO accounts (sid, auth_token, date_created) VALUES (?1, ?2, ?3) ON CONFLICT (sid) DO NOTHING",
+                params![account.sid, account.auth_token, chrono::Utc::now().timestamp_millis()],
+            )?;
+            let token: String =
+                c.query_row("SELECT auth_token FROM accounts WHERE sid = ?1", [&account.sid], |r| r.get(0))?;
+            Ok(Account { sid: account.sid, auth_token: token })
+        })
+        .await
+    }
+
+    async fn accounts(&self) -> StoreResult<Vec<Account>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached("SELECT sid, auth_token FROM accounts ORDER BY date_created, sid")?;
+            let rows = st.query_map([], |r| Ok(Account { sid: r.get(0)?, auth_token: r.get(1)? }))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn account(&self, sid: &str) -> StoreResult<Option<Account>> {
+        let sid = sid.to_string();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT sid, auth_token FROM accounts WHERE sid = ?1")?
+                .query_row([&sid], |r| Ok(Account { sid: r.get(0)?, auth_token: r.get(1)? }))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn insert_message(&self, m: Message) -> StoreResult<()> {
+        let options = serde_json::to_string(&m.options)?;
+        self.write(move |c| {
+            rows::insert_message(c, &m, &options)?;
+            rows::insert_event(c, m.key(), m.date_created, None, m.status, m.error_code)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn message(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Message>> {
+        let Some((prefix, key)) = split_sid(sid) else { return Ok(None) };
+        let account = account_sid.to_string();
+        self.read(move |c| rows::get_message(c, &account, &prefix, &key)).await
+    }
+
+    async fn list_messages(
+        &self,
+        account_sid: &str,
+        filter: &MessageFilter,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>> {
+        let (account, filter, cursor) = (account_sid.to_string(), filter.clone(), cursor.clone());
+        self.read(move |c| rows::list_messages(c, &account, &filter, &cursor, limit)).await
+    }
+
+    async fn redact_message(&self, account_sid: &str, sid: &str, now_ms: i64) -> StoreResult<Conditional<Message>> {
+        let Some((prefix, key)) = split_sid(sid) else { return Ok(Conditional::NotFound) };
+        let account = account_sid.to_string();
+        self.write(move |c| {
+            let Some(m) = rows::get_message(c, &account, &prefix, &key)? else { return Ok(Conditional::NotFound) };
+            if !m.status.is_final() {
+                return Ok(Conditional::WrongStatus(m.status));
+            }
+            c.execute("UPDATE messages SET body = '', date_updated = ?2 WHERE key = ?1", params![key, now_ms])?;
+            Ok(Conditional::Done(Message { body: String::new(), date_updated: now_ms, ..m }))
+        })
+        .await
+    }
+
+    async fn delete_message(&self, account_sid: &str, sid: &str) -> StoreResult<Conditional<()>> {
+        let Some((prefix, key)) = split_sid(sid) else { return Ok(Conditional::NotFound) };
+        let account = account_sid.to_string();
+        self.write(move |c| {
+            let Some(m) = rows::get_message(c, &account, &prefix, &key)? else { return Ok(Conditional::NotFound) };
+            if !m.status.is_final() {
+                return Ok(Conditional::WrongStatus(m.status));
+            }
+            c.execute("DELETE FROM messages WHERE key = ?1", [&key])?;
+            c.execute("DELETE FROM message_events WHERE key = ?1", [&key])?;
+            Ok(Conditional::Done(()))
+        })
+        .await
+    }
+
+    async fn cancel_message(&self, account_sid: &str, sid: &str, now_ms: i64) -> StoreResult<Conditional<Message>> {
+        let Some((prefix, key)) = split_sid(sid) else { return Ok(Conditional::NotFound) };
+        let account = account_sid.to_string();
+        self.write(move |c| {
+            let Some(m) = rows::get_message(c, &account, &prefix, &key)? else { return Ok(Conditional::NotFound) };
+            if m.status != Status::Scheduled {
+                return Ok(Conditional::WrongStatus(m.status));
+            }
+            c.execute(
+                "UPDATE messages SET status = 'canceled', date_updated = ?2 WHERE key = ?1",
+                params![key, now_ms],
+            )?;
+            rows::insert_event(c, &key, now_ms, Some(Status::Scheduled), Status::Canceled, None)?;
+            Ok(Conditional::Done(Message { status: Status::Canceled, date_updated: now_ms, ..m }))
+        })
+        .await
+    }
+
+    async fn apply_transitions(&self, transitions: Vec<Transition>) -> StoreResult<Vec<bool>> {
+        self.write(move |c| transitions.iter().map(|t| rows::apply_transition(c, t)).collect()).await
+    }
+
+    async fn unfinished_outbound(&self) -> StoreResult<Vec<Message>> {
+        self.read(rows::unfinished_outbound).await
+    }
+
+    async fn message_events(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Vec<MessageEvent>>> {
+        let Some((prefix, key)) = split_sid(sid) else { return Ok(None) };
+        let account = account_sid.to_string();
+        self.read(move |c| {
+            if rows::get_message(c, &account, &prefix, &key)?.is_none() {
+                return Ok(None);
+            }
+            rows::events(c, &key).map(Some)
+        })
+        .await
+    }
+}
