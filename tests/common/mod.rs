@@ -1,0 +1,173 @@
+//! Integration harness: the real server, in-process, on an ephemeral port with a temporary
+//! database and two accounts.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use switchboard::config::Config;
+use switchboard::store::Account;
+use tokio::sync::oneshot;
+
+pub const SID_A: &str = "AC11111111111111111111111111111111";
+pub const TOKEN_A: &str = "tokena";
+pub const SID_B: &str = "AC22222222222222222222222222222222";
+pub const TOKEN_B: &str = "tokenb";
+
+pub struct TestServer {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub dir: Option<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub fn config(db: &str) -> Config {
+    Config {
+        listen: "127.0.0.1:0".into(),
+        db: db.into(),
+        accounts: vec![
+            Account { sid: SID_A.into(), auth_token: TOKEN_A.into() },
+            Account { sid: SID_B.into(), auth_token: TOKEN_B.into() },
+        ],
+        accept_any_credentials: false,
+        public_url: None,
+        simulator_delay_ms: 0,
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path().join("sb.db").to_str().unwrap());
+        tweak(&mut cfg);
+        Self::start_in(dir, cfg).await
+    }
+
+    pub async fn start_in(dir: tempfile::TempDir, cfg: Config) -> Self {
+        let prepared = switchboard::server::prepare(&cfg).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            switchboard::server::serve(prepared, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestServer { url, http: reqwest::Client::new(), dir: Some(dir), stop: Some(tx), task: Some(task) }
+    }
+
+    /// Stops serving and waits for in-flight requests; returns the temp dir for a restart.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.dir.take().unwrap()
+    }
+
+    pub fn messages_path(account: &str) -> String {
+        format!("/2010-04-01/Accounts/{account}/Messages.json")
+    }
+
+    pub fn message_path(account: &str, sid: &str) -> String {
+        format!("/2010-04-01/Accounts/{account}/Messages/{sid}.json")
+    }
+
+    pub async fn post_as(&self, sid: &str, token: &str, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let body = serde_urlencode(form);
+        let resp = self
+            .http
+            .post(format!("{}{}", self.url, path))
+            .basic_auth(sid, Some(token))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        decode(resp).await
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        self.post_as(SID_A, TOKEN_A, path, form).await
+    }
+
+    pub async fn get_as(&self, sid: &str, token: &str, path_and_query: &str) -> (u16, Value) {
+        let resp =
+            self.http.get(format!("{}{}", self.url, path_and_query)).basic_auth(sid, Some(token)).send().await.unwrap();
+        decode(resp).await
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
+        self.get_as(SID_A, TOKEN_A, path_and_query).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let resp =
+            self.http.delete(format!("{}{}", self.url, path)).basic_auth(SID_A, Some(TOKEN_A)).send().await.unwrap();
+        decode(resp).await
+    }
+
+    /// Creates a message from account A and returns its JSON.
+    pub async fn create(&self, to: &str, body: &str) -> Value {
+        let (status, json) =
+            self.post(&Self::messages_path(SID_A), &[("To", to), ("From", "+14155550100"), ("Body", body)]).await;
+        assert_eq!(status, 201, "{json}");
+        json
+    }
+
+    /// Polls a message of account A until it has `status` (5 s at most).
+    pub async fn wait_for_status(&self, sid: &str, status: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let (code, json) = self.get(&Self::message_path(SID_A, sid)).await;
+            assert_eq!(code, 200, "{json}");
+            if json["status"] == status {
+                return json;
+            }
+            assert!(std::time::Instant::now() < deadline, "{sid} stuck in {} waiting for {status}", json["status"]);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn serde_urlencode(form: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+async fn decode(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    (status, json)
+}
+
+/// Asserts a Twilio-format error with this code and HTTP status.
+pub fn assert_error(got: &(u16, Value), code: u64, status: u16) {
+    let (http, body) = got;
+    assert_eq!(*http, status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["more_info"], format!("https://www.twilio.com/docs/errors/{code}"), "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["code", "message", "more_info", "status"], "{body}");
+}
