@@ -507,3 +507,12 @@ async fn concurrent_creates_all_land() {
     let all = walk(&s, &format!("{}?PageSize=1000", messages())).await;
     assert_eq!(all.into_iter().collect::<HashSet<_>>(), sids);
 }
+
+#[tokio::test]
+async fn path_rejections_are_twilio_shaped_too() {
+    let s = TestServer::start().await;
+    let got = s.get("/2010-04-01/Accounts/%FF%FE/Messages.json").await;
+    assert!(got.0 == 400 || got.0 == 404, "{got:?}");
+    assert!(got.1["code"].is_u64(), "{got:?}");
+    assert!(got.1.get("more_info").is_some(), "{got:?}");
+}

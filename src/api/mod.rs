@@ -57,7 +57,36 @@ pub fn router(state: SharedState) -> Router {
         .route("/readyz", get(switchboard::readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(twilio_shaped_errors))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .with_state(state)
+}
+
+/// Rejections produced outside our handlers (a path that is not UTF-8, say) arrive as plain
+/// text; give them Twilio's shape like every other error.
+async fn twilio_shaped_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() && !status.is_server_error() || is_json {
+        return resp;
+    }
+    let e = match status.as_u16() {
+        404 => TwilioError::new(20404, 404, "The requested resource was not found"),
+        405 => TwilioError::method_not_allowed("this"),
+        413 => TwilioError::payload_too_large(MAX_BODY_BYTES),
+        s if s >= 500 => TwilioError::internal(),
+        s => TwilioError::new(20001, s, status.canonical_reason().unwrap_or("Bad request").to_string()),
+    };
+    error::ApiError(e).into_response()
+}
+
+/// A panic in a handler is a bug: log it, answer a Twilio-shaped 500, keep serving.
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    error::ApiError(TwilioError::internal()).into_response()
 }
 
 /// Unknown routes: Twilio's 20404.
