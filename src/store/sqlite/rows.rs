@@ -100,6 +100,37 @@ pub(super) fn list_messages(
     cursor: &Cursor,
     limit: usize,
 ) -> anyhow::Result<Vec<Message>> {
+    let (sql, args, ascending) = list_sql(account, f, cursor, limit);
+    let mut st = c.prepare_cached(&sql)?;
+    let mut out: Vec<Message> = st.query_map(params_from_iter(args), from_row)?.collect::<Result<_, _>>()?;
+    if ascending {
+        out.reverse();
+    }
+    Ok(out)
+}
+
+/// Writes SQLite's query plan for a list into `out` (tests check that indexes serve it).
+#[cfg(test)]
+pub(super) fn explain_list(
+    c: &Connection,
+    account: &str,
+    f: &MessageFilter,
+    cursor: &Cursor,
+    limit: usize,
+    out: &mut String,
+) -> anyhow::Result<()> {
+    let (sql, args, _) = list_sql(account, f, cursor, limit);
+    let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    let rows = st.query_map(params_from_iter(args), |r| r.get::<_, String>(3))?;
+    for row in rows {
+        out.push_str(&row?);
+        out.push('\n');
+    }
+    Ok(())
+}
+
+/// The SQL of a list query, its arguments, and whether rows come oldest first.
+fn list_sql(account: &str, f: &MessageFilter, cursor: &Cursor, limit: usize) -> (String, Vec<Value>, bool) {
     let mut sql = format!("SELECT {COLUMNS} FROM messages WHERE account_sid = ?");
     let mut args: Vec<Value> = vec![Value::Text(account.to_string())];
     if let Some(to) = &f.to {
@@ -136,12 +167,7 @@ pub(super) fn list_messages(
     };
     sql.push_str(if ascending { " ORDER BY key ASC LIMIT ?" } else { " ORDER BY key DESC LIMIT ?" });
     args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-    let mut st = c.prepare_cached(&sql)?;
-    let mut out: Vec<Message> = st.query_map(params_from_iter(args), from_row)?.collect::<Result<_, _>>()?;
-    if ascending {
-        out.reverse();
-    }
-    Ok(out)
+    (sql, args, ascending)
 }
 
 pub(super) fn apply_transition(c: &Connection, t: &Transition) -> anyhow::Result<bool> {
