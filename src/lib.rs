@@ -13,3 +13,4 @@ pub mod config;
 pub mod delivery;
 pub mod server;
 pub mod store;
+pub mod webhooks;

@@ -1,0 +1,5 @@
+//! Webhooks: signing, the bounded HTTP client, and (later) callbacks, inbound and TwiML.
+
+pub mod client;
+pub mod policy;
+pub mod signature;
