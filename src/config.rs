@@ -1,11 +1,19 @@
 //! Configuration: command-line flags, each also settable as `SWITCHBOARD_<FLAG>` and in an
 //! optional TOML file (`--config`). Precedence: flag, then environment, then file, then default.
 
+use crate::delivery::pricing::PriceTable;
+use crate::delivery::rates::RateTable;
+use crate::delivery::simulator::Rule;
+use crate::delivery::DeliveryConfig;
 use crate::store::Account;
+use crate::webhooks::callbacks::CallbackSettings;
+use crate::webhooks::client::RequestSettings;
+use crate::webhooks::policy::AddressPolicy;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 use std::path::PathBuf;
+use std::time::Duration;
 use switchboard_domain::sid;
 
 /// Default listen address: loopback only, so a fresh install exposes nothing.
@@ -62,6 +70,50 @@ pub struct ServeArgs {
     /// Delay of each step of the built-in carrier simulator, in ms (0 allowed) [default: 200].
     #[arg(long, env = "SWITCHBOARD_SIMULATOR_DELAY_MS", value_name = "MS")]
     pub simulator_delay_ms: Option<u64>,
+
+    /// Limit every sender to Twilio's published rate for its class (long code 1, toll-free 3,
+    /// short code 100, alphanumeric 10, channel 80 segments/s). Off: senders are unlimited.
+    #[arg(long, env = "SWITCHBOARD_TWILIO_RATES", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub twilio_rates: Option<bool>,
+
+    /// Rate of a sender class (`long-code`, `toll-free`, `short-code`, `alphanumeric`,
+    /// `channel`) or of one sender, as `KEY=MPS`. Repeatable; comma-separated in the environment.
+    #[arg(long = "sender-rate", env = "SWITCHBOARD_SENDER_RATE", value_name = "KEY=MPS", value_delimiter = ',')]
+    pub sender_rates: Vec<String>,
+
+    /// A sender's queue holds at most this many seconds of segments at its rate; more is 21611
+    /// [default: 36000].
+    #[arg(long, env = "SWITCHBOARD_QUEUE_LIMIT_SECS", value_name = "SECS")]
+    pub queue_limit_secs: Option<u64>,
+
+    /// Price of one outbound segment to a country, `CC=USD` (or `default=USD`). Repeatable.
+    #[arg(long = "price", env = "SWITCHBOARD_PRICE", value_name = "CC=USD", value_delimiter = ',')]
+    pub prices: Vec<String>,
+
+    /// Connect timeout of status callbacks, ms [default: 5000].
+    #[arg(long, env = "SWITCHBOARD_CALLBACK_CONNECT_TIMEOUT_MS", value_name = "MS")]
+    pub callback_connect_timeout_ms: Option<u64>,
+
+    /// Read timeout of status callbacks (until the response is in), ms [default: 15000].
+    #[arg(long, env = "SWITCHBOARD_CALLBACK_READ_TIMEOUT_MS", value_name = "MS")]
+    pub callback_read_timeout_ms: Option<u64>,
+
+    /// Attempts per status callback, the first included [default: 5].
+    #[arg(long, env = "SWITCHBOARD_CALLBACK_MAX_ATTEMPTS", value_name = "N")]
+    pub callback_max_attempts: Option<u32>,
+
+    /// Wait before the first callback retry, ms; doubles per retry up to 60 s [default: 1000].
+    #[arg(long, env = "SWITCHBOARD_CALLBACK_RETRY_BASE_MS", value_name = "MS")]
+    pub callback_retry_base_ms: Option<u64>,
+
+    /// Which addresses webhooks may reach: `allow-all`, `no-private` (loopback and public) or
+    /// `public-only` [default: allow-all, since local development calls loopback receivers].
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_ADDRESS_POLICY", value_name = "POLICY")]
+    pub webhook_address_policy: Option<String>,
+
+    /// Largest webhook response body read, bytes [default: 65536].
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_MAX_RESPONSE_BYTES", value_name = "BYTES")]
+    pub webhook_max_response_bytes: Option<usize>,
 }
 
 /// The TOML file's shape; every key optional.
@@ -75,6 +127,20 @@ struct FileConfig {
     accept_any_credentials: Option<bool>,
     public_url: Option<String>,
     simulator_delay_ms: Option<u64>,
+    #[serde(default)]
+    simulator_rules: Vec<Rule>,
+    twilio_rates: Option<bool>,
+    #[serde(default)]
+    sender_rates: Vec<String>,
+    queue_limit_secs: Option<u64>,
+    #[serde(default)]
+    prices: Vec<String>,
+    callback_connect_timeout_ms: Option<u64>,
+    callback_read_timeout_ms: Option<u64>,
+    callback_max_attempts: Option<u32>,
+    callback_retry_base_ms: Option<u64>,
+    webhook_address_policy: Option<String>,
+    webhook_max_response_bytes: Option<usize>,
 }
 
 /// Fully resolved settings.
@@ -92,6 +158,16 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Simulator step delay.
     pub simulator_delay_ms: u64,
+    /// Simulator rules from the file.
+    pub simulator_rules: Vec<Rule>,
+    /// Rates, queue limit, prices.
+    pub delivery: DeliveryConfig,
+    /// Status-callback timing.
+    pub callbacks: CallbackSettings,
+    /// Which addresses webhooks may reach.
+    pub webhook_address_policy: AddressPolicy,
+    /// Largest webhook response read.
+    pub webhook_max_response_bytes: usize,
 }
 
 impl Config {
@@ -112,7 +188,59 @@ impl Config {
                 bail!("--public-url must start with http:// or https://, got {u}");
             }
         }
+        let mut rates =
+            RateTable { twilio_rates: args.twilio_rates.or(file.twilio_rates).unwrap_or(false), ..Default::default() };
+        for spec in if args.sender_rates.is_empty() { &file.sender_rates } else { &args.sender_rates } {
+            rates.set(spec).map_err(anyhow::Error::msg)?;
+        }
+        let mut prices = PriceTable::default();
+        for spec in if args.prices.is_empty() { &file.prices } else { &args.prices } {
+            prices.set(spec).map_err(anyhow::Error::msg)?;
+        }
+        let delivery = DeliveryConfig {
+            rates,
+            queue_limit_secs: args.queue_limit_secs.or(file.queue_limit_secs).unwrap_or(36_000),
+            prices,
+        };
+        let ms = Duration::from_millis;
+        let mut defaults = RequestSettings::default();
+        if let Some(v) = args.callback_connect_timeout_ms.or(file.callback_connect_timeout_ms) {
+            defaults.connect_timeout = ms(v);
+        }
+        if let Some(v) = args.callback_read_timeout_ms.or(file.callback_read_timeout_ms) {
+            defaults.read_timeout = ms(v);
+            defaults.total_timeout = defaults.total_timeout.max(ms(v));
+        }
+        if let Some(v) = args.callback_max_attempts.or(file.callback_max_attempts) {
+            if v == 0 {
+                bail!("--callback-max-attempts must be at least 1");
+            }
+            defaults.max_attempts = v;
+        }
+        let callbacks = CallbackSettings {
+            defaults,
+            retry_base: ms(args.callback_retry_base_ms.or(file.callback_retry_base_ms).unwrap_or(1000)),
+            retry_max: Duration::from_secs(60),
+        };
+        let policy_name = args.webhook_address_policy.or(file.webhook_address_policy);
+        let webhook_address_policy = match policy_name.as_deref() {
+            None => AddressPolicy::default(),
+            Some(p) => AddressPolicy::parse(p).with_context(|| {
+                format!("--webhook-address-policy must be allow-all, no-private or public-only, got {p:?}")
+            })?,
+        };
+        for rule in &file.simulator_rules {
+            rule.validate().map_err(anyhow::Error::msg)?;
+        }
         Ok(Config {
+            simulator_rules: file.simulator_rules,
+            delivery,
+            callbacks,
+            webhook_address_policy,
+            webhook_max_response_bytes: args
+                .webhook_max_response_bytes
+                .or(file.webhook_max_response_bytes)
+                .unwrap_or(64 * 1024),
             listen: args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             db: args.db.or(file.db).unwrap_or_else(|| DEFAULT_DB.to_string()),
             accounts,

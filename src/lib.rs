@@ -11,6 +11,7 @@
 pub mod api;
 pub mod config;
 pub mod delivery;
+pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod webhooks;

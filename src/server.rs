@@ -5,6 +5,8 @@ use crate::config::Config;
 use crate::delivery::simulator::Simulator;
 use crate::delivery::Dispatcher;
 use crate::store::{self, Account};
+use crate::webhooks::callbacks::Callbacks;
+use crate::webhooks::client::WebhookClient;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,11 +41,16 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     // earlier run are shown so a developer can copy them.
     let announce = accounts.iter().map(|a| (a.clone(), config.accounts.is_empty())).collect();
 
-    let simulator = Simulator { step_delay: Duration::from_millis(config.simulator_delay_ms) };
-    let dispatcher = Dispatcher::start(store.clone(), simulator);
-    let resumed = dispatcher.resume(store.as_ref()).await?;
-    if resumed > 0 {
-        tracing::info!(resumed, "resumed delivery of unfinished messages");
+    let metrics = crate::metrics::install();
+    let client = WebhookClient::new(config.webhook_address_policy.clone(), config.webhook_max_response_bytes)?;
+    let callbacks = Callbacks::start(store.clone(), client, config.callbacks.clone());
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let simulator =
+        Simulator::new(Duration::from_millis(config.simulator_delay_ms), config.simulator_rules.clone(), events_tx);
+    let dispatcher = Dispatcher::start(store.clone(), simulator.clone(), callbacks, config.delivery.clone(), events_rx);
+    let (messages, callbacks) = dispatcher.resume().await?;
+    if messages + callbacks > 0 {
+        tracing::info!(messages, callbacks, "resumed unfinished deliveries and callbacks");
     }
 
     let cache = api::auth::AccountCache::default();
@@ -56,6 +63,8 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         accept_any_credentials: config.accept_any_credentials,
         keys: KeyGenerator::new(),
         dispatcher,
+        simulator,
+        metrics,
         min_schedule_lead_secs: DEFAULT_MIN_SCHEDULE_LEAD_SECS,
     });
     Ok(Prepared { router: api::router(state), announce })

@@ -7,7 +7,8 @@ fn every_path_named_in_the_architecture_map_exists() {
     let mut checked = 0;
     for (i, part) in map.split('`').enumerate() {
         // Odd parts are inside backticks; keep those that look like repository paths.
-        let looks_like_path = part.contains('/') && !part.contains(' ') && !part.contains("::") && !part.starts_with("/_");
+        let looks_like_path =
+            part.contains('/') && !part.contains(' ') && !part.contains("::") && !part.starts_with("/_");
         if i % 2 == 1 && looks_like_path {
             let path = format!("{root}/{}", part.trim_end_matches('/'));
             assert!(std::path::Path::new(&path).exists(), "docs/ARCHITECTURE.md names {part}, which does not exist");

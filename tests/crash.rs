@@ -1,6 +1,9 @@
 //! Crash safety: every message acknowledged with a 201 is still there after `kill -9`, and its
 //! delivery resumes on restart.
 
+mod common;
+
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,7 +36,9 @@ fn spawn(db: &std::path::Path, delay_ms: u64) -> (Child, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_loses_no_acknowledged_message_and_delivery_resumes() {
+async fn kill_9_loses_no_acknowledged_message_and_every_status_change_gets_its_callback() {
+    let receiver = common::Receiver::start(0, Duration::ZERO).await;
+    let callback = format!("{}/status", receiver.url);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
     let (mut child, url) = spawn(&db, 200);
@@ -44,13 +49,18 @@ async fn kill_9_loses_no_acknowledged_message_and_delivery_resumes() {
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let mut writers = Vec::new();
     for w in 0..8 {
-        let (http, create_url, acked) = (http.clone(), create_url.clone(), acked.clone());
+        let (http, create_url, acked, callback) = (http.clone(), create_url.clone(), acked.clone(), callback.clone());
         writers.push(tokio::spawn(async move {
             for i in 0..10_000 {
                 let resp = http
                     .post(&create_url)
                     .basic_auth(SID, Some(TOKEN))
-                    .form(&[("To", "+14155552671"), ("From", "+14155550100"), ("Body", &format!("w{w} m{i}"))])
+                    .form(&[
+                        ("To", "+14155552671"),
+                        ("From", "+14155550100"),
+                        ("Body", &format!("w{w} m{i}")),
+                        ("StatusCallback", &callback),
+                    ])
                     .send()
                     .await;
                 let Ok(resp) = resp else { break };
@@ -95,7 +105,31 @@ async fn kill_9_loses_no_acknowledged_message_and_delivery_resumes() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    // Every status change of every acknowledged message reaches the callback receiver (at
+    // least once: a callback in flight at the kill is sent again).
+    let expected = ["sending", "sent", "delivered"];
+    loop {
+        let got = receiver.got.lock().unwrap().clone();
+        let mut seen: HashMap<String, HashSet<String>> = HashMap::new();
+        for r in &got {
+            if let (Some(sid), Some(st)) = (r.param("MessageSid"), r.param("MessageStatus")) {
+                seen.entry(sid.to_string()).or_default().insert(st.to_string());
+            }
+        }
+        let missing =
+            acked.iter().filter(|sid| seen.get(*sid).is_none_or(|s| expected.iter().any(|e| !s.contains(*e)))).count();
+        if missing == 0 {
+            eprintln!(
+                "{} acknowledged messages survived kill -9, were delivered, and sent {} callbacks ({} expected)",
+                acked.len(),
+                got.len(),
+                acked.len() * 3
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{missing} messages still miss callbacks");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let _ = child.kill();
     let _ = child.wait();
-    eprintln!("{} acknowledged messages survived kill -9 and were delivered", acked.len());
 }

@@ -37,6 +37,9 @@ pub async fn create(
         // Messaging Services are not served yet, so no MG SID can belong to this account.
         return Err(TwilioError::bad_request(21701, format!("The Messaging Service {mss} does not exist")).into());
     }
+    if let Some(from) = &valid.from {
+        state.dispatcher.check_capacity(&from.text, valid.num_segments)?;
+    }
     let key = state.keys.next(now);
     let message = Message {
         sid: format!("{}{key}", valid.sid_prefix()),
@@ -55,10 +58,12 @@ pub async fn create(
         date_created: now,
         date_updated: now,
         date_sent: None,
+        carrier_id: None,
         body: valid.body,
         options: valid.options,
     };
     state.store.insert_message(message.clone()).await?;
+    crate::metrics::status_changed(message.status);
     let response = (StatusCode::CREATED, Json(render::message(&message, false))).into_response();
     state.dispatcher.submit(message);
     Ok(response)

@@ -11,6 +11,7 @@ pub mod messages;
 pub mod render;
 pub mod switchboard;
 
+use crate::delivery::simulator::Simulator;
 use crate::delivery::Dispatcher;
 use crate::store::Store;
 use axum::extract::Request;
@@ -37,6 +38,10 @@ pub struct AppState {
     pub keys: KeyGenerator,
     /// Hands accepted messages to delivery.
     pub dispatcher: Dispatcher,
+    /// The built-in carrier simulator (its runtime rules are set through `/_switchboard/`).
+    pub simulator: Arc<Simulator>,
+    /// Prometheus registry, if installed.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Minimum `SendAt` lead, seconds.
     pub min_schedule_lead_secs: i64,
 }
@@ -53,13 +58,33 @@ pub fn router(state: SharedState) -> Router {
             get(messages::fetch).post(messages::update).delete(messages::delete),
         )
         .route("/_switchboard/Accounts/{account}/Messages/{sid}/Events.json", get(switchboard::events))
+        .route("/_switchboard/Accounts/{account}/Messages/{sid}/Callbacks.json", get(switchboard::callbacks))
+        .route(
+            "/_switchboard/Accounts/{account}/Simulator/Rules.json",
+            get(switchboard::list_rules).post(switchboard::add_rule).delete(switchboard::clear_rules),
+        )
         .route("/healthz", get(switchboard::healthz))
         .route("/readyz", get(switchboard::readyz))
+        .route("/metrics", get(switchboard::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(twilio_shaped_errors))
+        .layer(axum::middleware::from_fn(record_http_metrics))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .with_state(state)
+}
+
+/// Latency and count of every request, by route template (not raw path: bounded labels).
+async fn record_http_metrics(req: Request, next: axum::middleware::Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().clone();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    crate::metrics::http_request(&route, method.as_str(), resp.status().as_u16(), started.elapsed());
+    resp
 }
 
 /// Rejections produced outside our handlers (a path that is not UTF-8, say) arrive as plain

@@ -3,6 +3,7 @@
 use super::auth;
 use super::error::ApiResult;
 use super::SharedState;
+use crate::delivery::simulator::Rule;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
@@ -42,4 +43,101 @@ pub async fn events(
         })
         .collect();
     Ok(Json(serde_json::json!({ "message_sid": sid, "events": events })).into_response())
+}
+
+/// GET /_switchboard/Accounts/{AccountSid}/Messages/{Sid}/Callbacks.json: every status
+/// callback of a message with each delivery attempt.
+pub async fn callbacks(
+    State(state): State<SharedState>,
+    Path((account, sid)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let account = auth::require(&state, &headers, &account, uri.path()).await?;
+    let views =
+        state.store.message_callbacks(&account.sid, &sid).await?.ok_or_else(|| TwilioError::not_found(uri.path()))?;
+    let callbacks: Vec<_> = views
+        .into_iter()
+        .map(|v| {
+            let params: serde_json::Map<String, serde_json::Value> =
+                v.row.request.params.iter().map(|(k, val)| (k.clone(), serde_json::Value::from(val.clone()))).collect();
+            serde_json::json!({
+                "url": v.row.request.url,
+                "method": v.row.request.method,
+                "params": params,
+                "idempotency_token": v.row.request.idempotency_token,
+                "date_created": super::render::rfc2822(v.row.created_at),
+                "state": v.state,
+                "attempts": v.attempts.iter().map(|a| serde_json::json!({
+                    "date": super::render::rfc2822(a.at_ms),
+                    "http_status": a.http_status,
+                    "latency_ms": a.latency_ms,
+                    "error": a.error,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "message_sid": sid, "callbacks": callbacks })).into_response())
+}
+
+/// GET …/Simulator/Rules.json: the simulator rules that apply to this account.
+pub async fn list_rules(
+    State(state): State<SharedState>,
+    Path(account): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let account = auth::require(&state, &headers, &account, uri.path()).await?;
+    Ok(Json(serde_json::json!({ "rules": state.simulator.rules_for(&account.sid) })).into_response())
+}
+
+/// POST …/Simulator/Rules.json: adds a rule for this account's messages. Form parameters
+/// `To`, `From` (patterns with `*`), `Outcome` (`delivered`, `sent`, `failed`, `undelivered`),
+/// `ErrorCode`, `DelayMs`, `Probability`.
+pub async fn add_rule(
+    State(state): State<SharedState>,
+    Path(account): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<Response> {
+    let account = auth::require(&state, &headers, &account, uri.path()).await?;
+    let pairs = super::form::read_form(body).await?;
+    let get = |name: &str| super::form::last(&pairs, name).filter(|v| !v.is_empty()).map(str::to_string);
+    let number = |name: &str| -> Result<Option<f64>, TwilioError> {
+        get(name)
+            .map(|v| v.parse::<f64>().map_err(|_| TwilioError::invalid_parameter(format!("{name} must be a number"))))
+            .transpose()
+    };
+    let rule = Rule {
+        account_sid: Some(account.sid.clone()),
+        to: get("To"),
+        from: get("From"),
+        outcome: get("Outcome").ok_or_else(|| TwilioError::invalid_parameter("Outcome is required"))?,
+        error_code: number("ErrorCode")?.map(|v| v as u32),
+        delay_ms: number("DelayMs")?.map_or(0, |v| v.max(0.0) as u64),
+        probability: number("Probability")?.unwrap_or(1.0),
+    };
+    rule.validate().map_err(TwilioError::invalid_parameter)?;
+    state.simulator.add_rule(rule.clone());
+    Ok((axum::http::StatusCode::CREATED, Json(rule)).into_response())
+}
+
+/// DELETE …/Simulator/Rules.json: removes this account's rules.
+pub async fn clear_rules(
+    State(state): State<SharedState>,
+    Path(account): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let account = auth::require(&state, &headers, &account, uri.path()).await?;
+    state.simulator.clear_rules(&account.sid);
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}
+
+/// GET /metrics: Prometheus text format.
+pub async fn metrics(State(state): State<SharedState>) -> Response {
+    crate::metrics::queue_depths(&state.dispatcher.queue_depths());
+    let body = state.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -1,111 +1,340 @@
-//! Delivery: walks accepted messages through Twilio's lifecycle
+//! Delivery: per-sender queues drained at each sender's rate, handing messages to a
+//! [`Carrier`] and walking them through Twilio's lifecycle
 //! (`queued → sending → sent → delivered | undelivered`, or `failed`).
 //!
-//! The [`Dispatcher`] receives each message after it is durably stored and drives it through
-//! the carrier — for now the built-in [`simulator`]. Every step is a compare-and-set
-//! transition in the store, so a restart resumes each unfinished message from the status it
-//! had ([`Dispatcher::resume`]), and a step never applies twice.
+//! Every step is a compare-and-set [`Transition`] in the store, written with its status
+//! callback in the same transaction, so a restart resumes each unfinished message from the
+//! status it had ([`Dispatcher::resume`]) and no step applies twice.
+//!
+//! Queues are per sender (`From`): a slow sender never delays another one. A sender's rate
+//! comes from the [`rates::RateTable`]; with no rate its messages go out as fast as the carrier
+//! takes them.
 
+pub mod carrier;
+pub mod pricing;
+pub mod rates;
 pub mod simulator;
 
-use crate::store::{Store, Transition};
-use simulator::{Outcome, Simulator};
-use std::sync::Arc;
+use crate::store::{CallbackRow, Store, Transition};
+use crate::webhooks::callbacks::{self, Callbacks};
+use carrier::{Carrier, CarrierEvent, Submission, SubmitOutcome};
+use pricing::PriceTable;
+use rates::RateTable;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_domain::message::Message;
 use switchboard_domain::status::{Direction, Status};
+use switchboard_domain::TwilioError;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
-/// Twilio's text for 30036.
-const VALIDITY_EXPIRED: &str = "Validity period expired";
 /// Default `ValidityPeriod`, seconds.
 const DEFAULT_VALIDITY_SECS: i64 = 36_000;
+/// How long a receipt for a not-yet-recorded submission is retried.
+const RECEIPT_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Delivery settings.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Sending rates.
+    pub rates: RateTable,
+    /// A sender's queue may hold at most this many seconds of segments at its rate (21611).
+    pub queue_limit_secs: u64,
+    /// Prices.
+    pub prices: PriceTable,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig { rates: RateTable::default(), queue_limit_secs: 36_000, prices: PriceTable::default() }
+    }
+}
+
+/// One sender's queue.
+#[derive(Default)]
+struct Lane {
+    queue: VecDeque<Message>,
+    queued_segments: u64,
+    running: bool,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    carrier: Arc<dyn Carrier>,
+    callbacks: Callbacks,
+    config: DeliveryConfig,
+    lanes: Mutex<HashMap<String, Lane>>,
+}
 
 /// Hands messages to delivery. Cheap to clone.
 #[derive(Clone)]
 pub struct Dispatcher {
-    tx: mpsc::UnboundedSender<Message>,
+    inner: Arc<Inner>,
 }
 
 impl Dispatcher {
-    /// Starts the delivery task.
-    pub fn start(store: Arc<dyn Store>, simulator: Simulator) -> Dispatcher {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+    /// Starts delivery; `events` is the channel the carrier reports receipts on.
+    pub fn start(
+        store: Arc<dyn Store>,
+        carrier: Arc<dyn Carrier>,
+        callbacks: Callbacks,
+        config: DeliveryConfig,
+        mut events: mpsc::UnboundedReceiver<CarrierEvent>,
+    ) -> Dispatcher {
+        let inner = Arc::new(Inner { store, carrier, callbacks, config, lanes: Mutex::new(HashMap::new()) });
+        let for_events = inner.clone();
         tokio::spawn(async move {
-            while let Some(message) = rx.recv().await {
-                tokio::spawn(drive(store.clone(), simulator.clone(), message));
+            while let Some(event) = events.recv().await {
+                tokio::spawn(on_carrier_event(for_events.clone(), event));
             }
         });
-        Dispatcher { tx }
+        Dispatcher { inner }
     }
 
-    /// Queues a stored message for delivery.
+    /// 21611 when `from`'s queue already holds more than `queue_limit_secs` of segments at
+    /// its rate. Unlimited senders never overflow.
+    pub fn check_capacity(&self, from: &str, segments: u32) -> Result<(), TwilioError> {
+        let Some(rate) = self.inner.config.rates.rate_for(from) else { return Ok(()) };
+        let limit = rate * self.inner.config.queue_limit_secs as f64;
+        let queued = self.inner.lanes.lock().map_or(0, |l| l.get(from).map_or(0, |lane| lane.queued_segments));
+        if (queued + u64::from(segments)) as f64 > limit {
+            return Err(TwilioError::queue_full(from));
+        }
+        Ok(())
+    }
+
+    /// Segments waiting per sender (for metrics).
+    pub fn queue_depths(&self) -> Vec<(String, u64)> {
+        self.inner
+            .lanes
+            .lock()
+            .map_or_else(|_| Vec::new(), |l| l.iter().map(|(k, lane)| (k.clone(), lane.queued_segments)).collect())
+    }
+
+    /// Takes over a stored message at whatever point of the lifecycle it is.
     pub fn submit(&self, message: Message) {
-        let outbound = message.direction != Direction::Inbound;
-        if outbound && matches!(message.status, Status::Queued | Status::Sending | Status::Sent) {
-            let _ = self.tx.send(message);
+        if message.direction == Direction::Inbound {
+            return;
+        }
+        match message.status {
+            Status::Queued => self.enqueue(message),
+            // Interrupted between "sending" and the carrier's answer: hand it over again.
+            Status::Sending => {
+                tokio::spawn(hand_to_carrier(self.inner.clone(), message));
+            }
+            Status::Sent => {
+                tokio::spawn(recover_sent(self.inner.clone(), message));
+            }
+            _ => {}
         }
     }
 
-    /// Resubmits every unfinished outbound message (after a restart).
-    pub async fn resume(&self, store: &dyn Store) -> anyhow::Result<usize> {
-        let pending = store.unfinished_outbound().await?;
+    fn enqueue(&self, message: Message) {
+        let sender = message.from.clone().unwrap_or_default();
+        let segments = u64::from(message.num_segments.max(1));
+        let start = {
+            let Ok(mut lanes) = self.inner.lanes.lock() else { return };
+            let lane = lanes.entry(sender.clone()).or_default();
+            lane.queue.push_back(message);
+            lane.queued_segments += segments;
+            !std::mem::replace(&mut lane.running, true)
+        };
+        if start {
+            tokio::spawn(run_lane(self.inner.clone(), sender));
+        }
+    }
+
+    /// Resubmits every unfinished outbound message and every unsent callback (after a restart).
+    pub async fn resume(&self) -> anyhow::Result<(usize, usize)> {
+        let pending = self.inner.store.unfinished_outbound().await?;
         let n = pending.len();
         for m in pending {
             self.submit(m);
         }
-        Ok(n)
+        let callbacks = self.inner.store.pending_callbacks().await?;
+        let c = callbacks.len();
+        for cb in callbacks {
+            self.inner.callbacks.enqueue(cb);
+        }
+        Ok((n, c))
     }
 }
 
-/// One message's walk through the lifecycle.
-async fn drive(store: Arc<dyn Store>, simulator: Simulator, message: Message) {
-    let outcome = simulator.outcome(&message.to);
-    let key = message.key().to_string();
-    let validity_ms = i64::from(message.options.validity_period.unwrap_or(0)).max(0) * 1000;
-    let validity_ms = if validity_ms == 0 { DEFAULT_VALIDITY_SECS * 1000 } else { validity_ms };
-    let mut status = message.status;
+/// Drains one sender's queue at its rate; ends when the queue is empty.
+async fn run_lane(inner: Arc<Inner>, sender: String) {
+    let rate = inner.config.rates.rate_for(&sender);
+    let mut next_at = Instant::now();
     loop {
-        simulator.step_delay().await;
-        let now = crate::api::now_ms();
-        let mut t = Transition {
-            key: key.clone(),
-            from: status,
-            to: status,
-            at_ms: now,
-            error: None,
-            date_sent: None,
-            price: None,
+        if rate.is_some() {
+            tokio::time::sleep_until(next_at).await;
+        }
+        let message = {
+            let Ok(mut lanes) = inner.lanes.lock() else { return };
+            let Some(lane) = lanes.get_mut(&sender) else { return };
+            match lane.queue.pop_front() {
+                Some(m) => {
+                    lane.queued_segments = lane.queued_segments.saturating_sub(u64::from(m.num_segments.max(1)));
+                    m
+                }
+                None => {
+                    lanes.remove(&sender);
+                    return;
+                }
+            }
         };
-        match (status, outcome) {
-            (Status::Queued, _) if now > message.date_created + validity_ms => {
-                t.to = Status::Failed;
-                t.error = Some((30036, VALIDITY_EXPIRED.to_string()));
-            }
-            (Status::Queued, _) => t.to = Status::Sending,
-            (Status::Sending, Outcome::Failed(code)) => {
-                t.to = Status::Failed;
-                t.error = Some((code, simulator::error_message(code).to_string()));
-            }
-            (Status::Sending, _) => {
-                t.to = Status::Sent;
-                t.date_sent = Some(now);
-                t.price = Some(simulator.price(&message));
-            }
-            (Status::Sent, Outcome::Delivered) => t.to = Status::Delivered,
-            (Status::Sent, Outcome::Undelivered(code)) => {
-                t.to = Status::Undelivered;
-                t.error = Some((code, simulator::error_message(code).to_string()));
-            }
-            _ => return, // final, or a message that stays `sent` (no receipt)
+        if let Some(mps) = rate {
+            let cost = Duration::from_secs_f64(f64::from(message.num_segments.max(1)) / mps);
+            next_at = next_at.max(Instant::now()) + cost;
         }
-        match store.apply_transitions(vec![t.clone()]).await {
-            Ok(applied) if applied.first() == Some(&true) => status = t.to,
-            Ok(_) => return, // changed elsewhere (deleted, canceled): stop driving it
+        tokio::spawn(send_one(inner.clone(), message));
+    }
+}
+
+/// Takes a queued message out: expires it, or marks it sending and submits it.
+async fn send_one(inner: Arc<Inner>, message: Message) {
+    let now = crate::api::now_ms();
+    let validity_secs = message.options.validity_period.map_or(DEFAULT_VALIDITY_SECS, i64::from);
+    if now > message.date_created + validity_secs * 1000 {
+        let mut t = Transition::new(message.key(), Status::Queued, Status::Failed, now);
+        t.error = Some((30036, error_text(30036).to_string()));
+        transition(&inner, &message, t, None).await;
+        return;
+    }
+    let t = Transition::new(message.key(), Status::Queued, Status::Sending, now);
+    if transition(&inner, &message, t, None).await {
+        hand_to_carrier(inner, message).await;
+    }
+}
+
+/// Submits a `sending` message to the carrier and records its answer.
+async fn hand_to_carrier(inner: Arc<Inner>, message: Message) {
+    let submission = submission_of(&message);
+    let mut backoff = Duration::from_millis(200);
+    let outcome = loop {
+        match inner.carrier.submit(&submission).await {
+            Ok(outcome) => break outcome,
             Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), message = %message.sid, "status change not stored; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tracing::warn!(message = %message.sid, error = %e, "carrier unavailable; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
             }
         }
+    };
+    let now = crate::api::now_ms();
+    let t = match outcome {
+        SubmitOutcome::Accepted { carrier_id } => {
+            let mut t = Transition::new(message.key(), Status::Sending, Status::Sent, now);
+            t.date_sent = Some(now);
+            t.price = Some(inner.config.prices.price(&message.to, message.num_segments));
+            t.carrier_id = Some(carrier_id);
+            t
+        }
+        SubmitOutcome::Rejected { code } => {
+            let mut t = Transition::new(message.key(), Status::Sending, Status::Failed, now);
+            t.error = Some((code, error_text(code).to_string()));
+            t
+        }
+    };
+    transition(&inner, &message, t, None).await;
+}
+
+/// After a restart, a `sent` message waits for its receipt: let the carrier replay it.
+async fn recover_sent(inner: Arc<Inner>, message: Message) {
+    if let Some(carrier_id) = &message.carrier_id {
+        inner.carrier.recover(carrier_id, &submission_of(&message)).await;
+    }
+}
+
+fn submission_of(m: &Message) -> Submission {
+    Submission {
+        key: m.key().to_string(),
+        account_sid: m.account_sid.clone(),
+        from: m.from.clone().unwrap_or_default(),
+        to: m.to.clone(),
+        body: m.body.clone(),
+        media_urls: m.options.media_urls.clone(),
+        segments: m.num_segments,
+    }
+}
+
+/// Applies a delivery receipt to the message it names.
+async fn on_carrier_event(inner: Arc<Inner>, event: CarrierEvent) {
+    let CarrierEvent::Receipt { carrier_id, result, done_at_ms } = event;
+    let started = Instant::now();
+    loop {
+        match inner.store.message_by_carrier_id(&carrier_id).await {
+            Ok(Some(m)) if m.status == Status::Sent => {
+                let now = crate::api::now_ms();
+                let t = match result {
+                    Ok(()) => Transition::new(m.key(), Status::Sent, Status::Delivered, now),
+                    Err(code) => {
+                        let mut t = Transition::new(m.key(), Status::Sent, Status::Undelivered, now);
+                        t.error = Some((code, error_text(code).to_string()));
+                        t
+                    }
+                };
+                transition(&inner, &m, t, Some(done_at_ms)).await;
+                return;
+            }
+            Ok(Some(m)) if m.status.is_final() => return, // a duplicate receipt
+            // The receipt can overtake the recording of the submission: wait for it.
+            Ok(_) | Err(_) if started.elapsed() < RECEIPT_PATIENCE => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            _ => {
+                tracing::warn!(carrier_id, "receipt for an unknown message dropped");
+                return;
+            }
+        }
+    }
+}
+
+/// Applies one transition with its status callback; true if it applied. Store errors are
+/// retried: a status change must not be lost.
+async fn transition(inner: &Inner, m: &Message, mut t: Transition, raw_dlr_done_ms: Option<i64>) -> bool {
+    t.callback = callbacks::status_callback(m, t.to, t.error.as_ref().map(|e| e.0), raw_dlr_done_ms);
+    let callback = t.callback.clone();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match inner.store.apply_transitions(vec![t.clone()]).await {
+            Ok(applied) => {
+                let Some(a) = applied.first().copied() else { return false };
+                if a.applied {
+                    crate::metrics::status_changed(t.to);
+                }
+                if let (Some(id), Some(request)) = (a.callback_id, callback) {
+                    inner.callbacks.enqueue(CallbackRow {
+                        id,
+                        key: t.key.clone(),
+                        request,
+                        attempts: 0,
+                        created_at: t.at_ms,
+                    });
+                }
+                return a.applied;
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), message = %m.sid, "status change not stored; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Twilio's short description of a delivery error code.
+pub fn error_text(code: u32) -> &'static str {
+    match code {
+        30001 => "Queue overflow",
+        30002 => "Account suspended",
+        30003 => "Unreachable destination handset",
+        30004 => "Message blocked",
+        30005 => "Unknown destination handset",
+        30006 => "Landline or unreachable carrier",
+        30007 => "Message filtered",
+        30008 => "Unknown error",
+        30036 => "Validity period expired",
+        _ => "Unknown error",
     }
 }

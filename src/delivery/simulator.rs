@@ -1,17 +1,24 @@
-//! The built-in carrier simulator: deterministic outcomes by destination, so tests and
-//! developers can produce every status on purpose.
+//! The built-in carrier simulator (the default carrier): deterministic outcomes by
+//! destination, plus runtime rules for fault injection.
+//!
+//! Built-in outcomes:
 //!
 //! | destination | outcome |
 //! | --- | --- |
 //! | `+15005550300` | `sent`, and no receipt ever arrives |
 //! | `+1500555030N`, N = 1…8 | error `3000N`: `failed` for 30001/30002, `undelivered` for 30003–30008 |
 //! | anything else | `delivered` |
+//!
+//! Rules (from the config file, or per account through `/_switchboard/`) are checked first:
+//! the first rule whose `To`/`From` patterns match, and whose probability draw succeeds, decides.
 
+use super::carrier::{Carrier, CarrierEvent, CarrierUnavailable, Submission, SubmitOutcome};
+use async_trait::async_trait;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use switchboard_domain::message::Message;
-
-/// Price of one outbound segment, USD (Twilio's US long-code list price, rounded).
-const PRICE_PER_SEGMENT: f64 = 0.0079;
+use tokio::sync::mpsc;
 
 /// How a simulated message ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,55 +33,189 @@ pub enum Outcome {
     Undelivered(u32),
 }
 
-/// Simulator settings.
-#[derive(Debug, Clone)]
-pub struct Simulator {
-    /// Delay before each lifecycle step.
-    pub step_delay: Duration,
+/// A fault-injection rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    /// Only for this account (`None`: every account; config-file rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_sid: Option<String>,
+    /// Pattern on `To`: exact, or with `*` wildcards (`+1555*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Pattern on `From`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// `delivered`, `sent` (no receipt), `failed` or `undelivered`.
+    pub outcome: String,
+    /// Error code for `failed`/`undelivered` (default 30008).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<u32>,
+    /// Extra delay before the receipt, ms.
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// Chance that the rule applies, 0–1 (default 1).
+    #[serde(default = "one")]
+    pub probability: f64,
 }
 
-impl Simulator {
-    /// The outcome for a destination (channel prefixes are ignored).
-    pub fn outcome(&self, to: &str) -> Outcome {
-        let number = to.rsplit(':').next().unwrap_or(to);
-        match number.strip_prefix("+1500555030") {
-            Some("0") => Outcome::StaysSent,
-            Some(d) if d.len() == 1 => match d.as_bytes()[0] {
-                b'1' => Outcome::Failed(30001),
-                b'2' => Outcome::Failed(30002),
-                n @ b'3'..=b'8' => Outcome::Undelivered(30000 + u32::from(n - b'0')),
-                _ => Outcome::Delivered,
-            },
+fn one() -> f64 {
+    1.0
+}
+
+impl Rule {
+    /// Checks the rule's values; returns a message for the user when one is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if !["delivered", "sent", "failed", "undelivered"].contains(&self.outcome.as_str()) {
+            return Err(format!("Outcome must be delivered, sent, failed or undelivered, got '{}'", self.outcome));
+        }
+        if !(0.0..=1.0).contains(&self.probability) {
+            return Err(format!("Probability must be between 0 and 1, got {}", self.probability));
+        }
+        if let Some(code) = self.error_code {
+            if !(30000..=63999).contains(&code) {
+                return Err(format!("ErrorCode must be a Twilio delivery error code (3xxxx), got {code}"));
+            }
+        }
+        if self.delay_ms > 3_600_000 {
+            return Err("DelayMs must be at most 3600000".into());
+        }
+        Ok(())
+    }
+
+    fn outcome(&self) -> Outcome {
+        let code = self.error_code.unwrap_or(30008);
+        match self.outcome.as_str() {
+            "sent" => Outcome::StaysSent,
+            "failed" => Outcome::Failed(code),
+            "undelivered" => Outcome::Undelivered(code),
             _ => Outcome::Delivered,
         }
     }
 
-    /// Waits the configured step delay.
-    pub async fn step_delay(&self) {
-        if !self.step_delay.is_zero() {
-            tokio::time::sleep(self.step_delay).await;
-        }
-    }
-
-    /// The price of a message once sent: a negative decimal string, per segment.
-    pub fn price(&self, m: &Message) -> String {
-        format!("-{:.5}", PRICE_PER_SEGMENT * f64::from(m.num_segments.max(1)))
+    fn matches(&self, s: &Submission) -> bool {
+        self.account_sid.as_deref().is_none_or(|a| a == s.account_sid)
+            && self.to.as_deref().is_none_or(|p| glob(p, &s.to))
+            && self.from.as_deref().is_none_or(|p| glob(p, &s.from))
     }
 }
 
-/// Twilio's short description of a delivery error code.
-pub fn error_message(code: u32) -> &'static str {
-    match code {
-        30001 => "Queue overflow",
-        30002 => "Account suspended",
-        30003 => "Unreachable destination handset",
-        30004 => "Message blocked",
-        30005 => "Unknown destination handset",
-        30006 => "Landline or unreachable carrier",
-        30007 => "Message filtered",
-        30008 => "Unknown error",
-        30036 => "Validity period expired",
-        _ => "Unknown error",
+/// `*` matches any run of characters; everything else literally.
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The built-in outcome for a destination (channel prefixes are ignored).
+pub fn builtin_outcome(to: &str) -> Outcome {
+    let number = to.rsplit(':').next().unwrap_or(to);
+    match number.strip_prefix("+1500555030").map(str::as_bytes) {
+        Some(b"0") => Outcome::StaysSent,
+        Some(b"1") => Outcome::Failed(30001),
+        Some(b"2") => Outcome::Failed(30002),
+        Some(&[n @ b'3'..=b'8']) => Outcome::Undelivered(30000 + u32::from(n - b'0')),
+        _ => Outcome::Delivered,
+    }
+}
+
+/// The simulator carrier.
+pub struct Simulator {
+    step_delay: Duration,
+    rules: RwLock<Vec<Rule>>,
+    events: mpsc::UnboundedSender<CarrierEvent>,
+}
+
+impl Simulator {
+    /// A simulator whose steps each take `step_delay`, starting with the config's rules.
+    pub fn new(step_delay: Duration, rules: Vec<Rule>, events: mpsc::UnboundedSender<CarrierEvent>) -> Arc<Self> {
+        Arc::new(Simulator { step_delay, rules: RwLock::new(rules), events })
+    }
+
+    /// Adds a runtime rule (checked after the ones before it).
+    pub fn add_rule(&self, rule: Rule) {
+        if let Ok(mut rules) = self.rules.write() {
+            rules.push(rule);
+        }
+    }
+
+    /// The rules that apply to an account's messages.
+    pub fn rules_for(&self, account_sid: &str) -> Vec<Rule> {
+        self.rules.read().map_or_else(
+            |_| Vec::new(),
+            |r| r.iter().filter(|x| x.account_sid.as_deref().is_none_or(|a| a == account_sid)).cloned().collect(),
+        )
+    }
+
+    /// Removes an account's runtime rules (config-file rules stay).
+    pub fn clear_rules(&self, account_sid: &str) {
+        if let Ok(mut rules) = self.rules.write() {
+            rules.retain(|r| r.account_sid.as_deref() != Some(account_sid));
+        }
+    }
+
+    /// Decides a submission's fate: the first matching rule, else the built-in table.
+    fn decide(&self, s: &Submission) -> (Outcome, Duration) {
+        if let Ok(rules) = self.rules.read() {
+            for rule in rules.iter().filter(|r| r.matches(s)) {
+                if rule.probability >= 1.0 || rand::rng().random_bool(rule.probability.max(0.0)) {
+                    return (rule.outcome(), Duration::from_millis(rule.delay_ms));
+                }
+            }
+        }
+        (builtin_outcome(&s.to), Duration::ZERO)
+    }
+
+    async fn pause(d: Duration) {
+        if !d.is_zero() {
+            tokio::time::sleep(d).await;
+        }
+    }
+
+    /// Sends the receipt for an accepted submission after the step delay (plus any extra).
+    fn schedule_receipt(&self, carrier_id: String, outcome: Outcome, extra: Duration) {
+        let result = match outcome {
+            Outcome::Delivered => Ok(()),
+            Outcome::Undelivered(code) => Err(code),
+            Outcome::StaysSent | Outcome::Failed(_) => return,
+        };
+        let (events, delay) = (self.events.clone(), self.step_delay + extra);
+        tokio::spawn(async move {
+            Self::pause(delay).await;
+            let done_at_ms = chrono::Utc::now().timestamp_millis();
+            let _ = events.send(CarrierEvent::Receipt { carrier_id, result, done_at_ms });
+        });
+    }
+}
+
+#[async_trait]
+impl Carrier for Simulator {
+    async fn submit(&self, s: &Submission) -> Result<SubmitOutcome, CarrierUnavailable> {
+        Self::pause(self.step_delay).await;
+        let (outcome, extra) = self.decide(s);
+        if let Outcome::Failed(code) = outcome {
+            return Ok(SubmitOutcome::Rejected { code });
+        }
+        let carrier_id = format!("sim-{}", s.key);
+        self.schedule_receipt(carrier_id.clone(), outcome, extra);
+        Ok(SubmitOutcome::Accepted { carrier_id })
+    }
+
+    async fn recover(&self, carrier_id: &str, s: &Submission) {
+        let (outcome, extra) = self.decide(s);
+        self.schedule_receipt(carrier_id.to_string(), outcome, extra);
     }
 }
 
@@ -82,17 +223,100 @@ pub fn error_message(code: u32) -> &'static str {
 mod tests {
     use super::*;
 
+    fn submission(to: &str) -> Submission {
+        Submission {
+            key: "k".into(),
+            account_sid: "AC1".into(),
+            from: "+14155550100".into(),
+            to: to.into(),
+            body: String::new(),
+            media_urls: vec![],
+            segments: 1,
+        }
+    }
+
     #[test]
     fn magic_destinations_pick_their_outcome() {
-        let s = Simulator { step_delay: Duration::ZERO };
-        assert_eq!(s.outcome("+15005550300"), Outcome::StaysSent);
-        assert_eq!(s.outcome("+15005550301"), Outcome::Failed(30001));
-        assert_eq!(s.outcome("+15005550302"), Outcome::Failed(30002));
+        assert_eq!(builtin_outcome("+15005550300"), Outcome::StaysSent);
+        assert_eq!(builtin_outcome("+15005550301"), Outcome::Failed(30001));
+        assert_eq!(builtin_outcome("+15005550302"), Outcome::Failed(30002));
         for n in 3..=8 {
-            assert_eq!(s.outcome(&format!("+1500555030{n}")), Outcome::Undelivered(30000 + n));
+            assert_eq!(builtin_outcome(&format!("+1500555030{n}")), Outcome::Undelivered(30000 + n));
         }
-        assert_eq!(s.outcome("+15005550309"), Outcome::Delivered);
-        assert_eq!(s.outcome("whatsapp:+15005550304"), Outcome::Undelivered(30004));
-        assert_eq!(s.outcome("+14155552671"), Outcome::Delivered);
+        assert_eq!(builtin_outcome("+15005550309"), Outcome::Delivered);
+        assert_eq!(builtin_outcome("+150055503001"), Outcome::Delivered);
+        assert_eq!(builtin_outcome("whatsapp:+15005550304"), Outcome::Undelivered(30004));
+        assert_eq!(builtin_outcome("+14155552671"), Outcome::Delivered);
+    }
+
+    #[test]
+    fn glob_patterns_match_prefixes_suffixes_and_middles() {
+        assert!(glob("+1555*", "+15551234567"));
+        assert!(!glob("+1555*", "+14151234567"));
+        assert!(glob("*567", "+15551234567"));
+        assert!(glob("+1*34*7", "+15551234567"));
+        assert!(!glob("+1*99*", "+15551234567"));
+        assert!(glob("*", "anything"));
+        assert!(glob("exact", "exact") && !glob("exact", "exactly"));
+    }
+
+    #[test]
+    fn the_first_matching_rule_wins_and_respects_its_account() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let sim = Simulator::new(Duration::ZERO, vec![], tx);
+        let rule = |account: Option<&str>, to: &str, outcome: &str, code| Rule {
+            account_sid: account.map(str::to_string),
+            to: Some(to.into()),
+            from: None,
+            outcome: outcome.into(),
+            error_code: code,
+            delay_ms: 0,
+            probability: 1.0,
+        };
+        sim.add_rule(rule(Some("AC2"), "+1415*", "failed", Some(30002)));
+        sim.add_rule(rule(Some("AC1"), "+1415*", "undelivered", Some(30007)));
+        sim.add_rule(rule(None, "+1415*", "failed", None));
+        assert_eq!(sim.decide(&submission("+14155552671")).0, Outcome::Undelivered(30007));
+        assert_eq!(sim.decide(&submission("+442079460958")).0, Outcome::Delivered);
+        sim.clear_rules("AC1");
+        assert_eq!(sim.decide(&submission("+14155552671")).0, Outcome::Failed(30008));
+        assert_eq!(sim.rules_for("AC1").len(), 1);
+    }
+
+    #[test]
+    fn rules_with_zero_probability_never_apply() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let sim = Simulator::new(Duration::ZERO, vec![], tx);
+        sim.add_rule(Rule {
+            account_sid: None,
+            to: None,
+            from: None,
+            outcome: "failed".into(),
+            error_code: Some(30003),
+            delay_ms: 0,
+            probability: 0.0,
+        });
+        for _ in 0..100 {
+            assert_eq!(sim.decide(&submission("+14155552671")).0, Outcome::Delivered);
+        }
+    }
+
+    #[test]
+    fn invalid_rules_are_explained() {
+        let mut r = Rule {
+            account_sid: None,
+            to: None,
+            from: None,
+            outcome: "exploded".into(),
+            error_code: None,
+            delay_ms: 0,
+            probability: 1.0,
+        };
+        assert!(r.validate().is_err());
+        r.outcome = "failed".into();
+        r.probability = 2.0;
+        assert!(r.validate().is_err());
+        r.probability = 0.5;
+        assert!(r.validate().is_ok());
     }
 }

@@ -61,6 +61,90 @@ pub struct Transition {
     pub date_sent: Option<i64>,
     /// Set `price` (on `sent`).
     pub price: Option<String>,
+    /// Set `carrier_id` (on `sent`).
+    pub carrier_id: Option<String>,
+    /// The status callback reporting this change, stored in the same transaction.
+    pub callback: Option<NewCallback>,
+}
+
+impl Transition {
+    /// A bare transition of `key` from one status to another at `at_ms`.
+    pub fn new(key: &str, from: Status, to: Status, at_ms: i64) -> Self {
+        Transition {
+            key: key.to_string(),
+            from,
+            to,
+            at_ms,
+            error: None,
+            date_sent: None,
+            price: None,
+            carrier_id: None,
+            callback: None,
+        }
+    }
+}
+
+/// What applying a transition did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// False when the message was no longer in the expected status (or is gone).
+    pub applied: bool,
+    /// The stored callback's id, when one was queued.
+    pub callback_id: Option<i64>,
+}
+
+/// A status callback to store in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCallback {
+    /// Owning account (its token signs the request).
+    pub account_sid: String,
+    /// Target URL as given (fragment overrides included).
+    pub url: String,
+    /// `POST` or `GET`.
+    pub method: String,
+    /// Form parameters.
+    pub params: Vec<(String, String)>,
+    /// Stable across retries (`I-Twilio-Idempotency-Token`).
+    pub idempotency_token: String,
+}
+
+/// A stored callback.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallbackRow {
+    /// Outbox id (order of sending within a message).
+    pub id: i64,
+    /// Message key.
+    pub key: String,
+    /// The request.
+    pub request: NewCallback,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it was queued, ms.
+    pub created_at: i64,
+}
+
+/// Outcome of one callback attempt, as recorded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AttemptRecord {
+    /// When, ms.
+    pub at_ms: i64,
+    /// HTTP status, if a response arrived.
+    pub http_status: Option<u16>,
+    /// Time to the outcome.
+    pub latency_ms: u64,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+}
+
+/// A callback with its attempts, for the `/_switchboard/` endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallbackView {
+    /// The stored callback.
+    pub row: CallbackRow,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<AttemptRecord>,
 }
 
 /// A recorded status change of a message.
@@ -121,9 +205,23 @@ pub trait Store: Send + Sync + 'static {
     /// Cancels a scheduled message.
     async fn cancel_message(&self, account_sid: &str, sid: &str, now_ms: i64) -> StoreResult<Conditional<Message>>;
 
-    /// Applies status transitions (each only if the message is still in `from`); returns
-    /// which were applied.
-    async fn apply_transitions(&self, transitions: Vec<Transition>) -> StoreResult<Vec<bool>>;
+    /// Applies status transitions (each only if the message is still in `from`), storing
+    /// their callbacks in the same transaction.
+    async fn apply_transitions(&self, transitions: Vec<Transition>) -> StoreResult<Vec<Applied>>;
+    /// The message a carrier knows by `carrier_id`.
+    async fn message_by_carrier_id(&self, carrier_id: &str) -> StoreResult<Option<Message>>;
+
+    /// Every callback still to be sent, in outbox order (to resume after a restart).
+    async fn pending_callbacks(&self) -> StoreResult<Vec<CallbackRow>>;
+    /// Records an attempt; `final_state` (`delivered` or `failed`) closes the callback.
+    async fn record_callback_attempt(
+        &self,
+        id: i64,
+        attempt: AttemptRecord,
+        final_state: Option<&'static str>,
+    ) -> StoreResult<()>;
+    /// The callbacks of a message, with their attempts.
+    async fn message_callbacks(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Vec<CallbackView>>>;
     /// Outbound messages not yet handed to the carrier or awaiting a receipt, oldest first
     /// (to resume after a restart).
     async fn unfinished_outbound(&self) -> StoreResult<Vec<Message>>;

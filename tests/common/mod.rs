@@ -3,8 +3,7 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
-use switchboard::config::Config;
-use switchboard::store::Account;
+use switchboard::config::{Config, ServeArgs};
 use tokio::sync::oneshot;
 
 pub const SID_A: &str = "AC11111111111111111111111111111111";
@@ -21,17 +20,15 @@ pub struct TestServer {
 }
 
 pub fn config(db: &str) -> Config {
-    Config {
-        listen: "127.0.0.1:0".into(),
-        db: db.into(),
-        accounts: vec![
-            Account { sid: SID_A.into(), auth_token: TOKEN_A.into() },
-            Account { sid: SID_B.into(), auth_token: TOKEN_B.into() },
-        ],
-        accept_any_credentials: false,
-        public_url: None,
-        simulator_delay_ms: 0,
-    }
+    Config::resolve(ServeArgs {
+        listen: Some("127.0.0.1:0".into()),
+        db: Some(db.into()),
+        accounts: vec![format!("{SID_A}:{TOKEN_A}"), format!("{SID_B}:{TOKEN_B}")],
+        simulator_delay_ms: Some(0),
+        callback_retry_base_ms: Some(50),
+        ..Default::default()
+    })
+    .unwrap()
 }
 
 impl TestServer {
@@ -170,4 +167,101 @@ pub fn assert_error(got: &(u16, Value), code: u64, status: u16) {
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys, ["code", "message", "more_info", "status"], "{body}");
+}
+
+/// One request received by a [`Receiver`].
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path_and_query: String,
+    pub method: String,
+    pub headers: std::collections::HashMap<String, String>,
+    pub params: Vec<(String, String)>,
+    pub at: std::time::Instant,
+}
+
+impl Received {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A local webhook receiver: records every request; answers 500 to the first `fail_first`
+/// requests of each path, and sleeps `delay` on paths containing "slow".
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    pub got: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    pub async fn start(fail_first: usize, delay: std::time::Duration) -> Receiver {
+        use axum::extract::Request;
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Received>::new()));
+        let counts = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::<String, usize>::new()));
+        let (g, c) = (got.clone(), counts.clone());
+        let app = axum::Router::new().fallback(move |req: Request| {
+            let (g, c) = (g.clone(), c.clone());
+            async move {
+                let method = req.method().to_string();
+                let path_and_query = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+                let path = req.uri().path().to_string();
+                let headers = req
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+                    .collect();
+                let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
+                let params = form_urlencoded::parse(&body).into_owned().collect();
+                if path.contains("slow") {
+                    tokio::time::sleep(delay).await;
+                }
+                let n = {
+                    let mut c = c.lock().unwrap();
+                    let n = c.entry(path.clone()).or_insert(0);
+                    *n += 1;
+                    *n
+                };
+                g.lock().unwrap().push(Received {
+                    path_and_query,
+                    method,
+                    headers,
+                    params,
+                    at: std::time::Instant::now(),
+                });
+                if n <= fail_first && path.contains("flaky") {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::OK
+                }
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver { url, got }
+    }
+
+    /// Requests whose MessageSid is `sid`, in arrival order.
+    pub fn for_message(&self, sid: &str) -> Vec<Received> {
+        self.got.lock().unwrap().iter().filter(|r| r.param("MessageSid") == Some(sid)).cloned().collect()
+    }
+
+    /// Waits until `sid` has received callbacks with these statuses (in order), 10 s at most.
+    pub async fn wait_statuses(&self, sid: &str, statuses: &[&str]) -> Vec<Received> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let got = self.for_message(sid);
+            let seen: Vec<&str> = got.iter().filter_map(|r| r.param("MessageStatus")).collect();
+            if seen == statuses {
+                return got;
+            }
+            assert!(
+                std::time::Instant::now() < deadline && seen.len() <= statuses.len(),
+                "{sid}: callbacks {seen:?}, expected {statuses:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 }

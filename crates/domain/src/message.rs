@@ -59,6 +59,8 @@ pub struct Message {
     pub date_updated: i64,
     /// When it was sent, ms since the epoch.
     pub date_sent: Option<i64>,
+    /// The carrier's id for it once submitted (matches delivery receipts).
+    pub carrier_id: Option<String>,
     /// Everything else the create request said.
     pub options: SendOptions,
 }

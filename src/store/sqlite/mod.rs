@@ -8,7 +8,10 @@
 
 mod rows;
 
-use super::{Account, Conditional, Cursor, MessageEvent, MessageFilter, Store, StoreResult, Transition};
+use super::{
+    Account, Applied, AttemptRecord, CallbackRow, CallbackView, Conditional, Cursor, MessageEvent, MessageFilter,
+    Store, StoreResult, Transition,
+};
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -26,7 +29,10 @@ const MAX_BATCH: usize = 512;
 const READERS: usize = 4;
 
 /// Migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../../migrations/sqlite/0002_delivery.sql"),
+];
 
 /// A write job: runs inside the batch transaction, says whether it succeeded (so its savepoint
 /// is kept or rolled back), and hands back the reply to send once the commit is known.
@@ -294,6 +300,11 @@ impl Store for SqliteStore {
             }
             c.execute("DELETE FROM messages WHERE key = ?1", [&key])?;
             c.execute("DELETE FROM message_events WHERE key = ?1", [&key])?;
+            c.execute(
+                "DELETE FROM callback_attempts WHERE callback_id IN (SELECT id FROM callbacks WHERE key = ?1)",
+                [&key],
+            )?;
+            c.execute("DELETE FROM callbacks WHERE key = ?1 AND state != 'pending'", [&key])?;
             Ok(Conditional::Done(()))
         })
         .await
@@ -317,8 +328,38 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn apply_transitions(&self, transitions: Vec<Transition>) -> StoreResult<Vec<bool>> {
+    async fn apply_transitions(&self, transitions: Vec<Transition>) -> StoreResult<Vec<Applied>> {
         self.write(move |c| transitions.iter().map(|t| rows::apply_transition(c, t)).collect()).await
+    }
+
+    async fn message_by_carrier_id(&self, carrier_id: &str) -> StoreResult<Option<Message>> {
+        let id = carrier_id.to_string();
+        self.read(move |c| rows::message_by_carrier_id(c, &id)).await
+    }
+
+    async fn pending_callbacks(&self) -> StoreResult<Vec<CallbackRow>> {
+        self.read(rows::pending_callbacks).await
+    }
+
+    async fn record_callback_attempt(
+        &self,
+        id: i64,
+        attempt: AttemptRecord,
+        final_state: Option<&'static str>,
+    ) -> StoreResult<()> {
+        self.write(move |c| rows::record_callback_attempt(c, id, &attempt, final_state)).await
+    }
+
+    async fn message_callbacks(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Vec<CallbackView>>> {
+        let Some((prefix, key)) = split_sid(sid) else { return Ok(None) };
+        let account = account_sid.to_string();
+        self.read(move |c| {
+            if rows::get_message(c, &account, &prefix, &key)?.is_none() {
+                return Ok(None);
+            }
+            rows::message_callbacks(c, &key).map(Some)
+        })
+        .await
     }
 
     async fn unfinished_outbound(&self) -> StoreResult<Vec<Message>> {
@@ -364,6 +405,7 @@ mod tests {
             date_created: at,
             date_updated: at,
             date_sent: None,
+            carrier_id: None,
             options: SendOptions::default(),
         }
     }

@@ -1,6 +1,8 @@
 //! SQL for messages and events, and the row ↔ [`Message`] mapping.
 
-use crate::store::{Cursor, MessageEvent, MessageFilter, Transition};
+use crate::store::{
+    Applied, AttemptRecord, CallbackRow, CallbackView, Cursor, MessageEvent, MessageFilter, NewCallback, Transition,
+};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use switchboard_domain::message::{Message, SendOptions};
@@ -9,7 +11,7 @@ use switchboard_domain::status::{Direction, Status};
 
 const COLUMNS: &str = "prefix, key, account_sid, messaging_service_sid, from_addr, to_addr, body, status, \
      direction, num_segments, num_media, price, price_unit, error_code, error_message, date_created, \
-     date_updated, date_sent, options";
+     date_updated, date_sent, options, carrier_id";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
     let prefix: String = r.get(0)?;
@@ -39,6 +41,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         date_updated: r.get(16)?,
         date_sent: r.get(17)?,
         options: serde_json::from_str::<SendOptions>(&options).map_err(|e| bad("options", &e.to_string()))?,
+        carrier_id: r.get(19)?,
     })
 }
 
@@ -46,8 +49,8 @@ pub(super) fn insert_message(c: &Connection, m: &Message, options: &str) -> anyh
     c.prepare_cached(
         "INSERT INTO messages (prefix, key, account_sid, messaging_service_sid, from_addr, to_addr, body, status,
             direction, num_segments, num_media, price, price_unit, error_code, error_message, date_created,
-            date_updated, date_sent, options)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+            date_updated, date_sent, options, carrier_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     )?
     .execute(params![
         &m.sid[..2],
@@ -69,6 +72,7 @@ pub(super) fn insert_message(c: &Connection, m: &Message, options: &str) -> anyh
         m.date_updated,
         m.date_sent,
         options,
+        m.carrier_id,
     ])?;
     Ok(())
 }
@@ -170,7 +174,7 @@ fn list_sql(account: &str, f: &MessageFilter, cursor: &Cursor, limit: usize) -> 
     (sql, args, ascending)
 }
 
-pub(super) fn apply_transition(c: &Connection, t: &Transition) -> anyhow::Result<bool> {
+pub(super) fn apply_transition(c: &Connection, t: &Transition) -> anyhow::Result<Applied> {
     let (code, message) = match &t.error {
         Some((code, msg)) => (Some(*code), Some(msg.as_str())),
         None => (None, None),
@@ -179,14 +183,126 @@ pub(super) fn apply_transition(c: &Connection, t: &Transition) -> anyhow::Result
         .prepare_cached(
             "UPDATE messages SET status = ?3, date_updated = ?4,
                  error_code = COALESCE(?5, error_code), error_message = COALESCE(?6, error_message),
-                 date_sent = COALESCE(?7, date_sent), price = COALESCE(?8, price)
+                 date_sent = COALESCE(?7, date_sent), price = COALESCE(?8, price),
+                 carrier_id = COALESCE(?9, carrier_id)
              WHERE key = ?1 AND status = ?2",
         )?
-        .execute(params![t.key, t.from.as_str(), t.to.as_str(), t.at_ms, code, message, t.date_sent, t.price])?;
-    if changed == 1 {
-        insert_event(c, &t.key, t.at_ms, Some(t.from), t.to, code)?;
+        .execute(params![
+            t.key,
+            t.from.as_str(),
+            t.to.as_str(),
+            t.at_ms,
+            code,
+            message,
+            t.date_sent,
+            t.price,
+            t.carrier_id
+        ])?;
+    if changed != 1 {
+        return Ok(Applied { applied: false, callback_id: None });
     }
-    Ok(changed == 1)
+    insert_event(c, &t.key, t.at_ms, Some(t.from), t.to, code)?;
+    let callback_id = match &t.callback {
+        Some(cb) => Some(insert_callback(c, &t.key, cb, t.at_ms)?),
+        None => None,
+    };
+    Ok(Applied { applied: true, callback_id })
+}
+
+fn encode_params(params: &[(String, String)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+pub(super) fn insert_callback(c: &Connection, key: &str, cb: &NewCallback, at: i64) -> anyhow::Result<i64> {
+    c.prepare_cached(
+        "INSERT INTO callbacks (key, account_sid, url, method, params, idempotency_token, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        key,
+        cb.account_sid,
+        cb.url,
+        cb.method,
+        encode_params(&cb.params),
+        cb.idempotency_token,
+        at
+    ])?;
+    Ok(c.last_insert_rowid())
+}
+
+const CALLBACK_COLUMNS: &str = "id, key, account_sid, url, method, params, idempotency_token, attempts, created_at";
+
+fn callback_from_row(r: &Row<'_>) -> rusqlite::Result<CallbackRow> {
+    let params: String = r.get(5)?;
+    Ok(CallbackRow {
+        id: r.get(0)?,
+        key: r.get(1)?,
+        request: NewCallback {
+            account_sid: r.get(2)?,
+            url: r.get(3)?,
+            method: r.get(4)?,
+            params: form_urlencoded::parse(params.as_bytes()).into_owned().collect(),
+            idempotency_token: r.get(6)?,
+        },
+        attempts: r.get(7)?,
+        created_at: r.get(8)?,
+    })
+}
+
+pub(super) fn pending_callbacks(c: &Connection) -> anyhow::Result<Vec<CallbackRow>> {
+    let sql = format!("SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE state = 'pending' ORDER BY id");
+    let mut st = c.prepare(&sql)?;
+    let rows = st.query_map([], callback_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn record_callback_attempt(
+    c: &Connection,
+    id: i64,
+    a: &AttemptRecord,
+    final_state: Option<&str>,
+) -> anyhow::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO callback_attempts (callback_id, at, http_status, latency_ms, error) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![id, a.at_ms, a.http_status, i64::try_from(a.latency_ms).unwrap_or(i64::MAX), a.error])?;
+    c.prepare_cached("UPDATE callbacks SET attempts = attempts + 1, state = COALESCE(?2, state) WHERE id = ?1")?
+        .execute(params![id, final_state])?;
+    Ok(())
+}
+
+pub(super) fn message_callbacks(c: &Connection, key: &str) -> anyhow::Result<Vec<CallbackView>> {
+    let sql = format!("SELECT {CALLBACK_COLUMNS}, state FROM callbacks WHERE key = ?1 ORDER BY id");
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st.query_map([key], |r| Ok((callback_from_row(r)?, r.get::<_, String>(9)?)))?;
+    let mut out = Vec::new();
+    let mut att = c.prepare_cached(
+        "SELECT at, http_status, latency_ms, error FROM callback_attempts WHERE callback_id = ?1 ORDER BY id",
+    )?;
+    for row in rows {
+        let (row, state) = row?;
+        let attempts = att
+            .query_map([row.id], |r| {
+                Ok(AttemptRecord {
+                    at_ms: r.get(0)?,
+                    http_status: r.get(1)?,
+                    latency_ms: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                    error: r.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        out.push(CallbackView { row, state, attempts });
+    }
+    Ok(out)
+}
+
+pub(super) fn message_by_carrier_id(c: &Connection, carrier_id: &str) -> anyhow::Result<Option<Message>> {
+    let sql = format!("SELECT {COLUMNS} FROM messages WHERE carrier_id = ?1");
+    Ok(c.prepare_cached(&sql)?.query_row([carrier_id], from_row).optional()?)
 }
 
 pub(super) fn unfinished_outbound(c: &Connection) -> anyhow::Result<Vec<Message>> {
