@@ -188,6 +188,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Persists a new message durably (group-committed with concurrent inserts).
     async fn insert_message(&self, message: Message) -> StoreResult<()>;
+    /// Persists many messages in one transaction (imports, benchmark seeding).
+    async fn insert_messages(&self, messages: Vec<Message>) -> StoreResult<()>;
     /// A message of an account by SID.
     async fn message(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Message>>;
     /// Up to `limit` messages newest first (relative to the cursor).

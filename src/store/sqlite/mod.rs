@@ -259,6 +259,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn insert_messages(&self, messages: Vec<Message>) -> StoreResult<()> {
+        let encoded =
+            messages.iter().map(|m| serde_json::to_string(&m.options)).collect::<Result<Vec<_>, _>>()?;
+        self.write(move |c| {
+            for (m, options) in messages.iter().zip(&encoded) {
+                rows::insert_message(c, m, options)?;
+                rows::insert_event(c, m.key(), m.date_created, None, m.status, m.error_code)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn message(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Message>> {
         let Some((prefix, key)) = split_sid(sid) else { return Ok(None) };
         let account = account_sid.to_string();
