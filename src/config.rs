@@ -3,7 +3,7 @@
 
 use crate::delivery::pricing::PriceTable;
 use crate::delivery::rates::RateTable;
-use crate::delivery::simulator::Rule;
+use crate::delivery::simulator::{Delays, Rule};
 use crate::delivery::DeliveryConfig;
 use crate::store::Account;
 use crate::webhooks::callbacks::CallbackSettings;
@@ -71,6 +71,14 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_SIMULATOR_DELAY_MS", value_name = "MS")]
     pub simulator_delay_ms: Option<u64>,
 
+    /// Simulator delay from `sending` to the carrier's answer, ms [default: --simulator-delay-ms].
+    #[arg(long, env = "SWITCHBOARD_SIMULATOR_SUBMIT_DELAY_MS", value_name = "MS")]
+    pub simulator_submit_delay_ms: Option<u64>,
+
+    /// Simulator delay from `sent` to the delivery receipt, ms [default: --simulator-delay-ms].
+    #[arg(long, env = "SWITCHBOARD_SIMULATOR_RECEIPT_DELAY_MS", value_name = "MS")]
+    pub simulator_receipt_delay_ms: Option<u64>,
+
     /// Limit every sender to Twilio's published rate for its class (long code 1, toll-free 3,
     /// short code 100, alphanumeric 10, channel 80 segments/s). Off: senders are unlimited.
     #[arg(long, env = "SWITCHBOARD_TWILIO_RATES", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
@@ -127,6 +135,8 @@ struct FileConfig {
     accept_any_credentials: Option<bool>,
     public_url: Option<String>,
     simulator_delay_ms: Option<u64>,
+    simulator_submit_delay_ms: Option<u64>,
+    simulator_receipt_delay_ms: Option<u64>,
     #[serde(default)]
     simulator_rules: Vec<Rule>,
     twilio_rates: Option<bool>,
@@ -156,8 +166,8 @@ pub struct Config {
     pub accept_any_credentials: bool,
     /// External base URL, without a trailing slash.
     pub public_url: Option<String>,
-    /// Simulator step delay.
-    pub simulator_delay_ms: u64,
+    /// Simulator step delays.
+    pub simulator_delays: Delays,
     /// Simulator rules from the file.
     pub simulator_rules: Vec<Rule>,
     /// Rates, queue limit, prices.
@@ -246,10 +256,13 @@ impl Config {
             accounts,
             accept_any_credentials: args.accept_any_credentials.or(file.accept_any_credentials).unwrap_or(false),
             public_url,
-            simulator_delay_ms: args
-                .simulator_delay_ms
-                .or(file.simulator_delay_ms)
-                .unwrap_or(DEFAULT_SIMULATOR_DELAY_MS),
+            simulator_delays: {
+                let all = args.simulator_delay_ms.or(file.simulator_delay_ms).unwrap_or(DEFAULT_SIMULATOR_DELAY_MS);
+                Delays {
+                    submit: ms(args.simulator_submit_delay_ms.or(file.simulator_submit_delay_ms).unwrap_or(all)),
+                    receipt: ms(args.simulator_receipt_delay_ms.or(file.simulator_receipt_delay_ms).unwrap_or(all)),
+                }
+            },
         })
     }
 }
@@ -283,7 +296,7 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:9999");
         assert_eq!(c.db, "flag.db");
         assert!(c.accept_any_credentials);
-        assert_eq!(c.simulator_delay_ms, DEFAULT_SIMULATOR_DELAY_MS);
+        assert_eq!(c.simulator_delays.submit, Duration::from_millis(DEFAULT_SIMULATOR_DELAY_MS));
     }
 
     #[test]

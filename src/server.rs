@@ -9,7 +9,6 @@ use crate::webhooks::callbacks::Callbacks;
 use crate::webhooks::client::WebhookClient;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 use switchboard_domain::sid::{self, KeyGenerator};
 use tokio::net::TcpListener;
 
@@ -45,8 +44,7 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let client = WebhookClient::new(config.webhook_address_policy.clone(), config.webhook_max_response_bytes)?;
     let callbacks = Callbacks::start(store.clone(), client, config.callbacks.clone());
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-    let simulator =
-        Simulator::new(Duration::from_millis(config.simulator_delay_ms), config.simulator_rules.clone(), events_tx);
+    let simulator = Simulator::new(config.simulator_delays, config.simulator_rules.clone(), events_tx);
     let dispatcher = Dispatcher::start(store.clone(), simulator.clone(), callbacks, config.delivery.clone(), events_rx);
     let (messages, callbacks) = dispatcher.resume().await?;
     if messages + callbacks > 0 {

@@ -478,7 +478,7 @@ async fn accept_any_credentials_creates_accounts_on_first_use_and_pins_the_token
 
 #[tokio::test]
 async fn acknowledged_messages_survive_a_restart_and_finish_delivery() {
-    let s = TestServer::start_with(|c| c.simulator_delay_ms = 60_000).await;
+    let s = TestServer::start_with(|c| c.simulator_delays.submit = std::time::Duration::from_secs(60)).await;
     let mut sids = Vec::new();
     for i in 0..5 {
         sids.push(s.create("+14155552671", &format!("m{i}")).await["sid"].as_str().unwrap().to_string());

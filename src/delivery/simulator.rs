@@ -131,17 +131,26 @@ pub fn builtin_outcome(to: &str) -> Outcome {
     }
 }
 
+/// How long each simulated step takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Delays {
+    /// From `sending` to the carrier's answer (`sent` or `failed`).
+    pub submit: Duration,
+    /// From `sent` to the delivery receipt (`delivered` or `undelivered`).
+    pub receipt: Duration,
+}
+
 /// The simulator carrier.
 pub struct Simulator {
-    step_delay: Duration,
+    delays: Delays,
     rules: RwLock<Vec<Rule>>,
     events: mpsc::UnboundedSender<CarrierEvent>,
 }
 
 impl Simulator {
-    /// A simulator whose steps each take `step_delay`, starting with the config's rules.
-    pub fn new(step_delay: Duration, rules: Vec<Rule>, events: mpsc::UnboundedSender<CarrierEvent>) -> Arc<Self> {
-        Arc::new(Simulator { step_delay, rules: RwLock::new(rules), events })
+    /// A simulator with these step delays, starting with the config's rules.
+    pub fn new(delays: Delays, rules: Vec<Rule>, events: mpsc::UnboundedSender<CarrierEvent>) -> Arc<Self> {
+        Arc::new(Simulator { delays, rules: RwLock::new(rules), events })
     }
 
     /// Adds a runtime rule (checked after the ones before it).
@@ -191,7 +200,7 @@ impl Simulator {
             Outcome::Undelivered(code) => Err(code),
             Outcome::StaysSent | Outcome::Failed(_) => return,
         };
-        let (events, delay) = (self.events.clone(), self.step_delay + extra);
+        let (events, delay) = (self.events.clone(), self.delays.receipt + extra);
         tokio::spawn(async move {
             Self::pause(delay).await;
             let done_at_ms = chrono::Utc::now().timestamp_millis();
@@ -203,7 +212,7 @@ impl Simulator {
 #[async_trait]
 impl Carrier for Simulator {
     async fn submit(&self, s: &Submission) -> Result<SubmitOutcome, CarrierUnavailable> {
-        Self::pause(self.step_delay).await;
+        Self::pause(self.delays.submit).await;
         let (outcome, extra) = self.decide(s);
         if let Outcome::Failed(code) = outcome {
             return Ok(SubmitOutcome::Rejected { code });
@@ -263,7 +272,7 @@ mod tests {
     #[test]
     fn the_first_matching_rule_wins_and_respects_its_account() {
         let (tx, _rx) = mpsc::unbounded_channel();
-        let sim = Simulator::new(Duration::ZERO, vec![], tx);
+        let sim = Simulator::new(Delays::default(), vec![], tx);
         let rule = |account: Option<&str>, to: &str, outcome: &str, code| Rule {
             account_sid: account.map(str::to_string),
             to: Some(to.into()),
@@ -286,7 +295,7 @@ mod tests {
     #[test]
     fn rules_with_zero_probability_never_apply() {
         let (tx, _rx) = mpsc::unbounded_channel();
-        let sim = Simulator::new(Duration::ZERO, vec![], tx);
+        let sim = Simulator::new(Delays::default(), vec![], tx);
         sim.add_rule(Rule {
             account_sid: None,
             to: None,

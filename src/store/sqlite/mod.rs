@@ -260,8 +260,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_messages(&self, messages: Vec<Message>) -> StoreResult<()> {
-        let encoded =
-            messages.iter().map(|m| serde_json::to_string(&m.options)).collect::<Result<Vec<_>, _>>()?;
+        let encoded = messages.iter().map(|m| serde_json::to_string(&m.options)).collect::<Result<Vec<_>, _>>()?;
         self.write(move |c| {
             for (m, options) in messages.iter().zip(&encoded) {
                 rows::insert_message(c, m, options)?;
