@@ -27,6 +27,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn serve(args: switchboard::config::ServeArgs) -> anyhow::Result<()> {
     let config = Config::resolve(args)?;
+    let shutdown = server::shutdown_signal()?;
     let prepared = server::prepare(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
@@ -52,5 +53,5 @@ async fn serve(args: switchboard::config::ServeArgs) -> anyhow::Result<()> {
         }
         out.flush()?;
     }
-    server::serve(prepared, listener, server::shutdown_signal()).await
+    server::serve(prepared, listener, shutdown).await
 }

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The one test command: Rust unit + integration tests, then the conformance suites that drive the
+# built binary with the official Twilio SDKs (Python, Node) and schemathesis with Twilio's OpenAPI.
+#
+# Run from anywhere: bash scripts/test.sh
+# Installs what it needs (idempotent, fast when already installed):
+#   - python3-venv from apt, only if `python3 -m venv` cannot work (needs root)
+#   - sdk-tests/.venv      from sdk-tests/requirements.txt   (PyPI)
+#   - sdk-tests/node_modules from sdk-tests/package-lock.json (npm ci)
+# Environment:
+#   SWITCHBOARD_BIN   binary the suites start (default: target/debug/switchboard, built here)
+#   SKIP_CARGO=1      skip cargo build/test (suites only; the binary must exist)
+#   ST_MAX_TIME       schemathesis time budget in seconds (default 60)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+SDK="$ROOT/sdk-tests"
+REPORTS="$SDK/.reports"
+export SWITCHBOARD_BIN="${SWITCHBOARD_BIN:-$ROOT/target/debug/switchboard}"
+
+stage() { printf '\n======== %s ========\n' "$*"; }
+now() { date +%s; }
+T0=$(now)
+
+declare -a RESULTS=()
+FAILED=0
+PASSED_STAGES=0
+FAILED_STAGES=0
+# run_suite NAME TIMEOUT_SECONDS CMD...: run a suite, record its outcome, keep going.
+run_suite() {
+  local name="$1" limit="$2"
+  shift 2
+  stage "$name"
+  local start rc=0
+  start=$(now)
+  timeout --kill-after=15 "$limit" "$@" || rc=$?
+  if [ "$rc" -eq 0 ]; then
+    RESULTS+=("ok    $name ($(( $(now) - start ))s)")
+    PASSED_STAGES=$((PASSED_STAGES + 1))
+  else
+    [ "$rc" -eq 124 ] && echo "!! $name timed out after ${limit}s"
+    RESULTS+=("FAIL  $name (exit $rc, $(( $(now) - start ))s)")
+    FAILED=1
+    FAILED_STAGES=$((FAILED_STAGES + 1))
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+if [ "${SKIP_CARGO:-0}" != "1" ]; then
+  stage "cargo build"
+  cargo build
+  # A failing Rust test does not stop the SDK suites: every stage reports, then the exit code.
+  run_suite "cargo test --workspace" 1800 cargo test --workspace
+fi
+
+# ---------------------------------------------------------------------------------------------
+stage "setup: python venv (sdk-tests/.venv)"
+PY="${PYTHON:-python3}"
+# Debian ships venv's ensurepip in python3-venv (python3.X-venv); install it only when missing.
+install_venv_support() {
+  echo "python venv support missing: installing python3-venv with apt"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: need root to apt-get install python3-venv (or install it yourself)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+}
+VENV="$SDK/.venv"
+py_stamp="$( (cat "$SDK/requirements.txt"; "$PY" -c 'import sys; print(sys.executable, sys.version)') | sha256sum | cut -c1-16)"
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1 \
+   && [ "$(cat "$VENV/.switchboard-stamp" 2>/dev/null)" = "$py_stamp" ]; then
+  echo "up to date ($VENV)"
+else
+  "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1 || install_venv_support
+  rm -rf "$VENV"
+  if ! "$PY" -m venv "$VENV"; then
+    install_venv_support
+    rm -rf "$VENV"
+    "$PY" -m venv "$VENV"
+  fi
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$SDK/requirements.txt"
+  echo "$py_stamp" > "$VENV/.switchboard-stamp"
+  echo "installed: $("$VENV/bin/python" -m pip freeze --disable-pip-version-check | grep -Ei '^(twilio|schemathesis|pytest)==' | tr '\n' ' ')"
+fi
+
+stage "setup: npm packages (sdk-tests/node_modules)"
+npm_stamp="$( (cat "$SDK/package-lock.json"; node --version) | sha256sum | cut -c1-16)"
+if [ -d "$SDK/node_modules" ] && [ "$(cat "$SDK/node_modules/.switchboard-stamp" 2>/dev/null)" = "$npm_stamp" ]; then
+  echo "up to date ($SDK/node_modules)"
+else
+  (cd "$SDK" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$npm_stamp" > "$SDK/node_modules/.switchboard-stamp"
+fi
+
+if [ ! -x "$SWITCHBOARD_BIN" ]; then
+  echo "error: switchboard binary not found at $SWITCHBOARD_BIN" >&2
+  exit 1
+fi
+mkdir -p "$REPORTS"
+
+# ---------------------------------------------------------------------------------------------
+run_suite "python SDK suite (twilio 9.13.0, pytest)" 300 \
+  bash -c 'cd "$1/python" && exec "$1/.venv/bin/python" -m pytest -p no:cacheprovider --junitxml="$2/pytest.xml"' _ "$SDK" "$REPORTS"
+
+run_suite "node SDK suite (twilio 6.2.0, node --test)" 300 \
+  bash -c 'cd "$1" && exec node --test node/*.test.js' _ "$SDK"
+
+run_suite "schemathesis (Twilio OpenAPI, Messages paths)" 300 \
+  bash "$SDK/schemathesis/run.sh"
+
+# ---------------------------------------------------------------------------------------------
+stage "summary ($(( $(now) - T0 ))s)"
+printf '%s\n' "${RESULTS[@]}"
+echo "reports and server logs: $REPORTS"
+echo "stages: $PASSED_STAGES passed, $FAILED_STAGES failed"
+exit "$FAILED"
