@@ -28,7 +28,6 @@ async fn main() -> std::process::ExitCode {
 async fn serve(args: switchboard::config::ServeArgs) -> anyhow::Result<()> {
     let config = Config::resolve(args)?;
     let shutdown = server::shutdown_signal()?;
-    let prepared = server::prepare(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
@@ -36,6 +35,7 @@ async fn serve(args: switchboard::config::ServeArgs) -> anyhow::Result<()> {
         Some(u) => u.clone(),
         None => format!("http://{}", listener.local_addr()?),
     };
+    let prepared = server::prepare(&config, &url).await?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "Switchboard {} listening on http://{}", env!("CARGO_PKG_VERSION"), listener.local_addr()?)?;

@@ -25,7 +25,8 @@ pub struct Prepared {
 
 /// Opens the store, upserts configured accounts (creating a random one in an empty database
 /// when none is configured), resumes unfinished deliveries and builds the router.
-pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
+/// `base_url` is the server's external URL (for absolute URLs in v1 resources and webhooks).
+pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared> {
     let store = store::open(&config.db).await?;
     for account in &config.accounts {
         store.upsert_account(account.clone()).await?;
@@ -63,6 +64,7 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         dispatcher,
         simulator,
         metrics,
+        base_url: base_url.trim_end_matches('/').to_string(),
         min_schedule_lead_secs: DEFAULT_MIN_SCHEDULE_LEAD_SECS,
     });
     Ok(Prepared { router: api::router(state), announce })

@@ -8,7 +8,9 @@ pub mod auth;
 pub mod error;
 pub mod form;
 pub mod messages;
+pub mod numbers;
 pub mod render;
+pub mod services;
 pub mod switchboard;
 
 use crate::delivery::simulator::Simulator;
@@ -40,6 +42,8 @@ pub struct AppState {
     pub dispatcher: Dispatcher,
     /// The built-in carrier simulator (its runtime rules are set through `/_switchboard/`).
     pub simulator: Arc<Simulator>,
+    /// External base URL, without a trailing slash (`--public-url`, else `http://<listen>`).
+    pub base_url: String,
     /// Prometheus registry, if installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Minimum `SendAt` lead, seconds.
@@ -63,6 +67,8 @@ pub fn router(state: SharedState) -> Router {
             "/_switchboard/Accounts/{account}/Simulator/Rules.json",
             get(switchboard::list_rules).post(switchboard::add_rule).delete(switchboard::clear_rules),
         )
+        .merge(numbers::routes())
+        .merge(services::routes())
         .route("/healthz", get(switchboard::healthz))
         .route("/readyz", get(switchboard::readyz))
         .route("/metrics", get(switchboard::metrics))

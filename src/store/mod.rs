@@ -4,6 +4,7 @@
 //! To add an engine, implement [`Store`] in a sibling folder and add its URL scheme to
 //! [`open`].
 
+pub mod senders;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -176,7 +177,7 @@ pub type StoreResult<T> = Result<T, anyhow::Error>;
 
 /// Everything the server persists.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: senders::SenderStore + Send + Sync + 'static {
     /// Creates the account or replaces its token.
     async fn upsert_account(&self, account: Account) -> StoreResult<()>;
     /// Creates the account unless it exists; returns the stored one either way.

@@ -44,9 +44,9 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: tempfile::TempDir, cfg: Config) -> Self {
-        let prepared = switchboard::server::prepare(&cfg).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let prepared = switchboard::server::prepare(&cfg, &url).await.unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             switchboard::server::serve(prepared, listener, async {

@@ -7,6 +7,7 @@
 //! read-only connections on the blocking thread pool (WAL lets them run beside the writer).
 
 mod rows;
+mod senders;
 
 use super::{
     Account, Applied, AttemptRecord, CallbackRow, CallbackView, Conditional, Cursor, MessageEvent, MessageFilter,

@@ -1,0 +1,9 @@
+//! v2010 IncomingPhoneNumbers (skeleton: being written).
+
+use super::SharedState;
+use axum::Router;
+
+/// The routes of this resource.
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+}
