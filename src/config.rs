@@ -122,6 +122,45 @@ pub struct ServeArgs {
     /// Largest webhook response body read, bytes [default: 65536].
     #[arg(long, env = "SWITCHBOARD_WEBHOOK_MAX_RESPONSE_BYTES", value_name = "BYTES")]
     pub webhook_max_response_bytes: Option<usize>,
+
+    /// `From` must be a phone number, short code or alphanumeric sender of the account (else
+    /// 21606) [default: false: any valid `From` is accepted, as a local stand-in needs].
+    #[arg(long, env = "SWITCHBOARD_REQUIRE_OWNED_SENDERS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub require_owned_senders: Option<bool>,
+
+    /// Earliest `SendAt`, in seconds from now (Twilio: 300; 0 allowed for tests) [default: 300].
+    #[arg(long, env = "SWITCHBOARD_MIN_SCHEDULE_LEAD", value_name = "SECONDS")]
+    pub min_schedule_lead: Option<i64>,
+
+    /// Automatic reply to STOP (empty: none) [default: Twilio's text].
+    #[arg(long, env = "SWITCHBOARD_OPT_OUT_STOP_REPLY", value_name = "TEXT")]
+    pub opt_out_stop_reply: Option<String>,
+
+    /// Automatic reply to START (empty: none) [default: Twilio's text].
+    #[arg(long, env = "SWITCHBOARD_OPT_OUT_START_REPLY", value_name = "TEXT")]
+    pub opt_out_start_reply: Option<String>,
+
+    /// Automatic reply to HELP (empty: none) [default: Twilio's text].
+    #[arg(long, env = "SWITCHBOARD_OPT_OUT_HELP_REPLY", value_name = "TEXT")]
+    pub opt_out_help_reply: Option<String>,
+}
+
+/// Twilio's default reply to STOP.
+pub const DEFAULT_STOP_REPLY: &str = "You have successfully been unsubscribed. You will not receive any more messages from this number. Reply START to resubscribe.";
+/// Twilio's default reply to START.
+pub const DEFAULT_START_REPLY: &str = "You have successfully been re-subscribed to messages from this number. Reply HELP for help. Reply STOP to unsubscribe. Msg&Data Rates May Apply.";
+/// Twilio's default reply to HELP.
+pub const DEFAULT_HELP_REPLY: &str = "Reply STOP to unsubscribe. Msg&Data Rates May Apply.";
+
+/// Automatic replies to opt-out keywords; `None` sends nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptOutReplies {
+    /// Reply to STOP.
+    pub stop: Option<String>,
+    /// Reply to START.
+    pub start: Option<String>,
+    /// Reply to HELP.
+    pub help: Option<String>,
 }
 
 /// The TOML file's shape; every key optional.
@@ -151,6 +190,11 @@ struct FileConfig {
     callback_retry_base_ms: Option<u64>,
     webhook_address_policy: Option<String>,
     webhook_max_response_bytes: Option<usize>,
+    require_owned_senders: Option<bool>,
+    min_schedule_lead: Option<i64>,
+    opt_out_stop_reply: Option<String>,
+    opt_out_start_reply: Option<String>,
+    opt_out_help_reply: Option<String>,
 }
 
 /// Fully resolved settings.
@@ -178,6 +222,12 @@ pub struct Config {
     pub webhook_address_policy: AddressPolicy,
     /// Largest webhook response read.
     pub webhook_max_response_bytes: usize,
+    /// See `--require-owned-senders`.
+    pub require_owned_senders: bool,
+    /// Earliest `SendAt`, seconds from now.
+    pub min_schedule_lead_secs: i64,
+    /// Opt-out keyword replies.
+    pub opt_out_replies: OptOutReplies,
 }
 
 impl Config {
@@ -242,7 +292,21 @@ impl Config {
         for rule in &file.simulator_rules {
             rule.validate().map_err(anyhow::Error::msg)?;
         }
+        let reply = |flag: Option<String>, file: Option<String>, default: &str| {
+            Some(flag.or(file).unwrap_or_else(|| default.to_string())).filter(|t| !t.is_empty())
+        };
+        let min_schedule_lead_secs = args.min_schedule_lead.or(file.min_schedule_lead).unwrap_or(300);
+        if min_schedule_lead_secs < 0 {
+            bail!("--min-schedule-lead must not be negative");
+        }
         Ok(Config {
+            require_owned_senders: args.require_owned_senders.or(file.require_owned_senders).unwrap_or(false),
+            min_schedule_lead_secs,
+            opt_out_replies: OptOutReplies {
+                stop: reply(args.opt_out_stop_reply, file.opt_out_stop_reply, DEFAULT_STOP_REPLY),
+                start: reply(args.opt_out_start_reply, file.opt_out_start_reply, DEFAULT_START_REPLY),
+                help: reply(args.opt_out_help_reply, file.opt_out_help_reply, DEFAULT_HELP_REPLY),
+            },
             simulator_rules: file.simulator_rules,
             delivery,
             callbacks,

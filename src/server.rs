@@ -6,14 +6,12 @@ use crate::delivery::simulator::Simulator;
 use crate::delivery::Dispatcher;
 use crate::store::{self, Account};
 use crate::webhooks::callbacks::Callbacks;
-use crate::webhooks::client::WebhookClient;
+use crate::webhooks::client::{RequestSettings, WebhookClient};
+use crate::webhooks::inbound::Inbound;
 use std::future::Future;
 use std::sync::Arc;
 use switchboard_domain::sid::{self, KeyGenerator};
 use tokio::net::TcpListener;
-
-/// Twilio's minimum `SendAt` lead, seconds (the 2026 error pages say 300).
-pub const DEFAULT_MIN_SCHEDULE_LEAD_SECS: i64 = 300;
 
 /// A ready-to-serve application.
 pub struct Prepared {
@@ -43,7 +41,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
 
     let metrics = crate::metrics::install();
     let client = WebhookClient::new(config.webhook_address_policy.clone(), config.webhook_max_response_bytes)?;
-    let callbacks = Callbacks::start(store.clone(), client, config.callbacks.clone());
+    let callbacks = Callbacks::start(store.clone(), client.clone(), config.callbacks.clone());
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let simulator = Simulator::new(config.simulator_delays, config.simulator_rules.clone(), events_tx);
     let dispatcher = Dispatcher::start(store.clone(), simulator.clone(), callbacks, config.delivery.clone(), events_rx);
@@ -56,16 +54,28 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     for a in &accounts {
         cache.put(a);
     }
+    let keys = Arc::new(KeyGenerator::new());
+    let inbound = Arc::new(Inbound {
+        store: store.clone(),
+        dispatcher: dispatcher.clone(),
+        client,
+        keys: keys.clone(),
+        replies: config.opt_out_replies.clone(),
+        settings: RequestSettings { max_attempts: 1, ..config.callbacks.defaults.clone() },
+    });
     let state = Arc::new(AppState {
         store,
         accounts: cache,
         accept_any_credentials: config.accept_any_credentials,
-        keys: KeyGenerator::new(),
+        keys,
+        inbound,
         dispatcher,
         simulator,
         metrics,
         base_url: base_url.trim_end_matches('/').to_string(),
-        min_schedule_lead_secs: DEFAULT_MIN_SCHEDULE_LEAD_SECS,
+        require_owned_senders: config.require_owned_senders,
+        min_schedule_lead_secs: config.min_schedule_lead_secs,
+        opt_out_replies: config.opt_out_replies.clone(),
     });
     Ok(Prepared { router: api::router(state), announce })
 }

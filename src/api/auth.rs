@@ -55,6 +55,13 @@ pub async fn require(state: &AppState, headers: &HeaderMap, path_account: &str, 
     Ok(account)
 }
 
+/// Authenticates a request on a path that names no account (messaging v1): the account is the
+/// HTTP Basic user, checked exactly as [`require`] checks a v2010 path's account.
+pub async fn require_any(state: &AppState, headers: &HeaderMap) -> ApiResult<Account> {
+    let (user, pass) = basic_credentials(headers).ok_or_else(TwilioError::authenticate)?;
+    authenticate(state, &user, &pass).await
+}
+
 async fn authenticate(state: &AppState, user: &str, pass: &str) -> ApiResult<Account> {
     let known = match state.accounts.token(user) {
         Some(t) => Some(t),

@@ -3,9 +3,10 @@
 use super::auth;
 use super::error::{ApiError, ApiResult};
 use super::form::{self, Pairs};
-use super::render::{self, MessagePage};
+use super::paging::{PageRequest, V2010Page};
+use super::render;
 use super::{now_ms, SharedState};
-use crate::store::{Conditional, Cursor, MessageFilter};
+use crate::store::{Conditional, MessageFilter};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -14,12 +15,8 @@ use axum::Json;
 use switchboard_domain::address;
 use switchboard_domain::datefilter;
 use switchboard_domain::message::{validate_create, CreateParams, Message};
-use switchboard_domain::status::Direction;
+use switchboard_domain::status::{Direction, Status};
 use switchboard_domain::{sid, TwilioError};
-
-/// Default and largest `PageSize`.
-const DEFAULT_PAGE_SIZE: usize = 50;
-const MAX_PAGE_SIZE: usize = 1000;
 
 /// POST …/Messages.json: validate, persist durably, answer 201, hand to delivery.
 pub async fn create(
@@ -32,24 +29,79 @@ pub async fn create(
     let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let pairs = form::read_form(body).await?;
     let now = now_ms();
-    let valid = validate_create(&CreateParams::from_pairs(pairs), now, state.min_schedule_lead_secs)?;
-    if let Some(mss) = &valid.messaging_service_sid {
-        // Messaging Services are not served yet, so no MG SID can belong to this account.
-        return Err(TwilioError::bad_request(21701, format!("The Messaging Service {mss} does not exist")).into());
+    let mut valid = validate_create(&CreateParams::from_pairs(pairs), now, state.min_schedule_lead_secs)?;
+    let service =
+        match &valid.messaging_service_sid {
+            Some(mss) => Some(state.store.service(&account.sid, mss).await?.ok_or_else(|| {
+                TwilioError::bad_request(21701, format!("The Messaging Service {mss} does not exist"))
+            })?),
+            None => None,
+        };
+    let mut scopes = Vec::new();
+    if let Some(service) = &service {
+        let pool = state.store.pool(&service.sid).await?;
+        if pool.is_empty() {
+            return Err(TwilioError::bad_request(
+                21704,
+                format!("The Messaging Service {} contains no senders: add a phone number, short code or alphanumeric sender to its pool", service.sid),
+            )
+            .into());
+        }
+        if let Some(from) = &valid.from {
+            let bare = from.text.rsplit(':').next().unwrap_or(&from.text);
+            if !pool.iter().any(|p| p.address == bare) {
+                return Err(TwilioError::bad_request(
+                    21606,
+                    format!("The From {} is not in the sender pool of Messaging Service {}", from.text, service.sid),
+                )
+                .into());
+            }
+        }
+        // The service's defaults fill what the request left out.
+        if valid.options.status_callback.is_none() {
+            valid.options.status_callback = service.status_callback.clone();
+        }
+        if valid.options.validity_period.is_none() {
+            valid.options.validity_period = Some(service.validity_period);
+        }
+        if service.smart_encoding && valid.options.smart_encoded.is_none() {
+            valid.body = switchboard_domain::encoding::smart_encode(&valid.body).into_owned();
+        }
+        scopes.push(service.sid.clone());
+    } else if let Some(from) = &valid.from {
+        if state.require_owned_senders && !state.store.owns_sender(&account.sid, &from.text).await? {
+            return Err(TwilioError::from_not_owned(&from.text).into());
+        }
     }
     if let Some(from) = &valid.from {
+        scopes.push(from.text.rsplit(':').next().unwrap_or(&from.text).to_string());
+    }
+    let to_bare = valid.to.text.rsplit(':').next().unwrap_or(&valid.to.text).to_string();
+    if !scopes.is_empty() && state.store.opted_out(&account.sid, scopes, &to_bare).await? {
+        return Err(TwilioError::unsubscribed(&valid.to.text).into());
+    }
+    if let (Some(from), None) = (&valid.from, &service) {
         state.dispatcher.check_capacity(&from.text, valid.num_segments)?;
+    }
+    // A Messaging Service chooses the sender (and so the segment count) after acceptance.
+    let (from, num_segments) = match &service {
+        Some(_) => (None, 0),
+        None => (valid.from.as_ref().map(|a| a.text.clone()), valid.num_segments),
+    };
+    if let (Some(_), Some(f)) = (&service, &valid.from) {
+        // An explicit pool sender is kept for the selection step.
+        valid.options.requested_from = Some(f.text.clone());
     }
     let key = state.keys.next(now);
     let message = Message {
         sid: format!("{}{key}", valid.sid_prefix()),
         account_sid: account.sid,
         messaging_service_sid: valid.messaging_service_sid.clone(),
-        from: valid.from.as_ref().map(|a| a.text.clone()),
+        from,
         to: valid.to.text.clone(),
         status: valid.initial_status(),
         direction: Direction::OutboundApi,
-        num_segments: valid.num_segments,
+        num_segments,
         num_media: valid.options.media_urls.len() as u32,
         price: None,
         price_unit: "USD".to_string(),
@@ -96,10 +148,14 @@ pub async fn update(
     let pairs = form::read_form(body).await?;
     let not_found = || ApiError(TwilioError::not_found(uri.path()));
     let outcome = match (form::last(&pairs, "Status"), form::last(&pairs, "Body")) {
-        (Some("canceled"), _) => match state.store.cancel_message(&account.sid, sid, now_ms()).await? {
-            Conditional::WrongStatus(_) => return Err(TwilioError::cannot_cancel().into()),
-            other => other,
-        },
+        (Some("canceled"), _) => {
+            let m = state.store.message(&account.sid, sid).await?.ok_or_else(not_found)?;
+            if m.status != Status::Scheduled || !crate::delivery::cancel(&state.dispatcher, &m).await {
+                return Err(TwilioError::cannot_cancel().into());
+            }
+            let m = state.store.message(&account.sid, sid).await?.ok_or_else(not_found)?;
+            Conditional::Done(m)
+        }
         (Some(other), _) => {
             return Err(TwilioError::invalid_parameter(format!(
                 "Status can only be updated to 'canceled', got '{other}'"
@@ -160,152 +216,58 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let q = form::decode(uri.query().unwrap_or("").as_bytes());
-    let query = ListQuery::parse(&q)?;
-
-    let limit = query.page_size + 1;
-    let mut rows = state.store.list_messages(&account.sid, &query.filter, &query.cursor, limit).await?;
-    let more = rows.len() > query.page_size;
-    let (has_next, has_prev) = match &query.cursor {
-        Cursor::Before(_) => {
-            if more {
-                rows.remove(0); // the extra row is the newest, beyond the previous page
-            }
-            (true, more || query.page > 0)
-        }
-        _ => {
-            rows.truncate(query.page_size);
-            (more, query.page > 0)
-        }
-    };
-
-    let path = uri.path();
-    let link = |page: u64, token: Option<String>| {
-        let mut s = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &query.echo {
-            s.append_pair(k, v);
-        }
-        s.append_pair("PageSize", &query.page_size.to_string());
-        s.append_pair("Page", &page.to_string());
-        if let Some(t) = token {
-            s.append_pair("PageToken", &t);
-        }
-        format!("{path}?{}", s.finish())
-    };
-    let next_page_uri = match rows.last() {
-        Some(last) if has_next => Some(link(query.page + 1, Some(format!("PA{}", last.sid)))),
-        _ => None,
-    };
-    let previous_page_uri = match rows.first() {
-        Some(first) if has_prev && query.page > 0 => Some(link(query.page - 1, Some(format!("PB{}", first.sid)))),
-        _ => None,
-    };
-    let start = (query.page as usize).saturating_mul(query.page_size);
-    let page = MessagePage {
-        end: start + rows.len().saturating_sub(1),
-        first_page_uri: link(0, None),
-        next_page_uri,
-        page: query.page,
-        page_size: query.page_size,
-        previous_page_uri,
-        start,
-        uri: link(query.page, query.token.clone()),
-        messages: rows.iter().map(|m| render::message(m, true)).collect(),
-    };
-    Ok(Json(page).into_response())
+    let (filter, echo) = parse_filters(&q)?;
+    let req = PageRequest::parse(&q, &["SM", "MM"])?;
+    let rows = state.store.list_messages(&account.sid, &filter, &req.cursor, req.limit()).await?;
+    let window = req.window(rows, |m| m.sid.as_str());
+    let items = window.rows.iter().map(|m| render::message(m, true)).collect();
+    Ok(Json(V2010Page::new("messages", &req, &window, uri.path(), &echo, items)).into_response())
 }
 
-/// The parsed query of a list request.
-struct ListQuery {
-    filter: MessageFilter,
-    /// Filter parameters as given, echoed in the page URIs.
-    echo: Vec<(&'static str, String)>,
-    page_size: usize,
-    page: u64,
-    token: Option<String>,
-    cursor: Cursor,
-}
+/// List filter parameters as given, echoed in the page links.
+type Echo = Vec<(&'static str, String)>;
 
-impl ListQuery {
-    fn parse(q: &Pairs) -> Result<ListQuery, ApiError> {
-        let mut filter = MessageFilter::default();
-        let mut echo = Vec::new();
-        if let Some(to) = form::last(q, "To").filter(|s| !s.is_empty()) {
-            filter.to = Some(address::parse_to(to).map(|a| a.text).unwrap_or_else(|| to.to_string()));
-            echo.push(("To", to.to_string()));
-        }
-        if let Some(from) = form::last(q, "From").filter(|s| !s.is_empty()) {
-            filter.from = Some(address::parse_from(from).map(|a| a.text).unwrap_or_else(|| from.to_string()));
-            echo.push(("From", from.to_string()));
-        }
-        let mut narrow = |from_ms: Option<i64>, until_ms: Option<i64>| {
-            if let Some(f) = from_ms {
-                filter.sent_from_ms = Some(filter.sent_from_ms.map_or(f, |x| x.max(f)));
-            }
-            if let Some(u) = until_ms {
-                filter.sent_until_ms = Some(filter.sent_until_ms.map_or(u, |x| x.min(u)));
-            }
-        };
-        for (name, canonical) in [
-            ("DateSent", "DateSent"),
-            ("DateSent<", "DateSent<"),
-            ("DateSentBefore", "DateSent<"),
-            ("DateSent>", "DateSent>"),
-            ("DateSentAfter", "DateSent>"),
-        ] {
-            let Some(value) = form::last(q, name).filter(|s| !s.is_empty()) else { continue };
-            let p = datefilter::parse(value).ok_or_else(TwilioError::invalid_date)?;
-            match canonical {
-                // `DateSent=` names a day, even when a time of day is given.
-                "DateSent" if p.has_time => {
-                    let day = p.start.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-                    let start = day.timestamp_millis();
-                    narrow(Some(start), Some(start + 86_400_000));
-                }
-                "DateSent" => narrow(Some(p.start.timestamp_millis()), Some(p.end.timestamp_millis())),
-                "DateSent<" => narrow(None, Some(p.end.timestamp_millis())),
-                _ => narrow(Some(p.start.timestamp_millis()), None),
-            }
-            echo.push((canonical, value.to_string()));
-        }
-
-        let page_size = match form::last(q, "PageSize") {
-            None | Some("") => DEFAULT_PAGE_SIZE,
-            Some(v) => match v.trim().parse::<i64>() {
-                Ok(n) if n >= 1 => usize::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE),
-                _ => {
-                    return Err(TwilioError::invalid_parameter(format!(
-                        "PageSize must be an integer between 1 and {MAX_PAGE_SIZE}, got '{v}'"
-                    ))
-                    .into())
-                }
-            },
-        };
-        let page = match form::last(q, "Page") {
-            None | Some("") => 0,
-            Some(v) => v.trim().parse::<u64>().map_err(|_| {
-                TwilioError::invalid_parameter(format!("Page must be a non-negative integer, got '{v}'"))
-            })?,
-        };
-        let token = form::last(q, "PageToken").filter(|s| !s.is_empty()).map(str::to_string);
-        let cursor = match token.as_deref() {
-            None if page > 0 => return Err(TwilioError::page_token_required().into()),
-            None => Cursor::Start,
-            Some(t) => parse_token(t).ok_or_else(TwilioError::invalid_page_token)?,
-        };
-        Ok(ListQuery { filter, echo, page_size, page, token, cursor })
+/// The list filters, and the same parameters as given.
+fn parse_filters(q: &Pairs) -> Result<(MessageFilter, Echo), ApiError> {
+    let mut filter = MessageFilter::default();
+    let mut echo = Vec::new();
+    if let Some(to) = form::last(q, "To").filter(|s| !s.is_empty()) {
+        filter.to = Some(address::parse_to(to).map(|a| a.text).unwrap_or_else(|| to.to_string()));
+        echo.push(("To", to.to_string()));
     }
-}
-
-/// `PA<sid>` pages after (older than) that message, `PB<sid>` before (newer than) it.
-fn parse_token(t: &str) -> Option<Cursor> {
-    let (kind, rest) = (t.get(..2)?, t.get(2..)?);
-    if !(sid::is_valid(rest, "SM") || sid::is_valid(rest, "MM")) {
-        return None;
+    if let Some(from) = form::last(q, "From").filter(|s| !s.is_empty()) {
+        filter.from = Some(address::parse_from(from).map(|a| a.text).unwrap_or_else(|| from.to_string()));
+        echo.push(("From", from.to_string()));
     }
-    let key = rest[2..].to_ascii_lowercase();
-    match kind {
-        "PA" => Some(Cursor::After(key)),
-        "PB" => Some(Cursor::Before(key)),
-        _ => None,
+    let mut narrow = |from_ms: Option<i64>, until_ms: Option<i64>| {
+        if let Some(f) = from_ms {
+            filter.sent_from_ms = Some(filter.sent_from_ms.map_or(f, |x| x.max(f)));
+        }
+        if let Some(u) = until_ms {
+            filter.sent_until_ms = Some(filter.sent_until_ms.map_or(u, |x| x.min(u)));
+        }
+    };
+    for (name, canonical) in [
+        ("DateSent", "DateSent"),
+        ("DateSent<", "DateSent<"),
+        ("DateSentBefore", "DateSent<"),
+        ("DateSent>", "DateSent>"),
+        ("DateSentAfter", "DateSent>"),
+    ] {
+        let Some(value) = form::last(q, name).filter(|s| !s.is_empty()) else { continue };
+        let p = datefilter::parse(value).ok_or_else(TwilioError::invalid_date)?;
+        match canonical {
+            // `DateSent=` names a day, even when a time of day is given.
+            "DateSent" if p.has_time => {
+                let day = p.start.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+                let start = day.timestamp_millis();
+                narrow(Some(start), Some(start + 86_400_000));
+            }
+            "DateSent" => narrow(Some(p.start.timestamp_millis()), Some(p.end.timestamp_millis())),
+            "DateSent<" => narrow(None, Some(p.end.timestamp_millis())),
+            _ => narrow(Some(p.start.timestamp_millis()), None),
+        }
+        echo.push((canonical, value.to_string()));
     }
+    Ok((filter, echo))
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod form;
 pub mod messages;
 pub mod numbers;
+pub mod paging;
 pub mod render;
 pub mod services;
 pub mod switchboard;
@@ -37,7 +38,9 @@ pub struct AppState {
     /// See `--accept-any-credentials`.
     pub accept_any_credentials: bool,
     /// Time-ordered message keys.
-    pub keys: KeyGenerator,
+    pub keys: Arc<KeyGenerator>,
+    /// Inbound message processing (webhooks, TwiML replies, opt-outs).
+    pub inbound: Arc<crate::webhooks::inbound::Inbound>,
     /// Hands accepted messages to delivery.
     pub dispatcher: Dispatcher,
     /// The built-in carrier simulator (its runtime rules are set through `/_switchboard/`).
@@ -46,8 +49,12 @@ pub struct AppState {
     pub base_url: String,
     /// Prometheus registry, if installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// `From` must be a sender of the account (`--require-owned-senders`).
+    pub require_owned_senders: bool,
     /// Minimum `SendAt` lead, seconds.
     pub min_schedule_lead_secs: i64,
+    /// Automatic replies to opt-out keywords.
+    pub opt_out_replies: crate::config::OptOutReplies,
 }
 
 /// Shared state handle.
@@ -63,6 +70,7 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/_switchboard/Accounts/{account}/Messages/{sid}/Events.json", get(switchboard::events))
         .route("/_switchboard/Accounts/{account}/Messages/{sid}/Callbacks.json", get(switchboard::callbacks))
+        .route("/_switchboard/Accounts/{account}/Inbound.json", axum::routing::post(switchboard::inbound))
         .route(
             "/_switchboard/Accounts/{account}/Simulator/Rules.json",
             get(switchboard::list_rules).post(switchboard::add_rule).delete(switchboard::clear_rules),

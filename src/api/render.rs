@@ -79,20 +79,6 @@ pub fn message(m: &Message, with_feedback: bool) -> MessageJson<'_> {
     }
 }
 
-/// A v2010 list page. Exactly one non-meta key (`messages`): the SDKs reject pages with more.
-#[derive(Serialize)]
-pub struct MessagePage<'a> {
-    pub end: usize,
-    pub first_page_uri: String,
-    pub messages: Vec<MessageJson<'a>>,
-    pub next_page_uri: Option<String>,
-    pub page: u64,
-    pub page_size: usize,
-    pub previous_page_uri: Option<String>,
-    pub start: usize,
-    pub uri: String,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

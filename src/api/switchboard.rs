@@ -39,6 +39,7 @@ pub async fn events(
                 "from_status": e.from,
                 "status": e.to,
                 "error_code": e.error_code,
+                "detail": e.detail,
             })
         })
         .collect();
@@ -140,4 +141,35 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
     crate::metrics::queue_depths(&state.dispatcher.queue_depths());
     let body = state.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// POST /_switchboard/Accounts/{AccountSid}/Inbound.json: simulates a handset texting one of
+/// the account's numbers (`From` the handset, `To` the number, `Body`, repeated `MediaUrl`).
+/// Answers 201 with the inbound Message; the webhook runs in the background.
+pub async fn inbound(
+    State(state): State<SharedState>,
+    Path(account): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<Response> {
+    let account = auth::require(&state, &headers, &account, uri.path()).await?;
+    let pairs = super::form::read_form(body).await?;
+    let get = |name: &str| super::form::last(&pairs, name).unwrap_or("").to_string();
+    let from = get("From");
+    let to = get("To");
+    if from.is_empty() {
+        return Err(TwilioError::bad_request(21603, "A 'From' phone number (the handset) is required.").into());
+    }
+    if to.is_empty() {
+        return Err(TwilioError::to_required().into());
+    }
+    let media_urls: Vec<String> = pairs.iter().filter(|(k, _)| k == "MediaUrl").map(|(_, v)| v.clone()).collect();
+    if let Some(bad) = media_urls.iter().find(|u| !switchboard_domain::message::is_callback_url(u)) {
+        return Err(TwilioError::invalid_media_url(bad).into());
+    }
+    let sms =
+        crate::webhooks::inbound::InboundSms { account_sid: account.sid, from, to, body: get("Body"), media_urls };
+    let message = state.inbound.receive(sms).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(super::render::message(&message, true))).into_response())
 }

@@ -15,6 +15,7 @@ pub mod pricing;
 pub mod rates;
 pub mod simulator;
 
+use crate::store::senders::PoolKind;
 use crate::store::{CallbackRow, Store, Transition};
 use crate::webhooks::callbacks::{self, Callbacks};
 use carrier::{Carrier, CarrierEvent, Submission, SubmitOutcome};
@@ -24,6 +25,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_domain::message::Message;
+use switchboard_domain::routing::{select_sender, Candidate, CandidateKind};
 use switchboard_domain::status::{Direction, Status};
 use switchboard_domain::TwilioError;
 use tokio::sync::mpsc;
@@ -60,6 +62,8 @@ struct Lane {
 }
 
 struct Inner {
+    /// Round-robin counter for spreading messages across a pool.
+    spread: std::sync::atomic::AtomicUsize,
     store: Arc<dyn Store>,
     carrier: Arc<dyn Carrier>,
     callbacks: Callbacks,
@@ -82,7 +86,14 @@ impl Dispatcher {
         config: DeliveryConfig,
         mut events: mpsc::UnboundedReceiver<CarrierEvent>,
     ) -> Dispatcher {
-        let inner = Arc::new(Inner { store, carrier, callbacks, config, lanes: Mutex::new(HashMap::new()) });
+        let inner = Arc::new(Inner {
+            spread: std::sync::atomic::AtomicUsize::new(0),
+            store,
+            carrier,
+            callbacks,
+            config,
+            lanes: Mutex::new(HashMap::new()),
+        });
         let for_events = inner.clone();
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
@@ -119,6 +130,19 @@ impl Dispatcher {
         }
         match message.status {
             Status::Queued => self.enqueue(message),
+            Status::Accepted => {
+                tokio::spawn(assign_sender(self.clone(), message));
+            }
+            Status::Scheduled => {
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let wait = message.options.send_at.unwrap_or(0) - crate::api::now_ms();
+                    if wait > 0 {
+                        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                    }
+                    assign_sender(this, message).await;
+                });
+            }
             // Interrupted between "sending" and the carrier's answer: hand it over again.
             Status::Sending => {
                 tokio::spawn(hand_to_carrier(self.inner.clone(), message));
@@ -161,6 +185,100 @@ impl Dispatcher {
     }
 }
 
+/// A Messaging Service message (`accepted`, or `scheduled` once its time came): choose its
+/// sender, then queue it like any other message.
+async fn assign_sender(dispatcher: Dispatcher, mut m: Message) {
+    let inner = &dispatcher.inner;
+    let now = crate::api::now_ms();
+    let fail = |code: u32, text: &str| {
+        let mut t = Transition::new(m.key(), m.status, Status::Failed, now);
+        t.error = Some((code, text.to_string()));
+        t
+    };
+    let Some(mss) = m.messaging_service_sid.clone() else { return };
+    let service = match inner.store.service(&m.account_sid, &mss).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            let t = fail(21701, "The Messaging Service does not exist");
+            transition(inner, &m, t, None).await;
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), message = %m.sid, "sender selection postponed");
+            return;
+        }
+    };
+    let to_bare = m.to.rsplit(':').next().unwrap_or(&m.to).to_string();
+    let sender = match &m.options.requested_from {
+        Some(f) => Some(f.rsplit(':').next().unwrap_or(f).to_string()),
+        None => {
+            let pool = inner.store.pool(&mss).await.unwrap_or_default();
+            let sticky = if service.sticky_sender {
+                inner.store.sticky_sender(&mss, &to_bare).await.ok().flatten()
+            } else {
+                None
+            };
+            let candidates: Vec<Candidate<'_>> = pool
+                .iter()
+                .map(|p| Candidate {
+                    address: &p.address,
+                    kind: match p.kind {
+                        PoolKind::PhoneNumber => CandidateKind::Phone,
+                        PoolKind::ShortCode => CandidateKind::ShortCode,
+                        PoolKind::AlphaSender => CandidateKind::Alpha,
+                    },
+                    country: p.country_code.as_deref(),
+                })
+                .collect();
+            let spread = inner.spread.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            select_sender(&candidates, &m.to, sticky.as_deref(), service.area_code_geomatch, spread)
+                .map(|i| pool[i].address.clone())
+        }
+    };
+    let Some(sender) = sender else {
+        let t = fail(21704, "No sender in the Messaging Service's pool can reach this recipient");
+        transition(inner, &m, t, None).await;
+        return;
+    };
+    match inner.store.opted_out(&m.account_sid, vec![sender.clone(), mss.clone()], &to_bare).await {
+        Ok(true) => {
+            let t = fail(21610, "Attempt to send to unsubscribed recipient");
+            transition(inner, &m, t, None).await;
+            return;
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %format!("{e:#}"), "opt-out check failed; sending anyway"),
+    }
+    if service.sticky_sender {
+        if let Err(e) = inner.store.set_sticky_sender(&mss, &to_bare, &sender).await {
+            tracing::warn!(error = %format!("{e:#}"), "sticky sender not stored");
+        }
+    }
+    // A channel recipient is reached from the same channel of the chosen number.
+    let from = match m.to.split_once(':') {
+        Some((channel, _)) if sender.starts_with('+') => format!("{channel}:{sender}"),
+        _ => sender,
+    };
+    let segments =
+        if m.num_media > 0 || m.to.contains(':') { 1 } else { switchboard_domain::encoding::segments(&m.body).count };
+    let mut t = Transition::new(m.key(), m.status, Status::Queued, crate::api::now_ms());
+    t.from_addr = Some(from.clone());
+    t.num_segments = Some(segments);
+    m.from = Some(from);
+    m.num_segments = segments;
+    if transition(inner, &m, t, None).await {
+        m.status = Status::Queued;
+        dispatcher.enqueue(m);
+    }
+}
+
+/// Cancels a scheduled message, with its `canceled` callback; false when it is no longer
+/// scheduled.
+pub async fn cancel(dispatcher: &Dispatcher, m: &Message) -> bool {
+    let t = Transition::new(m.key(), Status::Scheduled, Status::Canceled, crate::api::now_ms());
+    transition(&dispatcher.inner, m, t, None).await
+}
+
 /// Drains one sender's queue at its rate; ends when the queue is empty.
 async fn run_lane(inner: Arc<Inner>, sender: String) {
     let rate = inner.config.rates.rate_for(&sender);
@@ -195,7 +313,9 @@ async fn run_lane(inner: Arc<Inner>, sender: String) {
 async fn send_one(inner: Arc<Inner>, message: Message) {
     let now = crate::api::now_ms();
     let validity_secs = message.options.validity_period.map_or(DEFAULT_VALIDITY_SECS, i64::from);
-    if now > message.date_created + validity_secs * 1000 {
+    // A scheduled message's validity runs from its send time, not its creation.
+    let queued_since = message.date_created.max(message.options.send_at.unwrap_or(0));
+    if now > queued_since + validity_secs * 1000 {
         let mut t = Transition::new(message.key(), Status::Queued, Status::Failed, now);
         t.error = Some((30036, error_text(30036).to_string()));
         transition(&inner, &message, t, None).await;

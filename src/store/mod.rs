@@ -64,6 +64,10 @@ pub struct Transition {
     pub price: Option<String>,
     /// Set `carrier_id` (on `sent`).
     pub carrier_id: Option<String>,
+    /// Set `from` (a Messaging Service chose the sender).
+    pub from_addr: Option<String>,
+    /// Set `num_segments` (known once the sender is chosen).
+    pub num_segments: Option<u32>,
     /// The status callback reporting this change, stored in the same transaction.
     pub callback: Option<NewCallback>,
 }
@@ -80,6 +84,8 @@ impl Transition {
             date_sent: None,
             price: None,
             carrier_id: None,
+            from_addr: None,
+            num_segments: None,
             callback: None,
         }
     }
@@ -159,6 +165,8 @@ pub struct MessageEvent {
     pub to: String,
     /// Error code, if any.
     pub error_code: Option<u32>,
+    /// What happened, for events that are not plain status changes.
+    pub detail: Option<String>,
 }
 
 /// Result of a conditional change (redact, delete, cancel).
@@ -205,8 +213,6 @@ pub trait Store: senders::SenderStore + Send + Sync + 'static {
     async fn redact_message(&self, account_sid: &str, sid: &str, now_ms: i64) -> StoreResult<Conditional<Message>>;
     /// Deletes a message in a final state, with its events.
     async fn delete_message(&self, account_sid: &str, sid: &str) -> StoreResult<Conditional<()>>;
-    /// Cancels a scheduled message.
-    async fn cancel_message(&self, account_sid: &str, sid: &str, now_ms: i64) -> StoreResult<Conditional<Message>>;
 
     /// Applies status transitions (each only if the message is still in `from`), storing
     /// their callbacks in the same transaction.
@@ -228,6 +234,32 @@ pub trait Store: senders::SenderStore + Send + Sync + 'static {
     /// Outbound messages not yet handed to the carrier or awaiting a receipt, oldest first
     /// (to resume after a restart).
     async fn unfinished_outbound(&self) -> StoreResult<Vec<Message>>;
+    /// Records a note in a message's history (a webhook failure, invalid TwiML) without
+    /// changing its status.
+    async fn add_message_note(
+        &self,
+        key: &str,
+        at_ms: i64,
+        status: Status,
+        error_code: Option<u32>,
+        detail: String,
+    ) -> StoreResult<()>;
+    /// The sender a Messaging Service last used for a recipient.
+    async fn sticky_sender(&self, service_sid: &str, to: &str) -> StoreResult<Option<String>>;
+    /// Remembers the sender a Messaging Service used for a recipient.
+    async fn set_sticky_sender(&self, service_sid: &str, to: &str, sender: &str) -> StoreResult<()>;
+    /// Records (`true`) or lifts (`false`) an opt-out of `number` from `scope` (a sender
+    /// address or a Messaging Service SID).
+    async fn set_opt_out(
+        &self,
+        account_sid: &str,
+        scope: &str,
+        number: &str,
+        opted_out: bool,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// True when `number` opted out of any of `scopes`.
+    async fn opted_out(&self, account_sid: &str, scopes: Vec<String>, number: &str) -> StoreResult<bool>;
     /// The status history of a message.
     async fn message_events(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Vec<MessageEvent>>>;
 }

@@ -56,7 +56,7 @@ pub fn status_callback(
     Some(NewCallback {
         account_sid: m.account_sid.clone(),
         url,
-        method: "POST".to_string(),
+        method: m.options.status_callback_method.clone().unwrap_or_else(|| "POST".to_string()),
         params,
         idempotency_token: sid::random_hex32(),
     })
@@ -162,17 +162,7 @@ impl Sender {
     async fn deliver(self: Arc<Self>, row: CallbackRow) {
         let (url, settings) = super::client::split_overrides(&row.request.url, &self.settings.defaults);
         let method = row.request.method.to_ascii_uppercase();
-        // For GET, Twilio puts the parameters in the query string and signs the full URL.
-        let (target, body_params) = if method == "GET" {
-            let mut q = form_urlencoded::Serializer::new(String::new());
-            for (k, v) in &row.request.params {
-                q.append_pair(k, v);
-            }
-            let sep = if url.contains('?') { '&' } else { '?' };
-            (format!("{url}{sep}{}", q.finish()), Vec::new())
-        } else {
-            (url, row.request.params.clone())
-        };
+        let (target, body_params) = super::target_and_body(&method, &url, &row.request.params);
         let mut attempts = row.attempts;
         while attempts < settings.max_attempts {
             let Some(token) = self.token(&row.request.account_sid).await else {

@@ -13,12 +13,14 @@
 //! | [`error`] | Twilio's error catalogue: code, HTTP status, message |
 //! | [`datefilter`] | the many date formats Twilio accepts in `DateSent` filters |
 //! | [`message`] | the Message record and create-request validation |
+//! | [`routing`] | Messaging Service sender selection, opt-out keywords |
 
 pub mod address;
 pub mod datefilter;
 pub mod encoding;
 pub mod error;
 pub mod message;
+pub mod routing;
 pub mod sid;
 pub mod status;
 

@@ -121,6 +121,12 @@ pub struct SendOptions {
     pub media_urls: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<String>,
+    /// HTTP method of the status callback (TwiML `<Message method>`; POST otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_callback_method: Option<String>,
+    /// A `From` given together with a Messaging Service: the service must send from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_from: Option<String>,
 }
 
 /// The raw parameters of a create request, as strings, exactly as sent.
@@ -422,6 +428,8 @@ pub fn validate_create(p: &CreateParams, now_ms: i64, min_schedule_lead_secs: i6
             content_sid: content_sid.map(str::to_string),
             media_urls: p.media_url.clone(),
             tags: p.tags.clone(),
+            status_callback_method: None,
+            requested_from: None,
         },
         to,
         from,

@@ -33,6 +33,8 @@ const READERS: usize = 4;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_init.sql"),
     include_str!("../../../migrations/sqlite/0002_delivery.sql"),
+    include_str!("../../../migrations/sqlite/0003_senders.sql"),
+    include_str!("../../../migrations/sqlite/0004_routing.sql"),
 ];
 
 /// A write job: runs inside the batch transaction, says whether it succeeded (so its savepoint
@@ -64,6 +66,9 @@ impl SqliteStore {
         // FULL: each group commit is fsynced, so a 201 survives power loss, not just kill -9.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Each job of a group commit runs in a savepoint; keep that journal in memory rather
+        // than letting SQLite spill it to a temporary file on every large batch.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
 
@@ -323,24 +328,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn cancel_message(&self, account_sid: &str, sid: &str, now_ms: i64) -> StoreResult<Conditional<Message>> {
-        let Some((prefix, key)) = split_sid(sid) else { return Ok(Conditional::NotFound) };
-        let account = account_sid.to_string();
-        self.write(move |c| {
-            let Some(m) = rows::get_message(c, &account, &prefix, &key)? else { return Ok(Conditional::NotFound) };
-            if m.status != Status::Scheduled {
-                return Ok(Conditional::WrongStatus(m.status));
-            }
-            c.execute(
-                "UPDATE messages SET status = 'canceled', date_updated = ?2 WHERE key = ?1",
-                params![key, now_ms],
-            )?;
-            rows::insert_event(c, &key, now_ms, Some(Status::Scheduled), Status::Canceled, None)?;
-            Ok(Conditional::Done(Message { status: Status::Canceled, date_updated: now_ms, ..m }))
-        })
-        .await
-    }
-
     async fn apply_transitions(&self, transitions: Vec<Transition>) -> StoreResult<Vec<Applied>> {
         self.write(move |c| transitions.iter().map(|t| rows::apply_transition(c, t)).collect()).await
     }
@@ -377,6 +364,83 @@ impl Store for SqliteStore {
 
     async fn unfinished_outbound(&self) -> StoreResult<Vec<Message>> {
         self.read(rows::unfinished_outbound).await
+    }
+
+    async fn add_message_note(
+        &self,
+        key: &str,
+        at_ms: i64,
+        status: Status,
+        error_code: Option<u32>,
+        detail: String,
+    ) -> StoreResult<()> {
+        let key = key.to_string();
+        self.write(move |c| rows::add_note(c, &key, at_ms, status, error_code, &detail)).await
+    }
+
+    async fn sticky_sender(&self, service_sid: &str, to: &str) -> StoreResult<Option<String>> {
+        let (service, to) = (service_sid.to_string(), to.to_string());
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT sender FROM sticky_senders WHERE service_sid = ?1 AND to_addr = ?2")?
+                .query_row(params![service, to], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn set_sticky_sender(&self, service_sid: &str, to: &str, sender: &str) -> StoreResult<()> {
+        let (service, to, sender) = (service_sid.to_string(), to.to_string(), sender.to_string());
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO sticky_senders (service_sid, to_addr, sender) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (service_sid, to_addr) DO UPDATE SET sender = excluded.sender",
+            )?
+            .execute(params![service, to, sender])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_opt_out(
+        &self,
+        account_sid: &str,
+        scope: &str,
+        number: &str,
+        opted_out: bool,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        let (account, scope, number) = (account_sid.to_string(), scope.to_string(), number.to_string());
+        self.write(move |c| {
+            if opted_out {
+                c.execute(
+                    "INSERT INTO opt_outs (account_sid, scope, number, date_created) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT DO NOTHING",
+                    params![account, scope, number, now_ms],
+                )?;
+            } else {
+                c.execute(
+                    "DELETE FROM opt_outs WHERE account_sid = ?1 AND scope = ?2 AND number = ?3",
+                    params![account, scope, number],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn opted_out(&self, account_sid: &str, scopes: Vec<String>, number: &str) -> StoreResult<bool> {
+        let (account, number) = (account_sid.to_string(), number.to_string());
+        self.read(move |c| {
+            let mut st =
+                c.prepare_cached("SELECT 1 FROM opt_outs WHERE account_sid = ?1 AND scope = ?2 AND number = ?3")?;
+            for scope in &scopes {
+                if st.exists(params![account, scope, number])? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+        .await
     }
 
     async fn message_events(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Vec<MessageEvent>>> {

@@ -184,7 +184,8 @@ pub(super) fn apply_transition(c: &Connection, t: &Transition) -> anyhow::Result
             "UPDATE messages SET status = ?3, date_updated = ?4,
                  error_code = COALESCE(?5, error_code), error_message = COALESCE(?6, error_message),
                  date_sent = COALESCE(?7, date_sent), price = COALESCE(?8, price),
-                 carrier_id = COALESCE(?9, carrier_id)
+                 carrier_id = COALESCE(?9, carrier_id), from_addr = COALESCE(?10, from_addr),
+                 num_segments = COALESCE(?11, num_segments)
              WHERE key = ?1 AND status = ?2",
         )?
         .execute(params![
@@ -196,7 +197,9 @@ pub(super) fn apply_transition(c: &Connection, t: &Transition) -> anyhow::Result
             message,
             t.date_sent,
             t.price,
-            t.carrier_id
+            t.carrier_id,
+            t.from_addr,
+            t.num_segments
         ])?;
     if changed != 1 {
         return Ok(Applied { applied: false, callback_id: None });
@@ -317,10 +320,25 @@ pub(super) fn unfinished_outbound(c: &Connection) -> anyhow::Result<Vec<Message>
 
 pub(super) fn events(c: &Connection, key: &str) -> anyhow::Result<Vec<MessageEvent>> {
     let mut st = c.prepare_cached(
-        "SELECT at, from_status, to_status, error_code FROM message_events WHERE key = ?1 ORDER BY id",
+        "SELECT at, from_status, to_status, error_code, detail FROM message_events WHERE key = ?1 ORDER BY id",
     )?;
     let rows = st.query_map([key], |r| {
-        Ok(MessageEvent { at_ms: r.get(0)?, from: r.get(1)?, to: r.get(2)?, error_code: r.get(3)? })
+        Ok(MessageEvent { at_ms: r.get(0)?, from: r.get(1)?, to: r.get(2)?, error_code: r.get(3)?, detail: r.get(4)? })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn add_note(
+    c: &Connection,
+    key: &str,
+    at: i64,
+    status: Status,
+    error_code: Option<u32>,
+    detail: &str,
+) -> anyhow::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO message_events (key, at, from_status, to_status, error_code, detail) VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
+    )?
+    .execute(params![key, at, status.as_str(), error_code, detail])?;
+    Ok(())
 }

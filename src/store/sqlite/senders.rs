@@ -1,25 +1,779 @@
-//! SQLite implementation of [`SenderStore`] (skeleton).
+//! SQLite implementation of [`SenderStore`]: phone numbers, short codes, Messaging Services and
+//! their sender pools (schema: `migrations/sqlite/0003_senders.sql`).
+//!
+//! SIDs are stored as `prefix + lowercase key`; every SID that comes in is normalised the same
+//! way first (an ill-formed one simply finds nothing).
 
 use super::SqliteStore;
-use crate::store::senders::{PhoneNumber, PoolSender, SenderStore, Service};
-use crate::store::StoreResult;
+use crate::store::senders::{
+    normalize_sid, pool_country, Edit, IncomingNumber, NewPoolSender, NumberSettings, PhoneNumber, PoolKind,
+    PoolSender, Refused, SenderFilter, SenderStore, Service, ServiceRecord, ServiceSettings, ShortCode,
+};
+use crate::store::{Cursor, StoreResult};
 use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+
+// --- row mapping -----------------------------------------------------------------------------
+
+const PHONE_COLUMNS: &str = "sid, account_sid, phone_number, friendly_name, sms_url, sms_method, sms_fallback_url, \
+     sms_fallback_method, settings, date_created, date_updated";
+
+const SHORT_CODE_COLUMNS: &str = "sid, account_sid, short_code, country_code, friendly_name, sms_url, sms_method, \
+     sms_fallback_url, sms_fallback_method, api_version, date_created, date_updated";
+
+const SERVICE_COLUMNS: &str = "sid, account_sid, friendly_name, inbound_request_url, inbound_method, fallback_url, \
+     fallback_method, status_callback, sticky_sender, smart_encoding, area_code_geomatch, validity_period, \
+     use_inbound_webhook_on_number, settings, date_created, date_updated";
+
+const POOL_COLUMNS: &str = "sid, service_sid, kind, address, country_code, date_created";
+
+fn bad(what: &str, detail: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("bad {what}: {detail}").into())
+}
+
+fn phone_from_row(r: &Row<'_>) -> rusqlite::Result<IncomingNumber> {
+    let settings: String = r.get(8)?;
+    Ok(IncomingNumber {
+        number: PhoneNumber {
+            sid: r.get(0)?,
+            account_sid: r.get(1)?,
+            phone_number: r.get(2)?,
+            friendly_name: r.get(3)?,
+            sms_url: r.get(4)?,
+            sms_method: r.get(5)?,
+            sms_fallback_url: r.get(6)?,
+            sms_fallback_method: r.get(7)?,
+            date_created: r.get(9)?,
+            date_updated: r.get(10)?,
+        },
+        settings: serde_json::from_str::<NumberSettings>(&settings)
+            .map_err(|e| bad("number settings", e.to_string()))?,
+    })
+}
+
+fn short_code_from_row(r: &Row<'_>) -> rusqlite::Result<ShortCode> {
+    Ok(ShortCode {
+        sid: r.get(0)?,
+        account_sid: r.get(1)?,
+        short_code: r.get(2)?,
+        country_code: r.get(3)?,
+        friendly_name: r.get(4)?,
+        sms_url: r.get(5)?,
+        sms_method: r.get(6)?,
+        sms_fallback_url: r.get(7)?,
+        sms_fallback_method: r.get(8)?,
+        api_version: r.get(9)?,
+        date_created: r.get(10)?,
+        date_updated: r.get(11)?,
+    })
+}
+
+fn service_from_row(r: &Row<'_>) -> rusqlite::Result<ServiceRecord> {
+    let settings: String = r.get(13)?;
+    Ok(ServiceRecord {
+        service: Service {
+            sid: r.get(0)?,
+            account_sid: r.get(1)?,
+            friendly_name: r.get(2)?,
+            inbound_request_url: r.get(3)?,
+            inbound_method: r.get(4)?,
+            fallback_url: r.get(5)?,
+            fallback_method: r.get(6)?,
+            status_callback: r.get(7)?,
+            sticky_sender: r.get(8)?,
+            smart_encoding: r.get(9)?,
+            area_code_geomatch: r.get(10)?,
+            validity_period: r.get(11)?,
+            use_inbound_webhook_on_number: r.get(12)?,
+            date_created: r.get(14)?,
+            date_updated: r.get(15)?,
+        },
+        settings: serde_json::from_str::<ServiceSettings>(&settings)
+            .map_err(|e| bad("service settings", e.to_string()))?,
+    })
+}
+
+fn pool_from_row(r: &Row<'_>) -> rusqlite::Result<PoolSender> {
+    let kind: String = r.get(2)?;
+    Ok(PoolSender {
+        sid: r.get(0)?,
+        service_sid: r.get(1)?,
+        kind: PoolKind::parse(&kind).ok_or_else(|| bad("pool kind", kind.clone()))?,
+        address: r.get(3)?,
+        country_code: r.get(4)?,
+        date_created: r.get(5)?,
+    })
+}
+
+// --- SQL helpers -----------------------------------------------------------------------------
+
+/// Appends the keyset condition, order and limit of a creation-order list whose rows all carry
+/// `prefix`; returns true when rows come back in reverse list order (a previous page).
+fn page_clause(sql: &mut String, args: &mut Vec<Value>, prefix: &str, cursor: &Cursor, limit: usize) -> bool {
+    let reversed = match cursor {
+        Cursor::Start => false,
+        Cursor::After(key) => {
+            sql.push_str(" AND sid > ?");
+            args.push(Value::Text(format!("{prefix}{}", key.to_ascii_lowercase())));
+            false
+        }
+        Cursor::Before(key) => {
+            sql.push_str(" AND sid < ?");
+            args.push(Value::Text(format!("{prefix}{}", key.to_ascii_lowercase())));
+            true
+        }
+    };
+    sql.push_str(if reversed { " ORDER BY sid DESC LIMIT ?" } else { " ORDER BY sid ASC LIMIT ?" });
+    args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    reversed
+}
+
+/// Runs a list query built by [`page_clause`] and returns its rows in list order.
+fn run_list<T>(
+    c: &Connection,
+    sql: &str,
+    args: Vec<Value>,
+    reversed: bool,
+    map: fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> anyhow::Result<Vec<T>> {
+    let mut st = c.prepare_cached(sql)?;
+    let mut out: Vec<T> = st.query_map(params_from_iter(args), map)?.collect::<Result<_, _>>()?;
+    if reversed {
+        out.reverse();
+    }
+    Ok(out)
+}
+
+/// A list query: SQL, arguments, and whether rows come back in reverse list order.
+type ListSql = (String, Vec<Value>, bool);
+
+fn phone_list_sql(account: &str, filter: &SenderFilter, cursor: &Cursor, limit: usize) -> ListSql {
+    let mut sql = format!("SELECT {PHONE_COLUMNS} FROM phone_numbers WHERE account_sid = ?");
+    let mut args = vec![Value::Text(account.to_string())];
+    filter_clause(&mut sql, &mut args, "phone_number", filter);
+    let reversed = page_clause(&mut sql, &mut args, "PN", cursor, limit);
+    (sql, args, reversed)
+}
+
+fn short_code_list_sql(account: &str, filter: &SenderFilter, cursor: &Cursor, limit: usize) -> ListSql {
+    let mut sql = format!("SELECT {SHORT_CODE_COLUMNS} FROM short_codes WHERE account_sid = ?");
+    let mut args = vec![Value::Text(account.to_string())];
+    filter_clause(&mut sql, &mut args, "short_code", filter);
+    let reversed = page_clause(&mut sql, &mut args, "SC", cursor, limit);
+    (sql, args, reversed)
+}
+
+fn service_list_sql(account: &str, cursor: &Cursor, limit: usize) -> ListSql {
+    let mut sql = format!("SELECT {SERVICE_COLUMNS} FROM services WHERE account_sid = ?");
+    let mut args = vec![Value::Text(account.to_string())];
+    let reversed = page_clause(&mut sql, &mut args, "MG", cursor, limit);
+    (sql, args, reversed)
+}
+
+fn pool_list_sql(service: &str, kind: PoolKind, cursor: &Cursor, limit: usize) -> ListSql {
+    let mut sql = format!("SELECT {POOL_COLUMNS} FROM pool_senders WHERE service_sid = ? AND kind = ?");
+    let mut args = vec![Value::Text(service.to_string()), Value::Text(kind.as_str().to_string())];
+    let reversed = page_clause(&mut sql, &mut args, kind.sid_prefix(), cursor, limit);
+    (sql, args, reversed)
+}
+
+/// The whole pool of a service, oldest member first.
+const POOL_SQL: &str = "SELECT sid, service_sid, kind, address, country_code, date_created FROM pool_senders \
+     WHERE service_sid = ?1 ORDER BY date_created, sid";
+
+/// Adds the filters of a number or short-code list (`column` holds the address).
+fn filter_clause(sql: &mut String, args: &mut Vec<Value>, column: &str, f: &SenderFilter) {
+    if let Some(digits) = &f.address_contains {
+        // Only digits and `*` reach here; `*` is "any one digit", i.e. LIKE's `_`.
+        sql.push_str(&format!(" AND {column} LIKE ?"));
+        args.push(Value::Text(format!("%{}%", digits.replace('*', "_"))));
+    }
+    if let Some(name) = &f.friendly_name {
+        sql.push_str(" AND friendly_name = ?");
+        args.push(Value::Text(name.clone()));
+    }
+}
+
+/// The sender part of a `From` (`whatsapp:+1…` is sent from the number `+1…`).
+fn bare(address: &str) -> String {
+    address.rsplit(':').next().unwrap_or(address).trim().to_string()
+}
+
+fn get_phone(c: &Connection, account: &str, sid: &str) -> anyhow::Result<Option<IncomingNumber>> {
+    let sql = format!("SELECT {PHONE_COLUMNS} FROM phone_numbers WHERE sid = ?1 AND account_sid = ?2");
+    Ok(c.prepare_cached(&sql)?.query_row(params![sid, account], phone_from_row).optional()?)
+}
+
+fn get_short_code(c: &Connection, account: &str, sid: &str) -> anyhow::Result<Option<ShortCode>> {
+    let sql = format!("SELECT {SHORT_CODE_COLUMNS} FROM short_codes WHERE sid = ?1 AND account_sid = ?2");
+    Ok(c.prepare_cached(&sql)?.query_row(params![sid, account], short_code_from_row).optional()?)
+}
+
+fn get_service(c: &Connection, account: &str, sid: &str) -> anyhow::Result<Option<ServiceRecord>> {
+    let sql = format!("SELECT {SERVICE_COLUMNS} FROM services WHERE sid = ?1 AND account_sid = ?2");
+    Ok(c.prepare_cached(&sql)?.query_row(params![sid, account], service_from_row).optional()?)
+}
+
+fn insert_pool_row(c: &Connection, account: &str, p: &PoolSender) -> anyhow::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO pool_senders (sid, account_sid, service_sid, kind, address, country_code, date_created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        p.sid,
+        account,
+        p.service_sid,
+        p.kind.as_str(),
+        p.address,
+        p.country_code,
+        p.date_created
+    ])?;
+    Ok(())
+}
+
+/// The checks and the insert of [`SenderStore::add_to_pool`], inside one write job.
+fn add_pool_member(
+    c: &Connection,
+    account: &str,
+    service_sid: &str,
+    sender: NewPoolSender,
+    now_ms: i64,
+) -> anyhow::Result<Result<PoolSender, Refused>> {
+    let Some(service_sid) = normalize_sid(service_sid, "MG") else { return Ok(Err(Refused::NoService)) };
+    let service_exists = c
+        .prepare_cached("SELECT 1 FROM services WHERE sid = ?1 AND account_sid = ?2")?
+        .exists(params![service_sid, account])?;
+    if !service_exists {
+        return Ok(Err(Refused::NoService));
+    }
+    let (sid, kind, address, country_code) = match sender {
+        NewPoolSender::PhoneNumber(sid) => {
+            let Some(sid) = normalize_sid(&sid, "PN") else { return Ok(Err(Refused::NoSender)) };
+            let Some(n) = get_phone(c, account, &sid)? else { return Ok(Err(Refused::NoSender)) };
+            let country = pool_country(&n.number.phone_number);
+            (sid, PoolKind::PhoneNumber, n.number.phone_number, country)
+        }
+        NewPoolSender::ShortCode(sid) => {
+            let Some(sid) = normalize_sid(&sid, "SC") else { return Ok(Err(Refused::NoSender)) };
+            let Some(sc) = get_short_code(c, account, &sid)? else { return Ok(Err(Refused::NoSender)) };
+            (sid, PoolKind::ShortCode, sc.short_code, Some(sc.country_code))
+        }
+        NewPoolSender::AlphaSender { sid, alpha_sender } => (sid, PoolKind::AlphaSender, alpha_sender, None),
+    };
+    let holder: Option<String> = c
+        .prepare_cached("SELECT service_sid FROM pool_senders WHERE account_sid = ?1 AND (address = ?2 OR sid = ?3)")?
+        .query_row(params![account, address, sid], |r| r.get(0))
+        .optional()?;
+    match holder {
+        Some(s) if s == service_sid => return Ok(Err(Refused::AlreadyInService)),
+        Some(s) => return Ok(Err(Refused::InOtherService(s))),
+        None => {}
+    }
+    if kind == PoolKind::AlphaSender {
+        let taken: Option<String> = c
+            .prepare_cached("SELECT sid FROM pool_senders WHERE service_sid = ?1 AND kind = ?2")?
+            .query_row(params![service_sid, kind.as_str()], |r| r.get(0))
+            .optional()?;
+        if let Some(existing) = taken {
+            return Ok(Err(Refused::AlphaSenderTaken(existing)));
+        }
+    }
+    let member = PoolSender { sid, service_sid, kind, address, country_code, date_created: now_ms };
+    insert_pool_row(c, account, &member)?;
+    Ok(Ok(member))
+}
 
 #[async_trait]
 impl SenderStore for SqliteStore {
-    async fn service(&self, _account_sid: &str, _sid: &str) -> StoreResult<Option<Service>> {
-        Ok(None)
+    // --- the lookups of the message flow -----------------------------------------------------
+
+    async fn service(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Service>> {
+        let Some(sid) = normalize_sid(sid, "MG") else { return Ok(None) };
+        let account = account_sid.to_string();
+        self.read(move |c| Ok(get_service(c, &account, &sid)?.map(|r| r.service))).await
     }
-    async fn pool(&self, _service_sid: &str) -> StoreResult<Vec<PoolSender>> {
-        Ok(Vec::new())
+
+    async fn pool(&self, service_sid: &str) -> StoreResult<Vec<PoolSender>> {
+        let Some(service) = normalize_sid(service_sid, "MG") else { return Ok(Vec::new()) };
+        self.read(move |c| {
+            let mut st = c.prepare_cached(POOL_SQL)?;
+            let rows = st.query_map([&service], pool_from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
     }
-    async fn phone_number_by_address(&self, _account_sid: &str, _address: &str) -> StoreResult<Option<PhoneNumber>> {
-        Ok(None)
+
+    async fn phone_number_by_address(&self, account_sid: &str, address: &str) -> StoreResult<Option<PhoneNumber>> {
+        let (account, address) = (account_sid.to_string(), bare(address));
+        self.read(move |c| {
+            let sql = format!("SELECT {PHONE_COLUMNS} FROM phone_numbers WHERE account_sid = ?1 AND phone_number = ?2");
+            Ok(c.prepare_cached(&sql)?
+                .query_row(params![account, address], phone_from_row)
+                .optional()?
+                .map(|n| n.number))
+        })
+        .await
     }
-    async fn service_of_sender(&self, _account_sid: &str, _address: &str) -> StoreResult<Option<Service>> {
-        Ok(None)
+
+    async fn service_of_sender(&self, account_sid: &str, address: &str) -> StoreResult<Option<Service>> {
+        let (account, address) = (account_sid.to_string(), bare(address));
+        self.read(move |c| {
+            let holder: Option<String> = c
+                .prepare_cached("SELECT service_sid FROM pool_senders WHERE account_sid = ?1 AND address = ?2")?
+                .query_row(params![account, address], |r| r.get(0))
+                .optional()?;
+            match holder {
+                Some(sid) => Ok(get_service(c, &account, &sid)?.map(|r| r.service)),
+                None => Ok(None),
+            }
+        })
+        .await
     }
-    async fn owns_sender(&self, _account_sid: &str, _address: &str) -> StoreResult<bool> {
-        Ok(false)
+
+    async fn owns_sender(&self, account_sid: &str, address: &str) -> StoreResult<bool> {
+        let (account, address) = (account_sid.to_string(), bare(address));
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM phone_numbers WHERE account_sid = ?1 AND phone_number = ?2)
+                     OR EXISTS (SELECT 1 FROM short_codes WHERE account_sid = ?1 AND short_code = ?2)
+                     OR EXISTS (SELECT 1 FROM pool_senders
+                                WHERE account_sid = ?1 AND address = ?2 AND kind = 'alpha_sender')",
+            )?
+            .query_row(params![account, address], |r| r.get(0))?)
+        })
+        .await
+    }
+
+    // --- phone numbers -----------------------------------------------------------------------
+
+    async fn insert_phone_number(&self, n: IncomingNumber) -> StoreResult<Result<(), Refused>> {
+        let settings = serde_json::to_string(&n.settings)?;
+        self.write(move |c| {
+            let existing: Option<String> = c
+                .prepare_cached("SELECT sid FROM phone_numbers WHERE account_sid = ?1 AND phone_number = ?2")?
+                .query_row(params![n.number.account_sid, n.number.phone_number], |r| r.get(0))
+                .optional()?;
+            if let Some(sid) = existing {
+                return Ok(Err(Refused::Duplicate(sid)));
+            }
+            let p = &n.number;
+            c.prepare_cached(
+                "INSERT INTO phone_numbers (sid, account_sid, phone_number, friendly_name, sms_url, sms_method,
+                    sms_fallback_url, sms_fallback_method, settings, date_created, date_updated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                p.sid,
+                p.account_sid,
+                p.phone_number,
+                p.friendly_name,
+                p.sms_url,
+                p.sms_method,
+                p.sms_fallback_url,
+                p.sms_fallback_method,
+                settings,
+                p.date_created,
+                p.date_updated
+            ])?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    async fn incoming_number(&self, account_sid: &str, sid: &str) -> StoreResult<Option<IncomingNumber>> {
+        let Some(sid) = normalize_sid(sid, "PN") else { return Ok(None) };
+        let account = account_sid.to_string();
+        self.read(move |c| get_phone(c, &account, &sid)).await
+    }
+
+    async fn list_phone_numbers(
+        &self,
+        account_sid: &str,
+        filter: &SenderFilter,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> StoreResult<Vec<IncomingNumber>> {
+        let (sql, args, reversed) = phone_list_sql(account_sid, filter, cursor, limit);
+        self.read(move |c| run_list(c, &sql, args, reversed, phone_from_row)).await
+    }
+
+    async fn update_phone_number(
+        &self,
+        account_sid: &str,
+        sid: &str,
+        edit: Edit<IncomingNumber>,
+    ) -> StoreResult<Option<IncomingNumber>> {
+        let Some(sid) = normalize_sid(sid, "PN") else { return Ok(None) };
+        let account = account_sid.to_string();
+        self.write(move |c| {
+            let Some(before) = get_phone(c, &account, &sid)? else { return Ok(None) };
+            let mut n = before.clone();
+            edit(&mut n);
+            // Identity is not editable: whatever the edit did, it stays.
+            n.number.sid = before.number.sid;
+            n.number.account_sid = before.number.account_sid;
+            n.number.phone_number = before.number.phone_number;
+            n.number.date_created = before.number.date_created;
+            let p = &n.number;
+            c.prepare_cached(
+                "UPDATE phone_numbers SET friendly_name = ?3, sms_url = ?4, sms_method = ?5, sms_fallback_url = ?6,
+                    sms_fallback_method = ?7, settings = ?8, date_updated = ?9
+                 WHERE sid = ?1 AND account_sid = ?2",
+            )?
+            .execute(params![
+                p.sid,
+                p.account_sid,
+                p.friendly_name,
+                p.sms_url,
+                p.sms_method,
+                p.sms_fallback_url,
+                p.sms_fallback_method,
+                serde_json::to_string(&n.settings)?,
+                p.date_updated
+            ])?;
+            Ok(Some(n))
+        })
+        .await
+    }
+
+    async fn delete_phone_number(&self, account_sid: &str, sid: &str) -> StoreResult<bool> {
+        let Some(sid) = normalize_sid(sid, "PN") else { return Ok(false) };
+        let account = account_sid.to_string();
+        self.write(move |c| {
+            let gone =
+                c.execute("DELETE FROM phone_numbers WHERE sid = ?1 AND account_sid = ?2", params![sid, account])?;
+            if gone == 1 {
+                c.execute("DELETE FROM pool_senders WHERE sid = ?1", [&sid])?;
+            }
+            Ok(gone == 1)
+        })
+        .await
+    }
+
+    // --- short codes -------------------------------------------------------------------------
+
+    async fn insert_short_code(&self, sc: ShortCode) -> StoreResult<Result<(), Refused>> {
+        self.write(move |c| {
+            let existing: Option<String> = c
+                .prepare_cached("SELECT sid FROM short_codes WHERE account_sid = ?1 AND short_code = ?2")?
+                .query_row(params![sc.account_sid, sc.short_code], |r| r.get(0))
+                .optional()?;
+            if let Some(sid) = existing {
+                return Ok(Err(Refused::Duplicate(sid)));
+            }
+            c.prepare_cached(
+                "INSERT INTO short_codes (sid, account_sid, short_code, country_code, friendly_name, sms_url,
+                    sms_method, sms_fallback_url, sms_fallback_method, api_version, date_created, date_updated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                sc.sid,
+                sc.account_sid,
+                sc.short_code,
+                sc.country_code,
+                sc.friendly_name,
+                sc.sms_url,
+                sc.sms_method,
+                sc.sms_fallback_url,
+                sc.sms_fallback_method,
+                sc.api_version,
+                sc.date_created,
+                sc.date_updated
+            ])?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    async fn short_code(&self, account_sid: &str, sid: &str) -> StoreResult<Option<ShortCode>> {
+        let Some(sid) = normalize_sid(sid, "SC") else { return Ok(None) };
+        let account = account_sid.to_string();
+        self.read(move |c| get_short_code(c, &account, &sid)).await
+    }
+
+    async fn list_short_codes(
+        &self,
+        account_sid: &str,
+        filter: &SenderFilter,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> StoreResult<Vec<ShortCode>> {
+        let (sql, args, reversed) = short_code_list_sql(account_sid, filter, cursor, limit);
+        self.read(move |c| run_list(c, &sql, args, reversed, short_code_from_row)).await
+    }
+
+    async fn update_short_code(
+        &self,
+        account_sid: &str,
+        sid: &str,
+        edit: Edit<ShortCode>,
+    ) -> StoreResult<Option<ShortCode>> {
+        let Some(sid) = normalize_sid(sid, "SC") else { return Ok(None) };
+        let account = account_sid.to_string();
+        self.write(move |c| {
+            let Some(before) = get_short_code(c, &account, &sid)? else { return Ok(None) };
+            let mut sc = before.clone();
+            edit(&mut sc);
+            sc.sid = before.sid;
+            sc.account_sid = before.account_sid;
+            sc.short_code = before.short_code;
+            sc.country_code = before.country_code;
+            sc.date_created = before.date_created;
+            c.prepare_cached(
+                "UPDATE short_codes SET friendly_name = ?3, sms_url = ?4, sms_method = ?5, sms_fallback_url = ?6,
+                    sms_fallback_method = ?7, api_version = ?8, date_updated = ?9
+                 WHERE sid = ?1 AND account_sid = ?2",
+            )?
+            .execute(params![
+                sc.sid,
+                sc.account_sid,
+                sc.friendly_name,
+                sc.sms_url,
+                sc.sms_method,
+                sc.sms_fallback_url,
+                sc.sms_fallback_method,
+                sc.api_version,
+                sc.date_updated
+            ])?;
+            Ok(Some(sc))
+        })
+        .await
+    }
+
+    async fn delete_short_code(&self, account_sid: &str, sid: &str) -> StoreResult<bool> {
+        let Some(sid) = normalize_sid(sid, "SC") else { return Ok(false) };
+        let account = account_sid.to_string();
+        self.write(move |c| {
+            let gone =
+                c.execute("DELETE FROM short_codes WHERE sid = ?1 AND account_sid = ?2", params![sid, account])?;
+            if gone == 1 {
+                c.execute("DELETE FROM pool_senders WHERE sid = ?1", [&sid])?;
+            }
+            Ok(gone == 1)
+        })
+        .await
+    }
+
+    // --- Messaging Services ------------------------------------------------------------------
+
+    async fn insert_service(&self, r: ServiceRecord) -> StoreResult<()> {
+        let settings = serde_json::to_string(&r.settings)?;
+        self.write(move |c| {
+            let s = &r.service;
+            c.prepare_cached(
+                "INSERT INTO services (sid, account_sid, friendly_name, inbound_request_url, inbound_method,
+                    fallback_url, fallback_method, status_callback, sticky_sender, smart_encoding, area_code_geomatch,
+                    validity_period, use_inbound_webhook_on_number, settings, date_created, date_updated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            )?
+            .execute(params![
+                s.sid,
+                s.account_sid,
+                s.friendly_name,
+                s.inbound_request_url,
+                s.inbound_method,
+                s.fallback_url,
+                s.fallback_method,
+                s.status_callback,
+                s.sticky_sender,
+                s.smart_encoding,
+                s.area_code_geomatch,
+                s.validity_period,
+                s.use_inbound_webhook_on_number,
+                settings,
+                s.date_created,
+                s.date_updated
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn service_record(&self, account_sid: &str, sid: &str) -> StoreResult<Option<ServiceRecord>> {
+        let Some(sid) = normalize_sid(sid, "MG") else { return Ok(None) };
+        let account = account_sid.to_string();
+        self.read(move |c| get_service(c, &account, &sid)).await
+    }
+
+    async fn list_services(&self, account_sid: &str, cursor: &Cursor, limit: usize) -> StoreResult<Vec<ServiceRecord>> {
+        let (sql, args, reversed) = service_list_sql(account_sid, cursor, limit);
+        self.read(move |c| run_list(c, &sql, args, reversed, service_from_row)).await
+    }
+
+    async fn update_service(
+        &self,
+        account_sid: &str,
+        sid: &str,
+        edit: Edit<ServiceRecord>,
+    ) -> StoreResult<Option<ServiceRecord>> {
+        let Some(sid) = normalize_sid(sid, "MG") else { return Ok(None) };
+        let account = account_sid.to_string();
+        self.write(move |c| {
+            let Some(before) = get_service(c, &account, &sid)? else { return Ok(None) };
+            let mut r = before.clone();
+            edit(&mut r);
+            r.service.sid = before.service.sid;
+            r.service.account_sid = before.service.account_sid;
+            r.service.date_created = before.service.date_created;
+            let s = &r.service;
+            c.prepare_cached(
+                "UPDATE services SET friendly_name = ?3, inbound_request_url = ?4, inbound_method = ?5,
+                    fallback_url = ?6, fallback_method = ?7, status_callback = ?8, sticky_sender = ?9,
+                    smart_encoding = ?10, area_code_geomatch = ?11, validity_period = ?12,
+                    use_inbound_webhook_on_number = ?13, settings = ?14, date_updated = ?15
+                 WHERE sid = ?1 AND account_sid = ?2",
+            )?
+            .execute(params![
+                s.sid,
+                s.account_sid,
+                s.friendly_name,
+                s.inbound_request_url,
+                s.inbound_method,
+                s.fallback_url,
+                s.fallback_method,
+                s.status_callback,
+                s.sticky_sender,
+                s.smart_encoding,
+                s.area_code_geomatch,
+                s.validity_period,
+                s.use_inbound_webhook_on_number,
+                serde_json::to_string(&r.settings)?,
+                s.date_updated
+            ])?;
+            Ok(Some(r))
+        })
+        .await
+    }
+
+    async fn delete_service(&self, account_sid: &str, sid: &str) -> StoreResult<bool> {
+        let Some(sid) = normalize_sid(sid, "MG") else { return Ok(false) };
+        let account = account_sid.to_string();
+        self.write(move |c| {
+            let gone = c.execute("DELETE FROM services WHERE sid = ?1 AND account_sid = ?2", params![sid, account])?;
+            if gone == 1 {
+                c.execute("DELETE FROM pool_senders WHERE service_sid = ?1", [&sid])?;
+            }
+            Ok(gone == 1)
+        })
+        .await
+    }
+
+    // --- sender pools ------------------------------------------------------------------------
+
+    async fn add_to_pool(
+        &self,
+        account_sid: &str,
+        service_sid: &str,
+        sender: NewPoolSender,
+        now_ms: i64,
+    ) -> StoreResult<Result<PoolSender, Refused>> {
+        let (account, service) = (account_sid.to_string(), service_sid.to_string());
+        self.write(move |c| add_pool_member(c, &account, &service, sender, now_ms)).await
+    }
+
+    async fn pool_sender(
+        &self,
+        account_sid: &str,
+        service_sid: &str,
+        kind: PoolKind,
+        sid: &str,
+    ) -> StoreResult<Option<PoolSender>> {
+        let (Some(service), Some(sid)) = (normalize_sid(service_sid, "MG"), normalize_sid(sid, kind.sid_prefix()))
+        else {
+            return Ok(None);
+        };
+        let account = account_sid.to_string();
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {POOL_COLUMNS} FROM pool_senders
+                 WHERE sid = ?1 AND service_sid = ?2 AND account_sid = ?3 AND kind = ?4"
+            );
+            Ok(c.prepare_cached(&sql)?
+                .query_row(params![sid, service, account, kind.as_str()], pool_from_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn list_pool(
+        &self,
+        account_sid: &str,
+        service_sid: &str,
+        kind: PoolKind,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> StoreResult<Option<Vec<PoolSender>>> {
+        let Some(service) = normalize_sid(service_sid, "MG") else { return Ok(None) };
+        let account = account_sid.to_string();
+        let (sql, args, reversed) = pool_list_sql(&service, kind, cursor, limit);
+        self.read(move |c| {
+            if get_service(c, &account, &service)?.is_none() {
+                return Ok(None);
+            }
+            run_list(c, &sql, args, reversed, pool_from_row).map(Some)
+        })
+        .await
+    }
+
+    async fn remove_from_pool(
+        &self,
+        account_sid: &str,
+        service_sid: &str,
+        kind: PoolKind,
+        sid: &str,
+    ) -> StoreResult<bool> {
+        let (Some(service), Some(sid)) = (normalize_sid(service_sid, "MG"), normalize_sid(sid, kind.sid_prefix()))
+        else {
+            return Ok(false);
+        };
+        let account = account_sid.to_string();
+        self.write(move |c| {
+            let gone = c.execute(
+                "DELETE FROM pool_senders WHERE sid = ?1 AND service_sid = ?2 AND account_sid = ?3 AND kind = ?4",
+                params![sid, service, account, kind.as_str()],
+            )?;
+            Ok(gone == 1)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(c: &Connection, sql: &str, args: Vec<Value>) -> String {
+        let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = st.query_map(params_from_iter(args), |r| r.get::<_, String>(3)).unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Every sender list is served by an index in paging order: no table scan, no sort step.
+    #[test]
+    fn every_sender_list_uses_an_index_in_paging_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(SqliteStore::open_blocking(path.to_str().unwrap()).unwrap());
+        let c = Connection::open(&path).unwrap();
+        let filters = [
+            SenderFilter::default(),
+            SenderFilter { address_contains: Some("1415".into()), friendly_name: Some("x".into()) },
+        ];
+        let mut queries: Vec<ListSql> = Vec::new();
+        for cursor in [Cursor::Start, Cursor::After("a".into()), Cursor::Before("a".into())] {
+            for f in &filters {
+                queries.push(phone_list_sql("AC1", f, &cursor, 51));
+                queries.push(short_code_list_sql("AC1", f, &cursor, 51));
+            }
+            queries.push(service_list_sql("AC1", &cursor, 51));
+            queries.push(pool_list_sql("MG1", PoolKind::AlphaSender, &cursor, 51));
+        }
+        queries.push((POOL_SQL.to_string(), vec![Value::Text("MG1".into())], false));
+        for (sql, args, _) in queries {
+            let p = plan(&c, &sql, args);
+            assert!(p.contains("USING INDEX") || p.contains("USING COVERING INDEX"), "{sql}: {p}");
+            assert!(!p.contains("TEMP B-TREE"), "{sql} sorts: {p}");
+        }
     }
 }
