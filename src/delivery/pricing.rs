@@ -47,10 +47,8 @@ impl PriceTable {
     pub fn price(&self, to: &str, segments: u32) -> String {
         // Numbers libphonenumber cannot place (+1555…, test numbers) are priced by calling
         // code where it names one country group: +1 as US.
-        let country = address::parse_to(to).and_then(|a| a.country()).or_else(|| {
-            let number = to.rsplit(':').next().unwrap_or(to);
-            number.starts_with("+1").then(|| "US".to_string())
-        });
+        let number = to.rsplit(':').next().unwrap_or(to);
+        let country = address::country_of(number).or_else(|| number.starts_with("+1").then(|| "US".to_string()));
         let unit = country.and_then(|c| self.countries.get(&c).copied()).unwrap_or(self.default);
         format!("-{:.5}", unit * f64::from(segments.max(1)))
     }

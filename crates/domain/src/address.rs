@@ -36,13 +36,39 @@ impl Address {
             AddressKind::Channel(ch) => self.text.strip_prefix(ch)?.strip_prefix(':')?,
             _ => return None,
         };
-        let parsed = phonenumber::parse(None, number).ok()?;
-        parsed.country().id().map(|id| id.as_ref().to_string())
+        country_of(number)
     }
 }
 
 /// Parses an E.164 number (a leading `+` is optional, as Twilio tolerates) into E.164 text.
+///
+/// libphonenumber's validation is the most expensive step of a create (its regex cache sits
+/// behind a process-wide lock), and applications send to and from the same numbers again and
+/// again, so results are remembered in a small per-thread cache.
 pub fn parse_phone(s: &str) -> Option<String> {
+    const CACHE_ENTRIES: usize = 4096;
+    thread_local! {
+        static CACHE: std::cell::RefCell<std::collections::HashMap<String, Option<String>>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    if s.len() > 64 {
+        return parse_phone_uncached(s);
+    }
+    if let Some(hit) = CACHE.with(|c| c.borrow().get(s).cloned()) {
+        return hit;
+    }
+    let parsed = parse_phone_uncached(s);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= CACHE_ENTRIES {
+            c.clear(); // crude but bounded; a hit rate this cache cannot keep needs no cache
+        }
+        c.insert(s.to_string(), parsed.clone());
+    });
+    parsed
+}
+
+fn parse_phone_uncached(s: &str) -> Option<String> {
     let s = s.trim();
     let digits = s.strip_prefix('+').unwrap_or(s);
     // Only digits and the usual punctuation; libphonenumber would otherwise accept letters
@@ -55,6 +81,29 @@ pub fn parse_phone(s: &str) -> Option<String> {
         return None;
     }
     Some(number.format().mode(Mode::E164).to_string())
+}
+
+/// The ISO country of an E.164 number, if libphonenumber can place it (cached per thread).
+pub fn country_of(e164: &str) -> Option<String> {
+    const CACHE_ENTRIES: usize = 4096;
+    thread_local! {
+        static CACHE: std::cell::RefCell<std::collections::HashMap<String, Option<String>>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    if let Some(hit) = CACHE.with(|c| c.borrow().get(e164).cloned()) {
+        return hit;
+    }
+    let country = phonenumber::parse(None, e164).ok().and_then(|p| p.country().id().map(|id| id.as_ref().to_string()));
+    if e164.len() <= 64 {
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= CACHE_ENTRIES {
+                c.clear();
+            }
+            c.insert(e164.to_string(), country.clone());
+        });
+    }
+    country
 }
 
 /// Twilio's test-credential numbers (`+1500555xxxx`) and the docs' fictional `+1555…`

@@ -1,0 +1,542 @@
+//! The scenarios: create (with ceiling and peer), list, end to end. Each records what it
+//! measured in the [`Report`], and pushes a line to `report.failures` when it failed outright
+//! (error responses, missing callbacks); a missed performance target is never a failure.
+
+use crate::load::{self, Conn, RequestSpec};
+use crate::process::Server;
+use crate::report::{CreateReport, EndToEndReport, Level, ListQuery, ListReport, PeerReport, Report};
+use crate::{peer, report, seed};
+use anyhow::{anyhow, bail, Context};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use hyper::Method;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use switchboard::store::Account;
+
+/// The body of every create request: a plain one-segment SMS.
+pub const CREATE_FORM: &str = "To=%2B14155552671&From=%2B14155550100&Body=Hello+from+the+Switchboard+benchmark";
+/// `PageSize` of the list queries.
+const PAGE_SIZE: usize = 50;
+
+/// How big and how long each scenario is.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// `quick` or `full`.
+    pub mode: &'static str,
+    /// Connection counts of the create scenario.
+    pub levels: Vec<usize>,
+    /// Measured time per create level.
+    pub window: Duration,
+    /// Unmeasured time before each create level.
+    pub warmup: Duration,
+    /// Messages seeded for the list scenario.
+    pub list_messages: u64,
+    /// Pages to follow through `next_page_uri` before timing the deep page.
+    pub deep_pages: u64,
+    /// Measured time per list query.
+    pub list_window: Duration,
+    /// Messages of the end-to-end scenario.
+    pub e2e_messages: u64,
+    /// Connections creating them.
+    pub e2e_connections: usize,
+}
+
+impl Plan {
+    /// The full run (for `docs/performance.md`) or the quick one (for CI).
+    pub fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                mode: "quick",
+                levels: vec![1, 64],
+                window: Duration::from_secs(1),
+                warmup: Duration::from_millis(200),
+                list_messages: 20_000,
+                deep_pages: 2_000,
+                list_window: Duration::from_millis(500),
+                e2e_messages: 500,
+                e2e_connections: 16,
+            }
+        } else {
+            Plan {
+                mode: "full",
+                levels: vec![1, 16, 64],
+                window: Duration::from_secs(10),
+                warmup: Duration::from_secs(1),
+                list_messages: 1_000_000,
+                deep_pages: 2_000,
+                list_window: Duration::from_secs(3),
+                e2e_messages: 20_000,
+                e2e_connections: 64,
+            }
+        }
+    }
+}
+
+/// What every scenario needs.
+pub struct Ctx {
+    /// The plan.
+    pub plan: Plan,
+    /// `target/release/switchboard`.
+    pub server_bin: PathBuf,
+    /// This executable (re-run as the ceiling).
+    pub self_exe: PathBuf,
+    /// Scratch directory for databases (deleted at the end).
+    pub work: PathBuf,
+    /// Directory for the children's logs (kept).
+    pub logs: PathBuf,
+    /// Where npm installs the peer.
+    pub tools: PathBuf,
+    /// Whether to run the peer.
+    pub peer: bool,
+    /// The account every server is started with.
+    pub account: Account,
+}
+
+impl Ctx {
+    /// Starts Switchboard on a fresh or seeded database at `db`, with `extra` flags.
+    fn start_switchboard(&self, name: &str, db: &Path, extra: &[&str]) -> anyhow::Result<Server> {
+        let mut cmd = Command::new(&self.server_bin);
+        cmd.arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--db"])
+            .arg(db)
+            .arg("--account")
+            .arg(format!("{}:{}", self.account.sid, self.account.auth_token))
+            .args(extra);
+        // The server reads SWITCHBOARD_* from the environment; the bench's own settings must
+        // be the only ones in force, so a developer's shell cannot skew the figures.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("SWITCHBOARD_") {
+                cmd.env_remove(key);
+            }
+        }
+        Server::start_announced(name, cmd, &self.logs.join(format!("{name}.log")), Duration::from_secs(60))
+    }
+
+    fn messages_path(&self) -> String {
+        format!("/2010-04-01/Accounts/{}/Messages.json", self.account.sid)
+    }
+
+    fn create_spec(&self, addr: SocketAddr, form: String) -> anyhow::Result<RequestSpec> {
+        let auth = Some((self.account.sid.as_str(), self.account.auth_token.as_str()));
+        RequestSpec::new(addr, Method::POST, &self.messages_path(), auth, Some(form))
+    }
+}
+
+fn progress_line(what: &str, level: &Level) {
+    eprintln!(
+        "    {what}: {} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms{}",
+        report::int(level.rps),
+        level.p50_ms,
+        level.p99_ms,
+        level.max_ms,
+        if level.errors > 0 { format!(", {} ERRORS", level.errors) } else { String::new() }
+    );
+}
+
+/// Records a level's errors as a failure of `what`.
+fn fail_on_errors(report: &mut Report, what: &str, level: &Level) {
+    if level.errors > 0 || level.requests == 0 {
+        report.failures.push(format!(
+            "{what}: {} errors, {} successful requests; first error: {}",
+            level.errors,
+            level.requests,
+            level.first_error.as_deref().unwrap_or("none")
+        ));
+    }
+}
+
+/// Sends one create and checks it is a 201 with a Message; returns the body.
+async fn probe_create(spec: &RequestSpec) -> anyhow::Result<Bytes> {
+    let mut conn = Conn::open(spec.addr).await?;
+    let (status, body) = conn.send(spec).await?;
+    if status != StatusCode::CREATED {
+        bail!("expected 201, got {status}: {}", String::from_utf8_lossy(&body));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body).context("the 201 body is not JSON")?;
+    if !v.get("sid").and_then(|s| s.as_str()).is_some_and(|s| s.starts_with("SM")) {
+        bail!("the 201 body has no SM sid: {}", String::from_utf8_lossy(&body));
+    }
+    Ok(body)
+}
+
+/// Create: Switchboard (a fresh server and database per level), then the ceiling, then the
+/// peer, each at every connection count.
+pub async fn create(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
+    let plan = &ctx.plan;
+    let mut out = CreateReport {
+        window_s: plan.window.as_secs_f64(),
+        warmup_s: plan.warmup.as_secs_f64(),
+        request_body: CREATE_FORM.to_string(),
+        response_bytes: 0,
+        switchboard: Vec::new(),
+        ceiling: Vec::new(),
+        peer: PeerReport {
+            name: "Prism 5.14.2 mocking twilio_api_v2010.json (@twilio/cli-core 8.3.2)".into(),
+            status: "skipped".into(),
+            note: None,
+            levels: Vec::new(),
+        },
+    };
+
+    for (i, &connections) in plan.levels.iter().enumerate() {
+        let db = ctx.work.join(format!("create-{connections}.db"));
+        let mut server = ctx.start_switchboard(&format!("switchboard-create-{connections}"), &db, &[])?;
+        if i == 0 {
+            // Let start-up work (migrations, resume, metrics) settle before reading the peak.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            report.memory.idle_empty_kib = Some(server.peak_rss_kib()?);
+        }
+        let spec = Arc::new(ctx.create_spec(server.addr, CREATE_FORM.to_string())?);
+        if out.response_bytes == 0 {
+            out.response_bytes = probe_create(&spec).await.context("Switchboard's create")?.len();
+        }
+        eprintln!("==> create: switchboard, {connections} connections, {:?}", plan.window);
+        let outcome = load::run_timed(spec, connections, plan.warmup, plan.window).await?;
+        server.ensure_running()?;
+        if i + 1 == plan.levels.len() {
+            report.memory.after_create_kib = Some(server.peak_rss_kib()?);
+        }
+        server.stop()?;
+        let level = Level::from(&outcome);
+        progress_line("switchboard", &level);
+        fail_on_errors(report, &format!("create on Switchboard at {connections} connections"), &level);
+        out.switchboard.push(level);
+    }
+
+    // The ceiling answers as many bytes as Switchboard did.
+    let mut cmd = Command::new(&ctx.self_exe);
+    cmd.args(["ceiling", "--listen", "127.0.0.1:0", "--response-bytes", &out.response_bytes.to_string()]);
+    let mut ceiling = Server::start_announced("ceiling", cmd, &ctx.logs.join("ceiling.log"), Duration::from_secs(30))?;
+    let spec = Arc::new(ctx.create_spec(ceiling.addr, CREATE_FORM.to_string())?);
+    for &connections in &plan.levels {
+        eprintln!("==> create: ceiling, {connections} connections, {:?}", plan.window);
+        let outcome = load::run_timed(spec.clone(), connections, plan.warmup, plan.window).await?;
+        let level = Level::from(&outcome);
+        progress_line("ceiling", &level);
+        fail_on_errors(report, &format!("create on the ceiling at {connections} connections"), &level);
+        out.ceiling.push(level);
+    }
+    ceiling.ensure_running()?;
+    ceiling.stop()?;
+
+    if ctx.peer {
+        if let Err(e) = run_peer(ctx, &mut out.peer).await {
+            out.peer.status = if out.peer.status == "skipped" { "skipped" } else { "failed" }.into();
+            out.peer.note = Some(format!("{e:#}"));
+            report.notes.push(format!("peer (Prism) {}: {e:#}", out.peer.status));
+            eprintln!("    peer {}: {e:#}", out.peer.status);
+        }
+    } else {
+        out.peer.note = Some("--no-peer".into());
+    }
+    report.create = Some(out);
+    Ok(())
+}
+
+/// The peer's levels. An `Err` while installing means "skipped"; once Prism runs, "failed".
+async fn run_peer(ctx: &Ctx, out: &mut PeerReport) -> anyhow::Result<()> {
+    eprintln!("==> create: peer (Prism)");
+    let tools = peer::install(&ctx.tools).context("cannot install the peer with npm")?;
+    out.status = "failed".into();
+    let mut prism = peer::start(&tools, &ctx.logs.join("prism.log"))?;
+    // Prism checks only that credentials are present, but the SID must match the spec's
+    // pattern, which ours does.
+    let spec = Arc::new(ctx.create_spec(prism.addr, CREATE_FORM.to_string())?);
+    probe_create(&spec).await.context("Prism's answer to the create request")?;
+    for &connections in &ctx.plan.levels {
+        eprintln!("==> create: prism, {connections} connections, {:?}", ctx.plan.window);
+        let outcome = load::run_timed(spec.clone(), connections, ctx.plan.warmup, ctx.plan.window).await?;
+        let level = Level::from(&outcome);
+        progress_line("prism", &level);
+        let errors = level.errors;
+        let first = level.first_error.clone();
+        out.levels.push(level);
+        if errors > 0 {
+            bail!("{errors} errors at {connections} connections; first: {}", first.unwrap_or_default());
+        }
+    }
+    prism.ensure_running()?;
+    prism.stop()?;
+    out.status = "ok".into();
+    Ok(())
+}
+
+/// List: seed, start, walk deep, then time page 1, the `To` filter, the `DateSent<` filter
+/// and the deep page, one connection each.
+pub async fn list(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
+    let plan = &ctx.plan;
+    let db = ctx.work.join("list.db");
+    let db_str = db.to_str().ok_or_else(|| anyhow!("the scratch path is not UTF-8: {}", db.display()))?;
+    eprintln!("==> list: seeding {} messages", report::int(plan.list_messages as f64));
+    let every = (plan.list_messages / 10).max(1);
+    let seeded = seed::seed(db_str, &ctx.account, plan.list_messages, |done| {
+        if done % every == 0 || done == plan.list_messages {
+            eprintln!("    seeded {} / {}", report::int(done as f64), report::int(plan.list_messages as f64));
+        }
+    })
+    .await?;
+    eprintln!("    seeded in {:.1} s", seeded.took.as_secs_f64());
+    report.memory.seeded_messages = Some(seeded.messages);
+
+    let mut server = ctx.start_switchboard("switchboard-list", &db, &[])?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    report.memory.idle_seeded_kib = Some(server.peak_rss_kib()?);
+
+    let auth = Some((ctx.account.sid.as_str(), ctx.account.auth_token.as_str()));
+    let base = ctx.messages_path();
+    let first = format!("{base}?PageSize={PAGE_SIZE}");
+    let spec = RequestSpec::new(server.addr, Method::GET, &first, auth, None)?;
+
+    // Walk to the deep page the way a client does: following next_page_uri.
+    let wanted = plan.deep_pages.min((plan.list_messages / PAGE_SIZE as u64).saturating_sub(1));
+    eprintln!("==> list: following next_page_uri {wanted} pages deep");
+    let walk_started = Instant::now();
+    let mut conn = Conn::open(server.addr).await?;
+    let mut uri = first.clone();
+    let mut depth = 0;
+    while depth < wanted {
+        let page = get_page(&mut conn, &spec.with_path(&uri)?).await.with_context(|| format!("walking, at {uri}"))?;
+        match page.get("next_page_uri").and_then(|v| v.as_str()) {
+            Some(next) => uri = next.to_string(),
+            None => break,
+        }
+        depth += 1;
+    }
+    let walk_s = walk_started.elapsed().as_secs_f64();
+    eprintln!("    {depth} pages in {walk_s:.2} s");
+
+    let cutoff_ms = seeded.oldest_ms + (seeded.newest_ms - seeded.oldest_ms) / 2;
+    let cutoff = chrono::DateTime::from_timestamp_millis(cutoff_ms)
+        .ok_or_else(|| anyhow!("bad cutoff"))?
+        .format("%Y-%m-%d")
+        .to_string();
+    let to = seed::TO[3];
+    let queries = [
+        ("page 1".to_string(), first.clone()),
+        (format!("To={to}"), format!("{base}?To={}&PageSize={PAGE_SIZE}", to.replace('+', "%2B"))),
+        (format!("DateSent<{cutoff}"), format!("{base}?DateSent%3C={cutoff}&PageSize={PAGE_SIZE}")),
+        (format!("deep page ({depth} pages in)"), uri),
+    ];
+    let mut out = ListReport {
+        messages: seeded.messages,
+        seed_s: seeded.took.as_secs_f64(),
+        page_size: PAGE_SIZE,
+        deep_pages: depth,
+        walk_s,
+        window_s: plan.list_window.as_secs_f64(),
+        queries: Vec::new(),
+    };
+    for (name, path) in queries {
+        let spec = spec.with_path(&path)?;
+        let page = get_page(&mut conn, &spec).await.with_context(|| format!("list query {name}"))?;
+        let messages = page.get("messages").and_then(|m| m.as_array()).map_or(&[][..], Vec::as_slice);
+        if messages.len() != PAGE_SIZE {
+            report.failures.push(format!("list query {name}: expected {PAGE_SIZE} messages, got {}", messages.len()));
+        }
+        if name.starts_with("To=") && messages.iter().any(|m| m.get("to").and_then(|t| t.as_str()) != Some(to)) {
+            report.failures.push(format!("list query {name}: a message to another number came back"));
+        }
+        eprintln!("==> list: {name}, 1 connection, {:?}", plan.list_window);
+        let outcome = load::run_timed(Arc::new(spec), 1, Duration::from_millis(300), plan.list_window).await?;
+        let level = Level::from(&outcome);
+        progress_line(&name, &level);
+        fail_on_errors(report, &format!("list query {name}"), &level);
+        out.queries.push(ListQuery { name, request: path, page_len: messages.len(), timing: level });
+    }
+    server.ensure_running()?;
+    report.memory.after_list_kib = Some(server.peak_rss_kib()?);
+    server.stop()?;
+    report.list = Some(out);
+    Ok(())
+}
+
+/// GETs a page; anything but a 200 with a JSON object is an error.
+async fn get_page(conn: &mut Conn, spec: &RequestSpec) -> anyhow::Result<serde_json::Value> {
+    let (status, body) = conn.send(spec).await?;
+    if status != StatusCode::OK {
+        bail!("expected 200, got {status}: {}", String::from_utf8_lossy(&body));
+    }
+    serde_json::from_slice(&body).context("the page is not JSON")
+}
+
+/// The status callbacks received, by message SID.
+#[derive(Default)]
+struct Callbacks {
+    /// Bit per status received: sending 1, sent 2, delivered 4.
+    seen: Mutex<HashMap<String, u8>>,
+    distinct: AtomicU64,
+    duplicates: AtomicU64,
+    unexpected: AtomicU64,
+    /// When the latest callback arrived.
+    last: Mutex<Option<Instant>>,
+}
+
+const ALL_THREE: u8 = 0b111;
+
+/// Records one callback; always answers 200 (a failing receiver would measure retries).
+async fn receive(State(cb): State<Arc<Callbacks>>, body: Bytes) -> StatusCode {
+    let mut sid = None;
+    let mut status = None;
+    for (k, v) in form_urlencoded::parse(&body) {
+        match &*k {
+            "MessageSid" => sid = Some(v.into_owned()),
+            "MessageStatus" => status = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let bit = match status.as_deref() {
+        Some("sending") => 1,
+        Some("sent") => 2,
+        Some("delivered") => 4,
+        _ => 0,
+    };
+    match (sid, bit) {
+        (Some(sid), bit) if bit != 0 => {
+            let fresh = {
+                let mut seen = cb.seen.lock().unwrap_or_else(|p| p.into_inner());
+                let entry = seen.entry(sid).or_insert(0);
+                let fresh = *entry & bit == 0;
+                *entry |= bit;
+                fresh
+            };
+            let counter = if fresh { &cb.distinct } else { &cb.duplicates };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        _ => {
+            cb.unexpected.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    *cb.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    StatusCode::OK
+}
+
+/// End to end: N creates with a StatusCallback to a receiver in this process, against a
+/// server whose simulator answers at once; done when every message's three callbacks are in.
+pub async fn end_to_end(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
+    let plan = &ctx.plan;
+    let n = plan.e2e_messages;
+    let callbacks = Arc::new(Callbacks::default());
+    let app = axum::Router::new().route("/cb", axum::routing::post(receive)).with_state(callbacks.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let receiver_addr = listener.local_addr()?;
+    let receiver = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let db = ctx.work.join("e2e.db");
+    let mut server = ctx.start_switchboard("switchboard-e2e", &db, &["--simulator-delay-ms", "0"])?;
+    let callback_url = format!("http://{receiver_addr}/cb");
+    let form = format!(
+        "{CREATE_FORM}&StatusCallback={}",
+        form_urlencoded::byte_serialize(callback_url.as_bytes()).collect::<String>()
+    );
+    let spec = Arc::new(ctx.create_spec(server.addr, form)?);
+
+    eprintln!(
+        "==> end to end: {} messages on {} connections, callbacks to {callback_url}",
+        report::int(n as f64),
+        plan.e2e_connections
+    );
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..plan.e2e_connections {
+        let (spec, next) = (spec.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(spec.addr).await?;
+            let mut sids = Vec::new();
+            let mut errors: Vec<String> = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                match conn.send(&spec).await {
+                    Ok((StatusCode::CREATED, body)) => {
+                        let v: serde_json::Value = serde_json::from_slice(&body)?;
+                        let sid = v.get("sid").and_then(|s| s.as_str()).ok_or_else(|| anyhow!("201 without sid"))?;
+                        sids.push(sid.to_string());
+                    }
+                    Ok((status, body)) => errors.push(format!("HTTP {status}: {}", String::from_utf8_lossy(&body))),
+                    Err(e) => {
+                        errors.push(format!("{e:#}"));
+                        conn = Conn::open(spec.addr).await?;
+                    }
+                }
+            }
+            Ok::<_, anyhow::Error>((sids, errors))
+        }));
+    }
+    let mut created = HashSet::new();
+    let mut errors = Vec::new();
+    for task in tasks {
+        let (sids, errs) = task.await.context("create task panicked")??;
+        created.extend(sids);
+        errors.extend(errs);
+    }
+    let create_s = started.elapsed().as_secs_f64();
+    eprintln!("    {} created in {create_s:.2} s, waiting for callbacks", report::int(created.len() as f64));
+
+    let expected = created.len() as u64 * 3;
+    let wait = Duration::from_secs(60) + Duration::from_millis(n);
+    let deadline = Instant::now() + wait;
+    let mut last_print = Instant::now();
+    while callbacks.distinct.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if last_print.elapsed() >= Duration::from_secs(2) {
+            last_print = Instant::now();
+            eprintln!(
+                "    {} / {} callbacks",
+                report::int(callbacks.distinct.load(Ordering::Relaxed) as f64),
+                report::int(expected as f64)
+            );
+        }
+        server.ensure_running()?;
+    }
+    let last = (*callbacks.last.lock().unwrap_or_else(|p| p.into_inner())).unwrap_or(started);
+    let total_s = last.saturating_duration_since(started).as_secs_f64().max(create_s);
+    server.stop()?;
+    receiver.abort();
+
+    let seen = callbacks.seen.lock().unwrap_or_else(|p| p.into_inner());
+    let incomplete = created.iter().filter(|sid| seen.get(*sid).copied().unwrap_or(0) != ALL_THREE).count() as u64;
+    let strangers = seen.keys().filter(|sid| !created.contains(*sid)).count() as u64;
+    let distinct_for_ours: u64 =
+        created.iter().map(|sid| u64::from(seen.get(sid).copied().unwrap_or(0).count_ones())).sum();
+    let out = EndToEndReport {
+        messages: created.len() as u64,
+        connections: plan.e2e_connections,
+        create_s,
+        total_s,
+        messages_per_s: created.len() as f64 / total_s,
+        callbacks_expected: expected,
+        callbacks_received: distinct_for_ours,
+        duplicates: callbacks.duplicates.load(Ordering::Relaxed),
+        unexpected: callbacks.unexpected.load(Ordering::Relaxed) + strangers,
+        incomplete_messages: incomplete,
+    };
+    eprintln!(
+        "    {} msg/s; {} / {} callbacks, {} incomplete messages",
+        report::int(out.messages_per_s),
+        report::int(out.callbacks_received as f64),
+        report::int(expected as f64),
+        incomplete
+    );
+    if !errors.is_empty() || created.len() as u64 != n {
+        report.failures.push(format!(
+            "end to end: {} of {n} creates succeeded; {} errors, first: {}",
+            created.len(),
+            errors.len(),
+            errors.first().map_or("none", String::as_str)
+        ));
+    }
+    if incomplete > 0 {
+        report.failures.push(format!(
+            "end to end: {incomplete} messages still missing callbacks after {wait:?} ({} of {expected} received)",
+            out.callbacks_received
+        ));
+    }
+    report.end_to_end = Some(out);
+    Ok(())
+}
