@@ -16,7 +16,7 @@ pub mod rates;
 pub mod simulator;
 
 use crate::store::senders::PoolKind;
-use crate::store::{CallbackRow, Store, Transition};
+use crate::store::{Applied, CallbackRow, Store, Transition};
 use crate::webhooks::callbacks::{self, Callbacks};
 use carrier::{Carrier, CarrierEvent, Submission, SubmitOutcome};
 use pricing::PriceTable;
@@ -61,7 +61,64 @@ struct Lane {
     running: bool,
 }
 
+/// Collects the status changes that become due together into one store call: under load the
+/// writer then commits hundreds of them as one job instead of one job each.
+struct Batcher {
+    tx: mpsc::UnboundedSender<(Transition, tokio::sync::oneshot::Sender<anyhow::Result<Applied>>)>,
+}
+
+impl Batcher {
+    /// Most transitions per store call.
+    const MAX: usize = 512;
+
+    fn start(store: Arc<dyn Store>) -> Batcher {
+        type Pending = (Transition, tokio::sync::oneshot::Sender<anyhow::Result<Applied>>);
+        let (tx, mut rx) = mpsc::unbounded_channel::<Pending>();
+        tokio::spawn(async move {
+            let mut batch: Vec<Pending> = Vec::with_capacity(Self::MAX);
+            while let Some(first) = rx.recv().await {
+                batch.push(first);
+                while batch.len() < Self::MAX {
+                    match rx.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                let (transitions, replies): (Vec<Transition>, Vec<_>) = batch.drain(..).unzip();
+                match store.apply_transitions(transitions).await {
+                    Ok(applied) => {
+                        for (reply, a) in replies.into_iter().zip(applied) {
+                            let _ = reply.send(Ok(a));
+                        }
+                    }
+                    Err(e) => {
+                        let e = std::sync::Arc::new(e);
+                        for reply in replies {
+                            let _ = reply.send(Err(anyhow::anyhow!("{e:#}")));
+                        }
+                    }
+                }
+            }
+        });
+        Batcher { tx }
+    }
+
+    async fn apply(&self, t: Transition) -> anyhow::Result<Applied> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx.send((t, tx)).map_err(|_| anyhow::anyhow!("transition batcher stopped"))?;
+        rx.await.map_err(|_| anyhow::anyhow!("transition batcher dropped a change"))?
+    }
+}
+
+/// Most accepted messages remembered while awaiting their receipt (beyond it, receipts look
+/// the message up in the store).
+const MAX_AWAITING_RECEIPT: usize = 200_000;
+
 struct Inner {
+    /// Status changes, batched.
+    batcher: Batcher,
+    /// Messages accepted by the carrier, by carrier id, until their receipt arrives.
+    awaiting_receipt: Mutex<HashMap<String, Message>>,
     /// Round-robin counter for spreading messages across a pool.
     spread: std::sync::atomic::AtomicUsize,
     store: Arc<dyn Store>,
@@ -87,6 +144,8 @@ impl Dispatcher {
         mut events: mpsc::UnboundedReceiver<CarrierEvent>,
     ) -> Dispatcher {
         let inner = Arc::new(Inner {
+            batcher: Batcher::start(store.clone()),
+            awaiting_receipt: Mutex::new(HashMap::new()),
             spread: std::sync::atomic::AtomicUsize::new(0),
             store,
             carrier,
@@ -344,6 +403,13 @@ async fn hand_to_carrier(inner: Arc<Inner>, message: Message) {
     let now = crate::api::now_ms();
     let t = match outcome {
         SubmitOutcome::Accepted { carrier_id } => {
+            if let Ok(mut waiting) = inner.awaiting_receipt.lock() {
+                if waiting.len() < MAX_AWAITING_RECEIPT {
+                    let sent =
+                        Message { status: Status::Sent, carrier_id: Some(carrier_id.clone()), ..message.clone() };
+                    waiting.insert(carrier_id.clone(), sent);
+                }
+            }
             let mut t = Transition::new(message.key(), Status::Sending, Status::Sent, now);
             t.date_sent = Some(now);
             t.price = Some(inner.config.prices.price(&message.to, message.num_segments));
@@ -383,8 +449,15 @@ async fn on_carrier_event(inner: Arc<Inner>, event: CarrierEvent) {
     let CarrierEvent::Receipt { carrier_id, result, done_at_ms } = event;
     let started = Instant::now();
     loop {
-        match inner.store.message_by_carrier_id(&carrier_id).await {
-            Ok(Some(m)) if m.status == Status::Sent => {
+        // The message is usually still in memory; after a restart it is read from the store.
+        let remembered = inner.awaiting_receipt.lock().ok().and_then(|w| w.get(&carrier_id).cloned());
+        let message = match remembered {
+            Some(m) => Some(m),
+            None => inner.store.message_by_carrier_id(&carrier_id).await.ok().flatten(),
+        };
+        match message {
+            Some(m) if m.status.is_final() => break, // a duplicate receipt
+            Some(m) if m.status == Status::Sent => {
                 let now = crate::api::now_ms();
                 let t = match result {
                     Ok(()) => Transition::new(m.key(), Status::Sent, Status::Delivered, now),
@@ -394,19 +467,21 @@ async fn on_carrier_event(inner: Arc<Inner>, event: CarrierEvent) {
                         t
                     }
                 };
-                transition(&inner, &m, t, Some(done_at_ms)).await;
-                return;
+                if transition(&inner, &m, t, Some(done_at_ms)).await {
+                    break;
+                }
             }
-            Ok(Some(m)) if m.status.is_final() => return, // a duplicate receipt
-            // The receipt can overtake the recording of the submission: wait for it.
-            Ok(_) | Err(_) if started.elapsed() < RECEIPT_PATIENCE => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            _ => {
-                tracing::warn!(carrier_id, "receipt for an unknown message dropped");
-                return;
-            }
+            _ => {}
         }
+        // The receipt can overtake the recording of the submission: wait for it.
+        if started.elapsed() > RECEIPT_PATIENCE {
+            tracing::warn!(carrier_id, "receipt for an unknown or unsent message dropped");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if let Ok(mut waiting) = inner.awaiting_receipt.lock() {
+        waiting.remove(&carrier_id);
     }
 }
 
@@ -417,9 +492,8 @@ async fn transition(inner: &Inner, m: &Message, mut t: Transition, raw_dlr_done_
     let callback = t.callback.clone();
     let mut delay = Duration::from_millis(100);
     loop {
-        match inner.store.apply_transitions(vec![t.clone()]).await {
-            Ok(applied) => {
-                let Some(a) = applied.first().copied() else { return false };
+        match inner.batcher.apply(t.clone()).await {
+            Ok(a) => {
                 if a.applied {
                     crate::metrics::status_changed(t.to);
                 }
