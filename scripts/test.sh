@@ -11,6 +11,7 @@
 #   SWITCHBOARD_BIN   binary the suites start (default: target/debug/switchboard, built here)
 #   SKIP_CARGO=1      skip cargo build/test (suites only; the binary must exist)
 #   ST_MAX_TIME       schemathesis time budget in seconds (default 60)
+#   SKIP_BENCH=1      skip the benchmark smoke run
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -109,6 +110,13 @@ run_suite "node SDK suite (twilio 6.2.0, node --test)" 300 \
 
 run_suite "schemathesis (Twilio OpenAPI, Messages paths)" 300 \
   bash "$SDK/schemathesis/run.sh"
+
+# The benchmark is not a test (nothing is timed against a target here), but running it once in
+# its tiny configuration keeps it from rotting: it fails only if a scenario fails outright.
+if [ "${SKIP_BENCH:-0}" != "1" ]; then
+  run_suite "benchmark smoke run (cargo run --release -p switchboard-bench -- --quick)" 900 \
+    cargo run --release -p switchboard-bench -- --quick --json "$REPORTS/bench-quick.json"
+fi
 
 # ---------------------------------------------------------------------------------------------
 stage "summary ($(( $(now) - T0 ))s)"
