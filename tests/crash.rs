@@ -133,3 +133,55 @@ async fn kill_9_loses_no_acknowledged_message_and_every_status_change_gets_its_c
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbound_message_interrupted_by_kill_9_is_processed_after_restart() {
+    let webhook = common::Receiver::start(0, Duration::from_secs(2)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("inbound.db");
+    let (mut child, url) = spawn(&db, 0);
+    let http = reqwest::Client::new();
+    let number = http
+        .post(format!("{url}/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json"))
+        .basic_auth(SID, Some(TOKEN))
+        .form(&[("PhoneNumber", "+14155550100"), ("SmsUrl", &format!("{}/slow", webhook.url))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(number.status(), 201);
+    let resp = http
+        .post(format!("{url}/_switchboard/Accounts/{SID}/Inbound.json"))
+        .basic_auth(SID, Some(TOKEN))
+        .form(&[("From", "+14155552671"), ("To", "+14155550100"), ("Body", "are you there?")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let sid = resp.json::<serde_json::Value>().await.unwrap()["sid"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(300)).await; // the slow webhook is being called
+    child.kill().expect("kill -9");
+    child.wait().unwrap();
+
+    let (mut child, url) = spawn(&db, 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let m: serde_json::Value = http
+            .get(format!("{url}/2010-04-01/Accounts/{SID}/Messages/{sid}.json"))
+            .basic_auth(SID, Some(TOKEN))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if m["status"] == "received" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "inbound message stuck in {}", m["status"]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let calls = webhook.got.lock().unwrap().iter().filter(|r| r.param("MessageSid") == Some(sid.as_str())).count();
+    assert!(calls >= 1, "the webhook was not called after the restart");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -234,6 +234,8 @@ pub trait Store: senders::SenderStore + Send + Sync + 'static {
     /// Outbound messages not yet handed to the carrier or awaiting a receipt, oldest first
     /// (to resume after a restart).
     async fn unfinished_outbound(&self) -> StoreResult<Vec<Message>>;
+    /// Inbound messages whose processing a restart interrupted, oldest first.
+    async fn receiving_inbound(&self) -> StoreResult<Vec<Message>>;
     /// Records a note in a message's history (a webhook failure, invalid TwiML) without
     /// changing its status.
     async fn add_message_note(

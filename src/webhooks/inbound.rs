@@ -14,6 +14,7 @@ use super::twiml::{self, Verb};
 use super::{signature, target_and_body};
 use crate::config::OptOutReplies;
 use crate::delivery::Dispatcher;
+use crate::store::senders::{PhoneNumber, Service};
 use crate::store::{Store, Transition};
 use std::sync::Arc;
 use switchboard_domain::address;
@@ -119,8 +120,17 @@ impl Inbound {
         self.store.insert_message(message.clone()).await?;
         crate::metrics::status_changed(Status::Receiving);
 
-        let hook = match (&service, &number) {
-            (Some(s), n) if !s.use_inbound_webhook_on_number || n.as_ref().is_none_or(|n| n.sms_url.is_none()) => {
+        let hook = Self::hook(service.as_ref(), number.as_ref());
+        let this = self.clone();
+        let stored = message.clone();
+        tokio::spawn(async move { this.process(stored, hook, Keyword::parse(&sms.body)).await });
+        Ok(message)
+    }
+
+    /// Which webhook an inbound message to this number (and its service) goes to.
+    fn hook(service: Option<&Service>, number: Option<&PhoneNumber>) -> Option<Hook> {
+        match (service, number) {
+            (Some(s), n) if !s.use_inbound_webhook_on_number || n.is_none_or(|n| n.sms_url.is_none()) => {
                 s.inbound_request_url.clone().map(|url| Hook {
                     url,
                     method: s.inbound_method.clone(),
@@ -133,11 +143,23 @@ impl Inbound {
                 fallback: n.sms_fallback_url.clone().map(|u| (u, n.sms_fallback_method.clone())),
             }),
             _ => None,
-        };
-        let this = self.clone();
-        let stored = message.clone();
-        tokio::spawn(async move { this.process(stored, hook, Keyword::parse(&sms.body)).await });
-        Ok(message)
+        }
+    }
+
+    /// Finishes the inbound messages a restart interrupted (their webhook is called again:
+    /// at least once, as for callbacks).
+    pub async fn resume(self: &Arc<Self>) -> anyhow::Result<usize> {
+        let pending = self.store.receiving_inbound().await?;
+        let n = pending.len();
+        for m in pending {
+            let ours = bare(&m.to).to_string();
+            let number = self.store.phone_number_by_address(&m.account_sid, &ours).await?;
+            let service = self.store.service_of_sender(&m.account_sid, &ours).await?;
+            let hook = Self::hook(service.as_ref(), number.as_ref());
+            let keyword = Keyword::parse(&m.body);
+            tokio::spawn(self.clone().process(m, hook, keyword));
+        }
+        Ok(n)
     }
 
     /// Everything after the 201: opt-outs, the webhook, TwiML replies, `received`.

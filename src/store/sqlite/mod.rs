@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0002_delivery.sql"),
     include_str!("../../../migrations/sqlite/0003_senders.sql"),
     include_str!("../../../migrations/sqlite/0004_routing.sql"),
+    include_str!("../../../migrations/sqlite/0005_receiving.sql"),
 ];
 
 /// A write job: runs inside the batch transaction, says whether it succeeded (so its savepoint
@@ -364,6 +365,16 @@ impl Store for SqliteStore {
 
     async fn unfinished_outbound(&self) -> StoreResult<Vec<Message>> {
         self.read(rows::unfinished_outbound).await
+    }
+
+    async fn receiving_inbound(&self) -> StoreResult<Vec<Message>> {
+        self.read(|c| {
+            let sql = format!("SELECT {} FROM messages WHERE status = 'receiving' ORDER BY key", rows::COLUMNS);
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_map([], rows::from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
     async fn add_message_note(

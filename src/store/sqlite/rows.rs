@@ -9,11 +9,11 @@ use switchboard_domain::message::{Message, SendOptions};
 use switchboard_domain::sid;
 use switchboard_domain::status::{Direction, Status};
 
-const COLUMNS: &str = "prefix, key, account_sid, messaging_service_sid, from_addr, to_addr, body, status, \
+pub(super) const COLUMNS: &str = "prefix, key, account_sid, messaging_service_sid, from_addr, to_addr, body, status, \
      direction, num_segments, num_media, price, price_unit, error_code, error_message, date_created, \
      date_updated, date_sent, options, carrier_id";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
+pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
     let prefix: String = r.get(0)?;
     let key: String = r.get(1)?;
     let status: String = r.get(7)?;
