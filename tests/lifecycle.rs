@@ -271,3 +271,22 @@ async fn metrics_expose_statuses_callbacks_and_http_latency() {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_of_each_message_arrive_in_order_under_concurrency() {
+    let s = std::sync::Arc::new(TestServer::start().await);
+    let rx = Receiver::start(0, Duration::ZERO).await;
+    let url = format!("{}/order", rx.url);
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let (s, url) = (s.clone(), url.clone());
+        let to = if i % 3 == 0 { "+15005550303" } else { "+14155552671" };
+        tasks.push(tokio::spawn(async move { (to, create_with_callback(&s, to, &url).await) }));
+    }
+    for t in tasks {
+        let (to, sid) = t.await.unwrap();
+        let expected: &[&str] =
+            if to == "+15005550303" { &["sending", "sent", "undelivered"] } else { &["sending", "sent", "delivered"] };
+        rx.wait_statuses(&sid, expected).await;
+    }
+}

@@ -71,7 +71,9 @@ impl Batcher {
     /// Most transitions per store call.
     const MAX: usize = 512;
 
-    fn start(store: Arc<dyn Store>) -> Batcher {
+    /// Applies changes in batches; the callbacks of applied changes are queued in commit order
+    /// before anyone hears back, so one message's callbacks can never overtake each other.
+    fn start(store: Arc<dyn Store>, callbacks: Callbacks) -> Batcher {
         type Pending = (Transition, tokio::sync::oneshot::Sender<anyhow::Result<Applied>>);
         let (tx, mut rx) = mpsc::unbounded_channel::<Pending>();
         tokio::spawn(async move {
@@ -85,9 +87,21 @@ impl Batcher {
                     }
                 }
                 let (transitions, replies): (Vec<Transition>, Vec<_>) = batch.drain(..).unzip();
-                match store.apply_transitions(transitions).await {
+                match store.apply_transitions(transitions.clone()).await {
                     Ok(applied) => {
-                        for (reply, a) in replies.into_iter().zip(applied) {
+                        for ((t, reply), a) in transitions.into_iter().zip(replies).zip(applied) {
+                            if a.applied {
+                                crate::metrics::status_changed(t.to);
+                            }
+                            if let (Some(id), Some(request)) = (a.callback_id, t.callback) {
+                                callbacks.enqueue(CallbackRow {
+                                    id,
+                                    key: t.key,
+                                    request,
+                                    attempts: 0,
+                                    created_at: t.at_ms,
+                                });
+                            }
                             let _ = reply.send(Ok(a));
                         }
                     }
@@ -144,7 +158,7 @@ impl Dispatcher {
         mut events: mpsc::UnboundedReceiver<CarrierEvent>,
     ) -> Dispatcher {
         let inner = Arc::new(Inner {
-            batcher: Batcher::start(store.clone()),
+            batcher: Batcher::start(store.clone(), callbacks.clone()),
             awaiting_receipt: Mutex::new(HashMap::new()),
             spread: std::sync::atomic::AtomicUsize::new(0),
             store,
@@ -268,6 +282,8 @@ async fn assign_sender(dispatcher: Dispatcher, mut m: Message) {
         }
     };
     let to_bare = m.to.rsplit(':').next().unwrap_or(&m.to).to_string();
+    // A sticky sender that left the pool may be replaced.
+    let mut stale_sticky = None;
     let sender = match &m.options.requested_from {
         Some(f) => Some(f.rsplit(':').next().unwrap_or(f).to_string()),
         None => {
@@ -277,6 +293,11 @@ async fn assign_sender(dispatcher: Dispatcher, mut m: Message) {
             } else {
                 None
             };
+            if let Some(s) = &sticky {
+                if !pool.iter().any(|p| &p.address == s) {
+                    stale_sticky = Some(s.clone());
+                }
+            }
             let candidates: Vec<Candidate<'_>> = pool
                 .iter()
                 .map(|p| Candidate {
@@ -308,11 +329,19 @@ async fn assign_sender(dispatcher: Dispatcher, mut m: Message) {
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %format!("{e:#}"), "opt-out check failed; sending anyway"),
     }
-    if service.sticky_sender {
-        if let Err(e) = inner.store.set_sticky_sender(&mss, &to_bare, &sender).await {
-            tracing::warn!(error = %format!("{e:#}"), "sticky sender not stored");
+    // Concurrent sends to one recipient race here: the first claim wins and every other send
+    // adopts its sender.
+    let sender = if service.sticky_sender && m.options.requested_from.is_none() {
+        match inner.store.claim_sticky_sender(&mss, &to_bare, &sender, stale_sticky.as_deref()).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "sticky sender not stored");
+                sender
+            }
         }
-    }
+    } else {
+        sender
+    };
     // A channel recipient is reached from the same channel of the chosen number.
     let from = match m.to.split_once(':') {
         Some((channel, _)) if sender.starts_with('+') => format!("{channel}:{sender}"),
@@ -489,25 +518,10 @@ async fn on_carrier_event(inner: Arc<Inner>, event: CarrierEvent) {
 /// retried: a status change must not be lost.
 async fn transition(inner: &Inner, m: &Message, mut t: Transition, raw_dlr_done_ms: Option<i64>) -> bool {
     t.callback = callbacks::status_callback(m, t.to, t.error.as_ref().map(|e| e.0), raw_dlr_done_ms);
-    let callback = t.callback.clone();
     let mut delay = Duration::from_millis(100);
     loop {
         match inner.batcher.apply(t.clone()).await {
-            Ok(a) => {
-                if a.applied {
-                    crate::metrics::status_changed(t.to);
-                }
-                if let (Some(id), Some(request)) = (a.callback_id, callback) {
-                    inner.callbacks.enqueue(CallbackRow {
-                        id,
-                        key: t.key.clone(),
-                        request,
-                        attempts: 0,
-                        created_at: t.at_ms,
-                    });
-                }
-                return a.applied;
-            }
+            Ok(a) => return a.applied,
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), message = %m.sid, "status change not stored; retrying");
                 tokio::time::sleep(delay).await;

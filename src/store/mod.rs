@@ -248,8 +248,15 @@ pub trait Store: senders::SenderStore + Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// The sender a Messaging Service last used for a recipient.
     async fn sticky_sender(&self, service_sid: &str, to: &str) -> StoreResult<Option<String>>;
-    /// Remembers the sender a Messaging Service used for a recipient.
-    async fn set_sticky_sender(&self, service_sid: &str, to: &str, sender: &str) -> StoreResult<()>;
+    /// Records `sender` as the recipient's sticky sender unless one is already recorded (or the
+    /// recorded one is `stale`, i.e. left the pool); returns the sender now recorded.
+    async fn claim_sticky_sender(
+        &self,
+        service_sid: &str,
+        to: &str,
+        sender: &str,
+        stale: Option<&str>,
+    ) -> StoreResult<String>;
     /// Records (`true`) or lifts (`false`) an opt-out of `number` from `scope` (a sender
     /// address or a Messaging Service SID).
     async fn set_opt_out(

@@ -111,7 +111,11 @@ impl Callbacks {
             while let Some(cmd) = rx.recv().await {
                 match cmd {
                     Cmd::New(row) => match waiting.get_mut(&row.key) {
-                        Some(queue) => queue.push_back(row),
+                        // Outbox order (row id) is the order of the status changes.
+                        Some(queue) => {
+                            let at = queue.partition_point(|r| r.id < row.id);
+                            queue.insert(at, row);
+                        }
                         None => {
                             waiting.insert(row.key.clone(), VecDeque::new());
                             tokio::spawn(sender.clone().deliver(row));

@@ -399,15 +399,31 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_sticky_sender(&self, service_sid: &str, to: &str, sender: &str) -> StoreResult<()> {
+    async fn claim_sticky_sender(
+        &self,
+        service_sid: &str,
+        to: &str,
+        sender: &str,
+        stale: Option<&str>,
+    ) -> StoreResult<String> {
         let (service, to, sender) = (service_sid.to_string(), to.to_string(), sender.to_string());
+        let stale = stale.map(str::to_string);
         self.write(move |c| {
-            c.prepare_cached(
-                "INSERT INTO sticky_senders (service_sid, to_addr, sender) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (service_sid, to_addr) DO UPDATE SET sender = excluded.sender",
-            )?
-            .execute(params![service, to, sender])?;
-            Ok(())
+            let current: Option<String> = c
+                .prepare_cached("SELECT sender FROM sticky_senders WHERE service_sid = ?1 AND to_addr = ?2")?
+                .query_row(params![service, to], |r| r.get(0))
+                .optional()?;
+            match current {
+                Some(cur) if Some(&cur) != stale.as_ref() => Ok(cur),
+                _ => {
+                    c.prepare_cached(
+                        "INSERT INTO sticky_senders (service_sid, to_addr, sender) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (service_sid, to_addr) DO UPDATE SET sender = excluded.sender",
+                    )?
+                    .execute(params![service, to, sender])?;
+                    Ok(sender)
+                }
+            }
         })
         .await
     }
