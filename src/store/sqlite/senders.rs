@@ -178,9 +178,10 @@ fn pool_list_sql(service: &str, kind: PoolKind, cursor: &Cursor, limit: usize) -
     (sql, args, reversed)
 }
 
-/// The whole pool of a service, oldest member first.
+/// The whole pool of a service, oldest member first. SIDs are time-ordered after their
+/// two-letter prefix, which differs by kind, so ties within a millisecond go by the hex part.
 const POOL_SQL: &str = "SELECT sid, service_sid, kind, address, country_code, date_created FROM pool_senders \
-     WHERE service_sid = ?1 ORDER BY date_created, sid";
+     WHERE service_sid = ?1 ORDER BY date_created, substr(sid, 3)";
 
 /// Adds the filters of a number or short-code list (`column` holds the address).
 fn filter_clause(sql: &mut String, args: &mut Vec<Value>, column: &str, f: &SenderFilter) {
