@@ -178,10 +178,9 @@ fn pool_list_sql(service: &str, kind: PoolKind, cursor: &Cursor, limit: usize) -
     (sql, args, reversed)
 }
 
-/// The whole pool of a service, oldest member first. SIDs are time-ordered after their
-/// two-letter prefix, which differs by kind, so ties within a millisecond go by the hex part.
+/// The whole pool of a service, oldest member first.
 const POOL_SQL: &str = "SELECT sid, service_sid, kind, address, country_code, date_created FROM pool_senders \
-     WHERE service_sid = ?1 ORDER BY date_created, substr(sid, 3)";
+     WHERE service_sid = ?1 ORDER BY date_created, sid";
 
 /// Adds the filters of a number or short-code list (`column` holds the address).
 fn filter_clause(sql: &mut String, args: &mut Vec<Value>, column: &str, f: &SenderFilter) {
@@ -300,7 +299,11 @@ impl SenderStore for SqliteStore {
         self.read(move |c| {
             let mut st = c.prepare_cached(POOL_SQL)?;
             let rows = st.query_map([&service], pool_from_row)?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let mut pool: Vec<PoolSender> = rows.collect::<Result<_, _>>()?;
+            // SIDs are time-ordered after their two-letter prefix, which differs by kind: break
+            // same-millisecond ties on the hex part so the pool lists in the order it was built.
+            pool.sort_by(|a, b| (a.date_created, a.sid.get(2..)).cmp(&(b.date_created, b.sid.get(2..))));
+            Ok(pool)
         })
         .await
     }
