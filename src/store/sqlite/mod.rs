@@ -47,6 +47,9 @@ type Reply = Box<dyn FnOnce(Result<(), Arc<anyhow::Error>>) + Send>;
 pub struct SqliteStore {
     writer: mpsc::UnboundedSender<Job>,
     commits: Arc<AtomicU64>,
+    /// Every opt-out, mirrored in memory: every create checks them, and this process is the
+    /// only writer of this file, so the mirror is exact and the check costs no query.
+    opt_outs: Arc<std::sync::RwLock<std::collections::HashSet<(String, String, String)>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     permits: Arc<Semaphore>,
 }
@@ -85,9 +88,16 @@ impl SqliteStore {
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
         std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || writer_loop(conn, rx, &counter))?;
+        let opt_outs = {
+            let reader = readers.first().ok_or_else(|| anyhow!("no reader connection"))?;
+            let mut st = reader.prepare("SELECT account_sid, scope, number FROM opt_outs")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<Result<std::collections::HashSet<_>, _>>()?
+        };
         Ok(Self {
             writer: tx,
             commits,
+            opt_outs: Arc::new(std::sync::RwLock::new(opt_outs)),
             readers: Arc::new(Mutex::new(readers)),
             permits: Arc::new(Semaphore::new(READERS)),
         })
@@ -187,17 +197,18 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, commits: 
 }
 
 fn run_batch(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) -> anyhow::Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
     for job in batch.drain(..) {
-        conn.execute_batch("SAVEPOINT job")?;
+        conn.prepare_cached("SAVEPOINT job")?.execute([])?;
         let (ok, reply) = job(conn);
         if !ok {
-            conn.execute_batch("ROLLBACK TO job")?;
+            conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
         }
-        conn.execute_batch("RELEASE job")?;
+        conn.prepare_cached("RELEASE job")?.execute([])?;
         replies.push(reply);
     }
-    if let Err(e) = conn.execute_batch("COMMIT") {
+    // Transaction-control statements are prepared once and reused, like the others.
+    if let Err(e) = conn.prepare_cached("COMMIT").and_then(|mut st| st.execute([])) {
         let _ = conn.execute_batch("ROLLBACK");
         return Err(e.into());
     }
@@ -437,6 +448,7 @@ impl Store for SqliteStore {
         now_ms: i64,
     ) -> StoreResult<()> {
         let (account, scope, number) = (account_sid.to_string(), scope.to_string(), number.to_string());
+        let entry = (account.clone(), scope.clone(), number.clone());
         self.write(move |c| {
             if opted_out {
                 c.execute(
@@ -452,22 +464,23 @@ impl Store for SqliteStore {
             }
             Ok(())
         })
-        .await
+        .await?;
+        if let Ok(mut mirror) = self.opt_outs.write() {
+            if opted_out {
+                mirror.insert(entry);
+            } else {
+                mirror.remove(&entry);
+            }
+        }
+        Ok(())
     }
 
     async fn opted_out(&self, account_sid: &str, scopes: Vec<String>, number: &str) -> StoreResult<bool> {
-        let (account, number) = (account_sid.to_string(), number.to_string());
-        self.read(move |c| {
-            let mut st =
-                c.prepare_cached("SELECT 1 FROM opt_outs WHERE account_sid = ?1 AND scope = ?2 AND number = ?3")?;
-            for scope in &scopes {
-                if st.exists(params![account, scope, number])? {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        })
-        .await
+        let mirror = self.opt_outs.read().map_err(|_| anyhow!("opt-out mirror poisoned"))?;
+        if mirror.is_empty() {
+            return Ok(false);
+        }
+        Ok(scopes.into_iter().any(|scope| mirror.contains(&(account_sid.to_string(), scope, number.to_string()))))
     }
 
     async fn message_events(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Vec<MessageEvent>>> {
