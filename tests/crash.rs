@@ -15,7 +15,7 @@ const TOKEN: &str = "crashtoken";
 fn spawn(db: &std::path::Path, delay_ms: u64) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["serve", "--listen", "127.0.0.1:0", "--account", &format!("{SID}:{TOKEN}")])
-        .args(["--simulator-delay-ms", &delay_ms.to_string()])
+        .args(["--simulator-delay-ms", &delay_ms.to_string(), "--min-schedule-lead", "0"])
         .arg("--db")
         .arg(db)
         .stdout(Stdio::piped())
@@ -182,6 +182,83 @@ async fn an_inbound_message_interrupted_by_kill_9_is_processed_after_restart() {
     }
     let calls = webhook.got.lock().unwrap().iter().filter(|r| r.param("MessageSid") == Some(sid.as_str())).count();
     assert!(calls >= 1, "the webhook was not called after the restart");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_whose_time_passed_while_the_server_was_down_is_sent_once_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("schedule.db");
+    let (mut child, url) = spawn(&db, 0);
+    let http = reqwest::Client::new();
+    let post = |path: String, form: Vec<(&'static str, String)>| {
+        let http = http.clone();
+        async move {
+            let resp = http.post(path).basic_auth(SID, Some(TOKEN)).form(&form).send().await.unwrap();
+            assert!(resp.status().is_success(), "{}", resp.status());
+            resp.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let number = post(
+        format!("{url}/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json"),
+        vec![("PhoneNumber", "+14155550100".into())],
+    )
+    .await;
+    let service = post(format!("{url}/v1/Services"), vec![("FriendlyName", "sched".into())]).await;
+    let mg = service["sid"].as_str().unwrap().to_string();
+    post(
+        format!("{url}/v1/Services/{mg}/PhoneNumbers"),
+        vec![("PhoneNumberSid", number["sid"].as_str().unwrap().to_string())],
+    )
+    .await;
+    let send_at = (chrono::Utc::now() + chrono::Duration::seconds(2)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let m = post(
+        format!("{url}/2010-04-01/Accounts/{SID}/Messages.json"),
+        vec![
+            ("To", "+14155552671".into()),
+            ("MessagingServiceSid", mg.clone()),
+            ("Body", "scheduled".into()),
+            ("ScheduleType", "fixed".into()),
+            ("SendAt", send_at),
+        ],
+    )
+    .await;
+    assert_eq!(m["status"], "scheduled");
+    let sid = m["sid"].as_str().unwrap().to_string();
+    child.kill().expect("kill -9");
+    child.wait().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await; // SendAt passes while the server is down
+
+    let (mut child, url) = spawn(&db, 0);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let m: serde_json::Value = http
+            .get(format!("{url}/2010-04-01/Accounts/{SID}/Messages/{sid}.json"))
+            .basic_auth(SID, Some(TOKEN))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if m["status"] == "delivered" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "scheduled message stuck in {}", m["status"]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ev: serde_json::Value = http
+        .get(format!("{url}/_switchboard/Accounts/{SID}/Messages/{sid}/Events.json"))
+        .basic_auth(SID, Some(TOKEN))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let statuses: Vec<&str> = ev["events"].as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["scheduled", "queued", "sending", "sent", "delivered"], "sent exactly once");
     let _ = child.kill();
     let _ = child.wait();
 }
