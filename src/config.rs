@@ -132,6 +132,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_MIN_SCHEDULE_LEAD", value_name = "SECONDS")]
     pub min_schedule_lead: Option<i64>,
 
+    /// Delete messages (with their events and callbacks) created more than this many days ago,
+    /// in the background [default: keep everything].
+    #[arg(long, env = "SWITCHBOARD_RETENTION_DAYS", value_name = "DAYS")]
+    pub retention_days: Option<u32>,
+
     /// Automatic reply to STOP (empty: none) [default: Twilio's text].
     #[arg(long, env = "SWITCHBOARD_OPT_OUT_STOP_REPLY", value_name = "TEXT")]
     pub opt_out_stop_reply: Option<String>,
@@ -192,6 +197,7 @@ struct FileConfig {
     webhook_max_response_bytes: Option<usize>,
     require_owned_senders: Option<bool>,
     min_schedule_lead: Option<i64>,
+    retention_days: Option<u32>,
     opt_out_stop_reply: Option<String>,
     opt_out_start_reply: Option<String>,
     opt_out_help_reply: Option<String>,
@@ -228,6 +234,8 @@ pub struct Config {
     pub min_schedule_lead_secs: i64,
     /// Opt-out keyword replies.
     pub opt_out_replies: OptOutReplies,
+    /// Messages older than this many days are deleted (`None`: kept).
+    pub retention_days: Option<u32>,
 }
 
 impl Config {
@@ -300,6 +308,7 @@ impl Config {
             bail!("--min-schedule-lead must not be negative");
         }
         Ok(Config {
+            retention_days: args.retention_days.or(file.retention_days).filter(|d| *d > 0),
             require_owned_senders: args.require_owned_senders.or(file.require_owned_senders).unwrap_or(false),
             min_schedule_lead_secs,
             opt_out_replies: OptOutReplies {

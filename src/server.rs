@@ -63,6 +63,9 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         replies: config.opt_out_replies.clone(),
         settings: RequestSettings { max_attempts: 1, ..config.callbacks.defaults.clone() },
     });
+    if let Some(days) = config.retention_days {
+        tokio::spawn(crate::store::retention::run(store.clone(), days));
+    }
     let resumed_inbound = inbound.resume().await?;
     if resumed_inbound > 0 {
         tracing::info!(resumed_inbound, "resumed processing of inbound messages");

@@ -290,3 +290,72 @@ async fn callbacks_of_each_message_arrive_in_order_under_concurrency() {
         rx.wait_statuses(&sid, expected).await;
     }
 }
+
+#[tokio::test]
+async fn privacy_options_discard_the_body_and_mask_addresses_once_final() {
+    let s = TestServer::start().await;
+    let form = |to: &'static str| {
+        vec![
+            ("To", to),
+            ("From", "+14155550100"),
+            ("Body", "secret code 1234"),
+            ("ContentRetention", "discard"),
+            ("AddressRetention", "obfuscate"),
+        ]
+    };
+    let (code, m) = s.post(&messages(), &form("+14155552671")).await;
+    assert_eq!(code, 201, "{m}");
+    assert_eq!(m["body"], "secret code 1234", "kept until the message is final");
+    let done = s.wait_for_status(m["sid"].as_str().unwrap(), "delivered").await;
+    assert_eq!(done["body"], "");
+    assert_eq!(done["to"], "+*******2671");
+    assert_eq!(done["from"], "+*******0100");
+    // A message that never becomes final keeps both.
+    let (_, pending) = s.post(&messages(), &form("+15005550300")).await;
+    let sent = s.wait_for_status(pending["sid"].as_str().unwrap(), "sent").await;
+    assert_eq!(sent["body"], "secret code 1234");
+    assert_eq!(sent["to"], "+15005550300");
+}
+
+#[tokio::test]
+async fn retention_deletes_old_finished_messages_only() {
+    use switchboard::store::{retention, Cursor, MessageFilter};
+    use switchboard_domain::message::{Message, SendOptions};
+    use switchboard_domain::sid::KeyGenerator;
+    use switchboard_domain::status::{Direction, Status};
+    let dir = tempfile::tempdir().unwrap();
+    let store = switchboard::store::open(dir.path().join("r.db").to_str().unwrap()).await.unwrap();
+    let keys = KeyGenerator::new();
+    let day = 86_400_000;
+    let now = chrono::Utc::now().timestamp_millis();
+    let msg = |at: i64, status: Status| Message {
+        sid: format!("SM{}", keys.next(at)),
+        account_sid: SID_A.into(),
+        messaging_service_sid: None,
+        from: Some("+14155550100".into()),
+        to: "+14155552671".into(),
+        body: "x".into(),
+        status,
+        direction: Direction::OutboundApi,
+        num_segments: 1,
+        num_media: 0,
+        price: None,
+        price_unit: "USD".into(),
+        error_code: None,
+        error_message: None,
+        date_created: at,
+        date_updated: at,
+        date_sent: None,
+        carrier_id: None,
+        options: SendOptions::default(),
+    };
+    let batch: Vec<Message> = (0..1200).map(|i| msg(now - 40 * day + i, Status::Delivered)).collect();
+    store.insert_messages(batch).await.unwrap();
+    store.insert_messages(vec![msg(now - 40 * day + 5000, Status::Scheduled)]).await.unwrap();
+    store.insert_messages(vec![msg(now - day, Status::Delivered)]).await.unwrap();
+    let removed = retention::sweep(store.as_ref(), now - 30 * day).await;
+    assert_eq!(removed, 1200);
+    let left = store.list_messages(SID_A, &MessageFilter::default(), &Cursor::Start, 100).await.unwrap();
+    let statuses: Vec<Status> = left.iter().map(|m| m.status).collect();
+    assert_eq!(statuses, [Status::Delivered, Status::Scheduled], "recent and unfinished messages stay");
+}

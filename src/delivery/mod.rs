@@ -518,6 +518,17 @@ async fn on_carrier_event(inner: Arc<Inner>, event: CarrierEvent) {
 /// retried: a status change must not be lost.
 async fn transition(inner: &Inner, m: &Message, mut t: Transition, raw_dlr_done_ms: Option<i64>) -> bool {
     t.callback = callbacks::status_callback(m, t.to, t.error.as_ref().map(|e| e.0), raw_dlr_done_ms);
+    if t.to.is_final() {
+        // Privacy options take effect once nothing more will happen to the message.
+        if m.options.content_retention.as_deref() == Some("discard") {
+            t.body = Some(String::new());
+        }
+        if m.options.address_retention.as_deref() == Some("obfuscate") {
+            t.to_addr = Some(switchboard_domain::address::obfuscate(&m.to));
+            let from = t.from_addr.clone().or_else(|| m.from.clone());
+            t.from_addr = from.map(|f| switchboard_domain::address::obfuscate(&f));
+        }
+    }
     let mut delay = Duration::from_millis(100);
     loop {
         match inner.batcher.apply(t.clone()).await {

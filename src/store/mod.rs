@@ -4,6 +4,7 @@
 //! To add an engine, implement [`Store`] in a sibling folder and add its URL scheme to
 //! [`open`].
 
+pub mod retention;
 pub mod senders;
 pub mod sqlite;
 
@@ -68,6 +69,10 @@ pub struct Transition {
     pub from_addr: Option<String>,
     /// Set `num_segments` (known once the sender is chosen).
     pub num_segments: Option<u32>,
+    /// Replace `body` (`ContentRetention=discard` empties it once final).
+    pub body: Option<String>,
+    /// Replace `to` (`AddressRetention=obfuscate` masks it once final).
+    pub to_addr: Option<String>,
     /// The status callback reporting this change, stored in the same transaction.
     pub callback: Option<NewCallback>,
 }
@@ -86,6 +91,8 @@ impl Transition {
             carrier_id: None,
             from_addr: None,
             num_segments: None,
+            body: None,
+            to_addr: None,
             callback: None,
         }
     }
@@ -234,6 +241,9 @@ pub trait Store: senders::SenderStore + Send + Sync + 'static {
     /// Outbound messages not yet handed to the carrier or awaiting a receipt, oldest first
     /// (to resume after a restart).
     async fn unfinished_outbound(&self) -> StoreResult<Vec<Message>>;
+    /// Deletes up to `limit` messages created before `cutoff_ms` that are done with (final or
+    /// `sent`), with their events and callbacks; returns how many went.
+    async fn purge_messages_before(&self, cutoff_ms: i64, limit: usize) -> StoreResult<usize>;
     /// Inbound messages whose processing a restart interrupted, oldest first.
     async fn receiving_inbound(&self) -> StoreResult<Vec<Message>>;
     /// Records a note in a message's history (a webhook failure, invalid TwiML) without

@@ -106,6 +106,25 @@ pub fn country_of(e164: &str) -> Option<String> {
     country
 }
 
+/// The masked form of an address kept under `AddressRetention=obfuscate`: every digit but the
+/// last four becomes `*` (`+14155552671` → `+*******2671`); a channel prefix and non-digits stay.
+pub fn obfuscate(address: &str) -> String {
+    let total = address.bytes().filter(u8::is_ascii_digit).count();
+    let mut seen = 0;
+    address
+        .chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                seen += 1;
+                if seen + 4 <= total {
+                    return '*';
+                }
+            }
+            c
+        })
+        .collect()
+}
+
 /// Twilio's test-credential numbers (`+1500555xxxx`) and the docs' fictional `+1555…`
 /// numbers must parse, though libphonenumber does not list them as assigned.
 fn is_test_number(e164: &str) -> bool {
@@ -190,6 +209,14 @@ mod tests {
         let wa = parse_from("whatsapp:+14155552671").unwrap();
         assert_eq!((wa.text.as_str(), &wa.kind), ("whatsapp:+14155552671", &AddressKind::Channel("whatsapp")));
         assert_eq!(wa.country().as_deref(), Some("US"));
+    }
+
+    #[test]
+    fn obfuscation_keeps_the_last_four_digits_and_any_channel_prefix() {
+        assert_eq!(obfuscate("+14155552671"), "+*******2671");
+        assert_eq!(obfuscate("whatsapp:+14155552671"), "whatsapp:+*******2671");
+        assert_eq!(obfuscate("12345"), "*2345");
+        assert_eq!(obfuscate("MyBrand"), "MyBrand");
     }
 
     #[test]

@@ -378,6 +378,32 @@ impl Store for SqliteStore {
         self.read(rows::unfinished_outbound).await
     }
 
+    async fn purge_messages_before(&self, cutoff_ms: i64, limit: usize) -> StoreResult<usize> {
+        let bound = sid::min_key_at(cutoff_ms);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.write(move |c| {
+            let keys: Vec<String> = c
+                .prepare_cached(
+                    "SELECT key FROM messages WHERE key < ?1
+                     AND status NOT IN ('queued', 'sending', 'accepted', 'scheduled', 'receiving')
+                     ORDER BY key LIMIT ?2",
+                )?
+                .query_map(params![bound, limit], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for key in &keys {
+                c.prepare_cached(
+                    "DELETE FROM callback_attempts WHERE callback_id IN (SELECT id FROM callbacks WHERE key = ?1)",
+                )?
+                .execute([key])?;
+                c.prepare_cached("DELETE FROM callbacks WHERE key = ?1")?.execute([key])?;
+                c.prepare_cached("DELETE FROM message_events WHERE key = ?1")?.execute([key])?;
+                c.prepare_cached("DELETE FROM messages WHERE key = ?1")?.execute([key])?;
+            }
+            Ok(keys.len())
+        })
+        .await
+    }
+
     async fn receiving_inbound(&self) -> StoreResult<Vec<Message>> {
         self.read(|c| {
             let sql = format!("SELECT {} FROM messages WHERE status = 'receiving' ORDER BY key", rows::COLUMNS);

@@ -185,7 +185,8 @@ pub(super) fn apply_transition(c: &Connection, t: &Transition) -> anyhow::Result
                  error_code = COALESCE(?5, error_code), error_message = COALESCE(?6, error_message),
                  date_sent = COALESCE(?7, date_sent), price = COALESCE(?8, price),
                  carrier_id = COALESCE(?9, carrier_id), from_addr = COALESCE(?10, from_addr),
-                 num_segments = COALESCE(?11, num_segments)
+                 num_segments = COALESCE(?11, num_segments), body = COALESCE(?12, body),
+                 to_addr = COALESCE(?13, to_addr)
              WHERE key = ?1 AND status = ?2",
         )?
         .execute(params![
@@ -199,7 +200,9 @@ pub(super) fn apply_transition(c: &Connection, t: &Transition) -> anyhow::Result
             t.price,
             t.carrier_id,
             t.from_addr,
-            t.num_segments
+            t.num_segments,
+            t.body,
+            t.to_addr
         ])?;
     if changed != 1 {
         return Ok(Applied { applied: false, callback_id: None });

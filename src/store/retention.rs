@@ -1,0 +1,45 @@
+//! `--retention-days`: deletes old messages in the background, in small batches, so that the
+//! API never waits behind a large delete.
+
+use super::Store;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Messages deleted per write job.
+const BATCH: usize = 500;
+/// Time between sweeps.
+const EVERY: Duration = Duration::from_secs(60);
+
+/// Sweeps forever: deletes messages created more than `days` days ago.
+pub async fn run(store: Arc<dyn Store>, days: u32) {
+    loop {
+        let cutoff = crate::api::now_ms() - i64::from(days) * 86_400_000;
+        let removed = sweep(store.as_ref(), cutoff).await;
+        if removed > 0 {
+            tracing::info!(removed, days, "retention: deleted old messages");
+        }
+        tokio::time::sleep(EVERY).await;
+    }
+}
+
+/// Deletes every message done with and created before `cutoff_ms`, a batch at a time; returns
+/// how many were deleted.
+pub async fn sweep(store: &dyn Store, cutoff_ms: i64) -> usize {
+    let mut total = 0;
+    loop {
+        match store.purge_messages_before(cutoff_ms, BATCH).await {
+            Ok(n) => {
+                total += n;
+                if n < BATCH {
+                    return total;
+                }
+                // Let API writes into the writer queue between batches.
+                tokio::task::yield_now().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "retention sweep failed; will retry");
+                return total;
+            }
+        }
+    }
+}
