@@ -516,3 +516,33 @@ async fn path_rejections_are_twilio_shaped_too() {
     assert!(got.1["code"].is_u64(), "{got:?}");
     assert!(got.1.get("more_info").is_some(), "{got:?}");
 }
+
+#[tokio::test]
+async fn feedback_starts_unconfirmed_with_provide_feedback_and_can_be_confirmed() {
+    let s = TestServer::start().await;
+    let (_, m) = s
+        .post(
+            &messages(),
+            &[("To", "+14155552671"), ("From", "+14155550100"), ("Body", "otp"), ("ProvideFeedback", "true")],
+        )
+        .await;
+    let sid = m["sid"].as_str().unwrap();
+    let path = format!("/2010-04-01/Accounts/{SID_A}/Messages/{sid}/Feedback.json");
+    let (code, fb) = s.post(&path, &[("Outcome", "confirmed")]).await;
+    assert_eq!(code, 200, "{fb}");
+    let keys: Vec<&str> = fb.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["account_sid", "date_created", "date_updated", "message_sid", "outcome", "uri"]);
+    assert_eq!(fb["outcome"], "confirmed");
+    assert_eq!(fb["message_sid"], sid);
+    assert_eq!(fb["uri"], path);
+    // Without ProvideFeedback the first POST creates it; Outcome defaults to confirmed.
+    let other = s.create("+14155552671", "plain").await;
+    let other_path = format!("/2010-04-01/Accounts/{SID_A}/Messages/{}/Feedback.json", other["sid"].as_str().unwrap());
+    let (code, fb) = s.post(&other_path, &[]).await;
+    assert_eq!((code, fb["outcome"].as_str()), (200, Some("confirmed")));
+    assert_error(&s.post(&path, &[("Outcome", "maybe")]).await, 20001, 400);
+    let unknown = format!("/2010-04-01/Accounts/{SID_A}/Messages/SM00000000000000000000000000000000/Feedback.json");
+    assert_error(&s.post(&unknown, &[]).await, 20404, 404);
+    assert_error(&s.post_as(SID_B, TOKEN_B, &path, &[]).await, 20404, 404);
+    assert_error(&s.get(&path).await, 20004, 405);
+}

@@ -116,6 +116,10 @@ pub async fn create(
     };
     state.store.insert_message(message.clone()).await?;
     crate::metrics::status_changed(message.status);
+    if message.options.provide_feedback == Some(true) {
+        // Feedback starts `unconfirmed` until the application confirms the message arrived.
+        state.store.set_feedback(&message.account_sid, &message.sid, "unconfirmed", now, true).await?;
+    }
     let response = (StatusCode::CREATED, Json(render::message(&message, false))).into_response();
     state.dispatcher.submit(message);
     Ok(response)
@@ -198,6 +202,36 @@ pub async fn delete(
         Conditional::WrongStatus(st) => Err(TwilioError::not_complete("delete", st.as_str()).into()),
         Conditional::NotFound => Err(TwilioError::not_found(uri.path()).into()),
     }
+}
+
+/// POST …/Messages/{MessageSid}/Feedback.json: records whether the recipient acted on the
+/// message (`Outcome` `confirmed`, the default, or `unconfirmed`). Answers 200 with the
+/// MessageFeedback resource, as Twilio's current specification says.
+pub async fn feedback(
+    State(state): State<SharedState>,
+    Path((account, sid)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let account = auth::require(&state, &headers, &account, uri.path()).await?;
+    let pairs = form::read_form(body).await?;
+    let outcome = match form::last(&pairs, "Outcome") {
+        None | Some("") => "confirmed",
+        Some(o @ ("confirmed" | "unconfirmed")) => o,
+        Some(other) => {
+            return Err(TwilioError::invalid_parameter(format!(
+                "Outcome must be one of confirmed, unconfirmed, got '{other}'"
+            ))
+            .into())
+        }
+    };
+    let f = state
+        .store
+        .set_feedback(&account.sid, &sid, outcome, now_ms(), false)
+        .await?
+        .ok_or_else(|| TwilioError::not_found(uri.path()))?;
+    Ok(Json(render::feedback(&account.sid, &f)).into_response())
 }
 
 /// `SM….json` → `SM…`; anything else is not a resource we have.

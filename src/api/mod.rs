@@ -68,6 +68,7 @@ pub fn router(state: SharedState) -> Router {
             "/2010-04-01/Accounts/{account}/Messages/{file}",
             get(messages::fetch).post(messages::update).delete(messages::delete),
         )
+        .route("/2010-04-01/Accounts/{account}/Messages/{sid}/Feedback.json", axum::routing::post(messages::feedback))
         .route("/_switchboard/Accounts/{account}/Messages/{sid}/Events.json", get(switchboard::events))
         .route("/_switchboard/Accounts/{account}/Messages/{sid}/Callbacks.json", get(switchboard::callbacks))
         .route("/_switchboard/Accounts/{account}/Inbound.json", axum::routing::post(switchboard::inbound))

@@ -79,6 +79,29 @@ pub fn message(m: &Message, with_feedback: bool) -> MessageJson<'_> {
     }
 }
 
+/// A MessageFeedback resource, keys in Twilio's order.
+#[derive(Serialize)]
+pub struct FeedbackJson {
+    account_sid: String,
+    date_created: String,
+    date_updated: String,
+    message_sid: String,
+    outcome: String,
+    uri: String,
+}
+
+/// Renders a message's feedback.
+pub fn feedback(account_sid: &str, f: &crate::store::Feedback) -> FeedbackJson {
+    FeedbackJson {
+        account_sid: account_sid.to_string(),
+        date_created: rfc2822(f.date_created),
+        date_updated: rfc2822(f.date_updated),
+        message_sid: f.message_sid.clone(),
+        outcome: f.outcome.clone(),
+        uri: format!("/2010-04-01/Accounts/{account_sid}/Messages/{}/Feedback.json", f.message_sid),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -176,6 +176,19 @@ pub struct MessageEvent {
     pub detail: Option<String>,
 }
 
+/// A message's feedback (the MessageFeedback sub-resource).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feedback {
+    /// The message.
+    pub message_sid: String,
+    /// `confirmed` or `unconfirmed`.
+    pub outcome: String,
+    /// Created, ms.
+    pub date_created: i64,
+    /// Updated, ms.
+    pub date_updated: i64,
+}
+
 /// Result of a conditional change (redact, delete, cancel).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Conditional<T> {
@@ -244,6 +257,16 @@ pub trait Store: senders::SenderStore + Send + Sync + 'static {
     /// Deletes up to `limit` messages created before `cutoff_ms` that are done with (final or
     /// `sent`), with their events and callbacks; returns how many went.
     async fn purge_messages_before(&self, cutoff_ms: i64, limit: usize) -> StoreResult<usize>;
+    /// Sets a message's feedback outcome (or, with `keep_existing`, only creates it); `None`
+    /// when the account has no such message.
+    async fn set_feedback(
+        &self,
+        account_sid: &str,
+        sid: &str,
+        outcome: &str,
+        now_ms: i64,
+        keep_existing: bool,
+    ) -> StoreResult<Option<Feedback>>;
     /// Inbound messages whose processing a restart interrupted, oldest first.
     async fn receiving_inbound(&self) -> StoreResult<Vec<Message>>;
     /// Records a note in a message's history (a webhook failure, invalid TwiML) without

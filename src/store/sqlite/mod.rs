@@ -10,8 +10,8 @@ mod rows;
 mod senders;
 
 use super::{
-    Account, Applied, AttemptRecord, CallbackRow, CallbackView, Conditional, Cursor, MessageEvent, MessageFilter,
-    Store, StoreResult, Transition,
+    Account, Applied, AttemptRecord, CallbackRow, CallbackView, Conditional, Cursor, Feedback, MessageEvent,
+    MessageFilter, Store, StoreResult, Transition,
 };
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0003_senders.sql"),
     include_str!("../../../migrations/sqlite/0004_routing.sql"),
     include_str!("../../../migrations/sqlite/0005_receiving.sql"),
+    include_str!("../../../migrations/sqlite/0006_feedback.sql"),
 ];
 
 /// A write job: runs inside the batch transaction, says whether it succeeded (so its savepoint
@@ -330,6 +331,7 @@ impl Store for SqliteStore {
             }
             c.execute("DELETE FROM messages WHERE key = ?1", [&key])?;
             c.execute("DELETE FROM message_events WHERE key = ?1", [&key])?;
+            c.execute("DELETE FROM message_feedback WHERE key = ?1", [&key])?;
             c.execute(
                 "DELETE FROM callback_attempts WHERE callback_id IN (SELECT id FROM callbacks WHERE key = ?1)",
                 [&key],
@@ -397,9 +399,48 @@ impl Store for SqliteStore {
                 .execute([key])?;
                 c.prepare_cached("DELETE FROM callbacks WHERE key = ?1")?.execute([key])?;
                 c.prepare_cached("DELETE FROM message_events WHERE key = ?1")?.execute([key])?;
+                c.prepare_cached("DELETE FROM message_feedback WHERE key = ?1")?.execute([key])?;
                 c.prepare_cached("DELETE FROM messages WHERE key = ?1")?.execute([key])?;
             }
             Ok(keys.len())
+        })
+        .await
+    }
+
+    async fn set_feedback(
+        &self,
+        account_sid: &str,
+        sid: &str,
+        outcome: &str,
+        now_ms: i64,
+        keep_existing: bool,
+    ) -> StoreResult<Option<Feedback>> {
+        let Some((prefix, key)) = split_sid(sid) else { return Ok(None) };
+        let (account, outcome) = (account_sid.to_string(), outcome.to_string());
+        self.write(move |c| {
+            if rows::get_message(c, &account, &prefix, &key)?.is_none() {
+                return Ok(None);
+            }
+            let sql = if keep_existing {
+                "INSERT INTO message_feedback (key, account_sid, outcome, date_created, date_updated)
+                 VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (key) DO NOTHING"
+            } else {
+                "INSERT INTO message_feedback (key, account_sid, outcome, date_created, date_updated)
+                 VALUES (?1, ?2, ?3, ?4, ?4)
+                 ON CONFLICT (key) DO UPDATE SET outcome = excluded.outcome, date_updated = excluded.date_updated"
+            };
+            c.prepare_cached(sql)?.execute(params![key, account, outcome, now_ms])?;
+            let fb = c
+                .prepare_cached("SELECT outcome, date_created, date_updated FROM message_feedback WHERE key = ?1")?
+                .query_row([&key], |r| {
+                    Ok(Feedback {
+                        message_sid: format!("{prefix}{key}"),
+                        outcome: r.get(0)?,
+                        date_created: r.get(1)?,
+                        date_updated: r.get(2)?,
+                    })
+                })?;
+            Ok(Some(fb))
         })
         .await
     }
