@@ -30,6 +30,28 @@ pub async fn create(
     let pairs = form::read_form(body).await?;
     let now = now_ms();
     let mut valid = validate_create(&CreateParams::from_pairs(pairs), now, state.min_schedule_lead_secs)?;
+    if let Some(content_sid) = valid.options.content_sid.clone() {
+        // A template decides the body and media; the message keeps its ContentSid.
+        let (body, media) = super::content::render_message(
+            &state,
+            &account.sid,
+            &content_sid,
+            valid.options.content_variables.as_deref(),
+        )
+        .await?;
+        if body.chars().count() > switchboard_domain::message::MAX_BODY_CHARS {
+            return Err(TwilioError::body_too_long().into());
+        }
+        if !media.is_empty() {
+            valid.options.media_urls = media;
+        }
+        valid.body = body;
+        valid.num_segments = if valid.options.media_urls.is_empty() && !valid.to.text.contains(':') {
+            switchboard_domain::encoding::segments(&valid.body).count
+        } else {
+            1
+        };
+    }
     let service =
         match &valid.messaging_service_sid {
             Some(mss) => Some(state.store.service(&account.sid, mss).await?.ok_or_else(|| {

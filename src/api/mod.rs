@@ -5,6 +5,7 @@
 //! JSON in `render.rs`.
 
 pub mod auth;
+pub mod content;
 pub mod error;
 pub mod form;
 pub mod messages;
@@ -78,6 +79,7 @@ pub fn router(state: SharedState) -> Router {
         )
         .merge(numbers::routes())
         .merge(services::routes())
+        .merge(content::routes())
         .route("/healthz", get(switchboard::healthz))
         .route("/readyz", get(switchboard::readyz))
         .route("/metrics", get(switchboard::metrics))

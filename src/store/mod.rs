@@ -189,6 +189,27 @@ pub struct Feedback {
     pub date_updated: i64,
 }
 
+/// A content template (Twilio's Content API).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Content {
+    /// `HX…`
+    pub sid: String,
+    /// Owner.
+    pub account_sid: String,
+    /// Label.
+    pub friendly_name: String,
+    /// Language code.
+    pub language: String,
+    /// Default variable values, a JSON object.
+    pub variables: String,
+    /// The `types` object as JSON (`twilio/text`, `twilio/media`, …).
+    pub types: String,
+    /// Created, ms.
+    pub date_created: i64,
+    /// Updated, ms.
+    pub date_updated: i64,
+}
+
 /// Result of a conditional change (redact, delete, cancel).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Conditional<T> {
@@ -267,6 +288,14 @@ pub trait Store: senders::SenderStore + Send + Sync + 'static {
         now_ms: i64,
         keep_existing: bool,
     ) -> StoreResult<Option<Feedback>>;
+    /// Stores a content template.
+    async fn insert_content(&self, content: Content) -> StoreResult<()>;
+    /// A content template of the account.
+    async fn content(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Content>>;
+    /// The account's templates, oldest first, keyset-paged by SID.
+    async fn list_contents(&self, account_sid: &str, cursor: &Cursor, limit: usize) -> StoreResult<Vec<Content>>;
+    /// Deletes a template; false when the account has none by that SID.
+    async fn delete_content(&self, account_sid: &str, sid: &str) -> StoreResult<bool>;
     /// Inbound messages whose processing a restart interrupted, oldest first.
     async fn receiving_inbound(&self) -> StoreResult<Vec<Message>>;
     /// Records a note in a message's history (a webhook failure, invalid TwiML) without

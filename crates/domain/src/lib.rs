@@ -7,6 +7,7 @@
 //! | module | concept |
 //! | --- | --- |
 //! | [`sid`] | 34-character SIDs (`SM…`, `MM…`, `AC…`, `PA…`) and their time-ordered key |
+//! | [`content`] | content templates: `{{variable}}` substitution |
 //! | [`address`] | `To`/`From` addresses: E.164, short codes, alphanumeric IDs, channel prefixes |
 //! | [`encoding`] | GSM-7 / UCS-2 detection, segment counting, smart encoding |
 //! | [`status`] | message status and direction enums, and the lifecycle rules |
@@ -16,6 +17,7 @@
 //! | [`routing`] | Messaging Service sender selection, opt-out keywords |
 
 pub mod address;
+pub mod content;
 pub mod datefilter;
 pub mod encoding;
 pub mod error;

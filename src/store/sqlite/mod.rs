@@ -10,7 +10,7 @@ mod rows;
 mod senders;
 
 use super::{
-    Account, Applied, AttemptRecord, CallbackRow, CallbackView, Conditional, Cursor, Feedback, MessageEvent,
+    Account, Applied, AttemptRecord, CallbackRow, CallbackView, Conditional, Content, Cursor, Feedback, MessageEvent,
     MessageFilter, Store, StoreResult, Transition,
 };
 use anyhow::{anyhow, Context};
@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0004_routing.sql"),
     include_str!("../../../migrations/sqlite/0005_receiving.sql"),
     include_str!("../../../migrations/sqlite/0006_feedback.sql"),
+    include_str!("../../../migrations/sqlite/0007_content.sql"),
 ];
 
 /// A write job: runs inside the batch transaction, says whether it succeeded (so its savepoint
@@ -214,6 +215,21 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) 
         return Err(e.into());
     }
     Ok(())
+}
+
+const CONTENT_COLUMNS: &str = "sid, account_sid, friendly_name, language, variables, types, date_created, date_updated";
+
+fn content_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Content> {
+    Ok(Content {
+        sid: r.get(0)?,
+        account_sid: r.get(1)?,
+        friendly_name: r.get(2)?,
+        language: r.get(3)?,
+        variables: r.get(4)?,
+        types: r.get(5)?,
+        date_created: r.get(6)?,
+        date_updated: r.get(7)?,
+    })
 }
 
 /// Splits a SID into (prefix, key) if well-formed.
@@ -441,6 +457,75 @@ impl Store for SqliteStore {
                     })
                 })?;
             Ok(Some(fb))
+        })
+        .await
+    }
+
+    async fn insert_content(&self, content: Content) -> StoreResult<()> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO contents (sid, account_sid, friendly_name, language, variables, types, date_created,
+                 date_updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                content.sid,
+                content.account_sid,
+                content.friendly_name,
+                content.language,
+                content.variables,
+                content.types,
+                content.date_created,
+                content.date_updated
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn content(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Content>> {
+        let (account, sid) = (account_sid.to_string(), sid.to_string());
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {CONTENT_COLUMNS} FROM contents WHERE sid = ?1 AND account_sid = ?2"
+            ))?
+            .query_row(params![sid, account], content_from_row)
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn list_contents(&self, account_sid: &str, cursor: &Cursor, limit: usize) -> StoreResult<Vec<Content>> {
+        let (account, cursor) = (account_sid.to_string(), cursor.clone());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            // Oldest first: "after" a token means later SIDs, "before" means earlier ones.
+            let (cond, order, bound) = match &cursor {
+                Cursor::Start => ("", "ASC", String::new()),
+                Cursor::After(k) => ("AND substr(sid, 3) > ?3", "ASC", k.clone()),
+                Cursor::Before(k) => ("AND substr(sid, 3) < ?3", "DESC", k.clone()),
+            };
+            let sql = format!(
+                "SELECT {CONTENT_COLUMNS} FROM contents WHERE account_sid = ?1 {cond} ORDER BY sid {order} LIMIT ?2"
+            );
+            let mut st = c.prepare_cached(&sql)?;
+            let rows = if bound.is_empty() {
+                st.query_map(params![account, limit], content_from_row)?.collect::<Result<Vec<_>, _>>()?
+            } else {
+                st.query_map(params![account, limit, bound], content_from_row)?.collect::<Result<Vec<_>, _>>()?
+            };
+            let mut rows = rows;
+            if order == "DESC" {
+                rows.reverse();
+            }
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn delete_content(&self, account_sid: &str, sid: &str) -> StoreResult<bool> {
+        let (account, sid) = (account_sid.to_string(), sid.to_string());
+        self.write(move |c| {
+            Ok(c.execute("DELETE FROM contents WHERE sid = ?1 AND account_sid = ?2", params![sid, account])? == 1)
         })
         .await
     }

@@ -1,0 +1,173 @@
+//! A minimal Twilio Content API (`/v1/Content`): text and media templates whose `ContentSid`
+//! messages are rendered from, with `ContentVariables` filling `{{variables}}`.
+
+use super::auth;
+use super::error::{ApiError, ApiResult};
+use super::form;
+use super::paging::{PageRequest, V1Page};
+use super::{now_ms, SharedState};
+use crate::store::Content;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use switchboard_domain::content::{self as template, Variables};
+use switchboard_domain::TwilioError;
+
+/// Content types this server renders.
+pub const SUPPORTED_TYPES: [&str; 2] = ["twilio/text", "twilio/media"];
+
+/// The routes of this resource.
+pub fn routes() -> Router<SharedState> {
+    Router::new().route("/v1/Content", get(list).post(create)).route("/v1/Content/{sid}", get(fetch).delete(delete))
+}
+
+/// The JSON body of a create.
+#[derive(Deserialize)]
+struct CreateContent {
+    friendly_name: Option<String>,
+    language: Option<String>,
+    #[serde(default)]
+    variables: Map<String, Value>,
+    types: Option<Map<String, Value>>,
+}
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+fn render(state: &SharedState, c: &Content) -> Value {
+    let url = format!("{}/v1/Content/{}", state.base_url, c.sid);
+    json!({
+        "account_sid": c.account_sid,
+        "date_created": iso(c.date_created),
+        "date_updated": iso(c.date_updated),
+        "friendly_name": c.friendly_name,
+        "language": c.language,
+        "links": {
+            "approval_create": format!("{url}/ApprovalRequests/whatsapp"),
+            "approval_fetch": format!("{url}/ApprovalRequests"),
+        },
+        "sid": c.sid,
+        "types": serde_json::from_str::<Value>(&c.types).unwrap_or(Value::Null),
+        "url": url,
+        "variables": serde_json::from_str::<Value>(&c.variables).unwrap_or(Value::Null),
+    })
+}
+
+/// POST /v1/Content (JSON, as Twilio's Content API takes it).
+async fn create(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let account = auth::require_any(&state, &headers).await?;
+    let bytes = axum::body::to_bytes(body, super::MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError(TwilioError::payload_too_large(super::MAX_BODY_BYTES)))?;
+    let req: CreateContent = serde_json::from_slice(&bytes).map_err(|e| {
+        TwilioError::invalid_parameter(format!("The request body must be a JSON content template: {e}"))
+    })?;
+    let language =
+        req.language.filter(|l| !l.is_empty()).ok_or_else(|| TwilioError::invalid_parameter("language is required"))?;
+    let types =
+        req.types.filter(|t| !t.is_empty()).ok_or_else(|| TwilioError::invalid_parameter("types is required"))?;
+    if let Some(unknown) = types.keys().find(|k| !SUPPORTED_TYPES.contains(&k.as_str())) {
+        return Err(TwilioError::invalid_parameter(format!(
+            "content type '{unknown}' is not supported here (supported: {})",
+            SUPPORTED_TYPES.join(", ")
+        ))
+        .into());
+    }
+    for (name, t) in &types {
+        let body_ok = t.get("body").is_none_or(Value::is_string);
+        let media_ok = t.get("media").is_none_or(|m| m.as_array().is_some_and(|a| a.iter().all(Value::is_string)));
+        if !(t.is_object() && body_ok && media_ok) || (name == "twilio/media" && t.get("media").is_none()) {
+            return Err(TwilioError::invalid_parameter(format!("types.{name} is not a valid {name} template")).into());
+        }
+    }
+    if req.variables.values().any(|v| !v.is_string()) {
+        return Err(TwilioError::invalid_parameter("variables must map names to strings").into());
+    }
+    let now = now_ms();
+    let content = Content {
+        sid: format!("HX{}", state.keys.next(now)),
+        account_sid: account.sid,
+        friendly_name: req.friendly_name.unwrap_or_default(),
+        language,
+        variables: Value::Object(req.variables).to_string(),
+        types: Value::Object(types).to_string(),
+        date_created: now,
+        date_updated: now,
+    };
+    state.store.insert_content(content.clone()).await?;
+    Ok((StatusCode::CREATED, Json(render(&state, &content))).into_response())
+}
+
+async fn fetch(
+    State(state): State<SharedState>,
+    Path(sid): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let account = auth::require_any(&state, &headers).await?;
+    let c = state.store.content(&account.sid, &sid).await?.ok_or_else(|| TwilioError::not_found(uri.path()))?;
+    Ok(Json(render(&state, &c)).into_response())
+}
+
+async fn delete(
+    State(state): State<SharedState>,
+    Path(sid): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let account = auth::require_any(&state, &headers).await?;
+    if !state.store.delete_content(&account.sid, &sid).await? {
+        return Err(TwilioError::not_found(uri.path()).into());
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list(State(state): State<SharedState>, uri: Uri, headers: HeaderMap) -> ApiResult<Response> {
+    let account = auth::require_any(&state, &headers).await?;
+    let q = form::decode(uri.query().unwrap_or("").as_bytes());
+    let req = PageRequest::parse(&q, &["HX"])?;
+    let rows = state.store.list_contents(&account.sid, &req.cursor, req.limit()).await?;
+    let window = req.window(rows, |c| c.sid.as_str());
+    let items: Vec<Value> = window.rows.iter().map(|c| render(&state, c)).collect();
+    let url = format!("{}/v1/Content", state.base_url);
+    Ok(Json(V1Page::new("contents", &req, &window, &url, &[], items)).into_response())
+}
+
+/// A message's body and media rendered from its template: 21655 for an unknown template,
+/// 21656 for `ContentVariables` that are not a JSON object of strings.
+pub async fn render_message(
+    state: &SharedState,
+    account_sid: &str,
+    content_sid: &str,
+    variables: Option<&str>,
+) -> Result<(String, Vec<String>), ApiError> {
+    let content = state.store.content(account_sid, content_sid).await?.ok_or_else(|| {
+        TwilioError::bad_request(21655, format!("The ContentSid {content_sid} is invalid: no such template"))
+    })?;
+    let values = match variables.filter(|v| !v.trim().is_empty()) {
+        None => Variables::new(),
+        Some(v) => template::parse_variables(v).ok_or_else(|| {
+            TwilioError::bad_request(21656, "The ContentVariables parameter is invalid: it must be a JSON object")
+        })?,
+    };
+    let defaults = template::parse_variables(&content.variables).unwrap_or_default();
+    let types: Value = serde_json::from_str(&content.types).unwrap_or(Value::Null);
+    let chosen = types.get("twilio/media").or_else(|| types.get("twilio/text")).cloned().unwrap_or(Value::Null);
+    let body =
+        chosen.get("body").and_then(Value::as_str).map(|b| template::render(b, &defaults, &values)).unwrap_or_default();
+    let media = chosen
+        .get("media")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(|m| template::render(m, &defaults, &values)).collect())
+        .unwrap_or_default();
+    Ok((body, media))
+}
