@@ -436,3 +436,35 @@ async fn a_scheduled_message_is_sent_at_its_time_and_can_be_canceled_before() {
     cb.wait_statuses(&sid, &["queued", "sending", "sent", "delivered"]).await;
     assert!(started.elapsed() >= Duration::from_millis(500), "sent before its time");
 }
+
+#[tokio::test]
+async fn whatsapp_freeform_messages_need_the_users_message_within_24_hours() {
+    let s = TestServer::start().await;
+    buy_number(&s, OURS, &[]).await;
+    let msgs = TestServer::messages_path(SID_A);
+    let wa_user = "whatsapp:+14155552671";
+    let wa_ours = "whatsapp:+14155550100";
+    let (_, m) = s.post(&msgs, &[("To", wa_user), ("From", wa_ours), ("Body", "freeform")]).await;
+    let m = s.wait_for_status(m["sid"].as_str().unwrap(), "failed").await;
+    assert_eq!(m["error_code"], 63016);
+    // A template may open the conversation.
+    let resp = s
+        .http
+        .post(format!("{}/v1/Content", s.url))
+        .basic_auth(SID_A, Some(TOKEN_A))
+        .json(&serde_json::json!({"language": "en", "types": {"twilio/text": {"body": "Hello {{1}}"}}}))
+        .send()
+        .await
+        .unwrap();
+    let hx = resp.json::<Value>().await.unwrap()["sid"].as_str().unwrap().to_string();
+    let (_, t) = s
+        .post(&msgs, &[("To", wa_user), ("From", wa_ours), ("ContentSid", &hx), ("ContentVariables", r#"{"1":"Ada"}"#)])
+        .await;
+    let t = s.wait_for_status(t["sid"].as_str().unwrap(), "delivered").await;
+    assert_eq!(t["body"], "Hello Ada");
+    // Once the user writes, freeform messages go through for 24 hours.
+    let m = inbound(&s, wa_user, wa_ours, "hi!").await;
+    s.wait_for_status(m["sid"].as_str().unwrap(), "received").await;
+    let (_, m) = s.post(&msgs, &[("To", wa_user), ("From", wa_ours), ("Body", "freeform again")]).await;
+    s.wait_for_status(m["sid"].as_str().unwrap(), "delivered").await;
+}

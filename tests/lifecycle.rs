@@ -359,3 +359,29 @@ async fn retention_deletes_old_finished_messages_only() {
     let statuses: Vec<Status> = left.iter().map(|m| m.status).collect();
     assert_eq!(statuses, [Status::Delivered, Status::Scheduled], "recent and unfinished messages stay");
 }
+
+#[tokio::test]
+async fn a_read_rule_delivers_then_reads_with_an_event_type_read_callback() {
+    let s = TestServer::start().await;
+    let rules = format!("/_switchboard/Accounts/{SID_A}/Simulator/Rules.json");
+    let (code, _) = s.post(&rules, &[("To", "rcs:*"), ("Outcome", "read")]).await;
+    assert_eq!(code, 201);
+    let rx = Receiver::start(0, Duration::ZERO).await;
+    let (code, m) = s
+        .post(
+            &messages(),
+            &[
+                ("To", "rcs:+14155552671"),
+                ("From", "rcs:+14155550100"),
+                ("Body", "seen?"),
+                ("StatusCallback", &format!("{}/rcs", rx.url)),
+            ],
+        )
+        .await;
+    assert_eq!(code, 201, "{m}");
+    let sid = m["sid"].as_str().unwrap();
+    let got = rx.wait_statuses(sid, &["sending", "sent", "delivered", "read"]).await;
+    assert_eq!(got[3].param("EventType"), Some("READ"));
+    assert_eq!(got[2].param("EventType"), None);
+    s.wait_for_status(sid, "read").await;
+}

@@ -53,6 +53,11 @@ pub enum CarrierEvent {
         /// The receipt's done date, ms.
         done_at_ms: i64,
     },
+    /// A read receipt (WhatsApp, RCS): the recipient opened a delivered message.
+    Read {
+        /// The id from [`SubmitOutcome::Accepted`].
+        carrier_id: String,
+    },
 }
 
 /// A carrier failure worth retrying (connection lost, throttled).

@@ -415,8 +415,22 @@ async fn send_one(inner: Arc<Inner>, message: Message) {
     }
 }
 
+/// WhatsApp's customer-service window: a freeform message (no template) may only go to a user
+/// who wrote to the account within the last 24 hours.
+const WHATSAPP_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
 /// Submits a `sending` message to the carrier and records its answer.
 async fn hand_to_carrier(inner: Arc<Inner>, message: Message) {
+    if message.to.starts_with("whatsapp:") && message.options.content_sid.is_none() {
+        let since = crate::api::now_ms() - WHATSAPP_WINDOW_MS;
+        let in_window = inner.store.has_inbound_since(&message.account_sid, &message.to, since).await.unwrap_or(true);
+        if !in_window {
+            let mut t = Transition::new(message.key(), Status::Sending, Status::Failed, crate::api::now_ms());
+            t.error = Some((63016, error_text(63016).to_string()));
+            transition(&inner, &message, t, None).await;
+            return;
+        }
+    }
     let submission = submission_of(&message);
     let mut backoff = Duration::from_millis(200);
     let outcome = loop {
@@ -475,7 +489,10 @@ fn submission_of(m: &Message) -> Submission {
 
 /// Applies a delivery receipt to the message it names.
 async fn on_carrier_event(inner: Arc<Inner>, event: CarrierEvent) {
-    let CarrierEvent::Receipt { carrier_id, result, done_at_ms } = event;
+    let (carrier_id, result, done_at_ms) = match event {
+        CarrierEvent::Receipt { carrier_id, result, done_at_ms } => (carrier_id, result, done_at_ms),
+        CarrierEvent::Read { carrier_id } => return on_read(inner, carrier_id).await,
+    };
     let started = Instant::now();
     loop {
         // The message is usually still in memory; after a restart it is read from the store.
@@ -511,6 +528,29 @@ async fn on_carrier_event(inner: Arc<Inner>, event: CarrierEvent) {
     }
     if let Ok(mut waiting) = inner.awaiting_receipt.lock() {
         waiting.remove(&carrier_id);
+    }
+}
+
+/// A read receipt moves a delivered message to `read` (with an `EventType=READ` callback).
+async fn on_read(inner: Arc<Inner>, carrier_id: String) {
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(m)) = inner.store.message_by_carrier_id(&carrier_id).await {
+            if m.status == Status::Delivered {
+                let t = Transition::new(m.key(), Status::Delivered, Status::Read, crate::api::now_ms());
+                if transition(&inner, &m, t, None).await {
+                    return;
+                }
+            }
+            if m.status == Status::Read {
+                return;
+            }
+        }
+        if started.elapsed() > RECEIPT_PATIENCE {
+            tracing::warn!(carrier_id, "read receipt for an undelivered message dropped");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -554,6 +594,7 @@ pub fn error_text(code: u32) -> &'static str {
         30007 => "Message filtered",
         30008 => "Unknown error",
         30036 => "Validity period expired",
+        63016 => "Failed to send freeform message because you are outside the allowed window. Please use a Template.",
         _ => "Unknown error",
     }
 }

@@ -31,6 +31,8 @@ pub enum Outcome {
     Failed(u32),
     /// Receipt: not delivered.
     Undelivered(u32),
+    /// Delivered, then read (WhatsApp, RCS read receipts).
+    Read,
 }
 
 /// A fault-injection rule.
@@ -45,7 +47,8 @@ pub struct Rule {
     /// Pattern on `From`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    /// `delivered`, `sent` (no receipt), `failed` or `undelivered`.
+    /// `delivered`, `read` (delivered, then a read receipt), `sent` (no receipt), `failed` or
+    /// `undelivered`.
     pub outcome: String,
     /// Error code for `failed`/`undelivered` (default 30008).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,8 +68,11 @@ fn one() -> f64 {
 impl Rule {
     /// Checks the rule's values; returns a message for the user when one is wrong.
     pub fn validate(&self) -> Result<(), String> {
-        if !["delivered", "sent", "failed", "undelivered"].contains(&self.outcome.as_str()) {
-            return Err(format!("Outcome must be delivered, sent, failed or undelivered, got '{}'", self.outcome));
+        if !["delivered", "read", "sent", "failed", "undelivered"].contains(&self.outcome.as_str()) {
+            return Err(format!(
+                "Outcome must be delivered, read, sent, failed or undelivered, got '{}'",
+                self.outcome
+            ));
         }
         if !(0.0..=1.0).contains(&self.probability) {
             return Err(format!("Probability must be between 0 and 1, got {}", self.probability));
@@ -88,6 +94,7 @@ impl Rule {
             "sent" => Outcome::StaysSent,
             "failed" => Outcome::Failed(code),
             "undelivered" => Outcome::Undelivered(code),
+            "read" => Outcome::Read,
             _ => Outcome::Delivered,
         }
     }
@@ -195,8 +202,9 @@ impl Simulator {
 
     /// Sends the receipt for an accepted submission after the step delay (plus any extra).
     fn schedule_receipt(&self, carrier_id: String, outcome: Outcome, extra: Duration) {
+        let read = outcome == Outcome::Read;
         let result = match outcome {
-            Outcome::Delivered => Ok(()),
+            Outcome::Delivered | Outcome::Read => Ok(()),
             Outcome::Undelivered(code) => Err(code),
             Outcome::StaysSent | Outcome::Failed(_) => return,
         };
@@ -204,7 +212,11 @@ impl Simulator {
         tokio::spawn(async move {
             Self::pause(delay).await;
             let done_at_ms = chrono::Utc::now().timestamp_millis();
-            let _ = events.send(CarrierEvent::Receipt { carrier_id, result, done_at_ms });
+            let _ = events.send(CarrierEvent::Receipt { carrier_id: carrier_id.clone(), result, done_at_ms });
+            if read {
+                Self::pause(delay).await;
+                let _ = events.send(CarrierEvent::Read { carrier_id });
+            }
         });
     }
 }

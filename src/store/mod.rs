@@ -288,6 +288,8 @@ pub trait Store: senders::SenderStore + Send + Sync + 'static {
         now_ms: i64,
         keep_existing: bool,
     ) -> StoreResult<Option<Feedback>>;
+    /// True when `from` (a handset address) sent the account a message since `since_ms`.
+    async fn has_inbound_since(&self, account_sid: &str, from: &str, since_ms: i64) -> StoreResult<bool>;
     /// Stores a content template.
     async fn insert_content(&self, content: Content) -> StoreResult<()>;
     /// A content template of the account.

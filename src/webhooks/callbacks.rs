@@ -45,6 +45,9 @@ pub fn status_callback(
     if let Some(mss) = &m.messaging_service_sid {
         params.push(("MessagingServiceSid".to_string(), mss.clone()));
     }
+    if status == Status::Read {
+        params.push(("EventType".to_string(), "READ".to_string()));
+    }
     let is_sms = !m.to.contains(':');
     if let (true, true, Some(done)) =
         (is_sms, matches!(status, Status::Delivered | Status::Undelivered), raw_dlr_done_ms)

@@ -461,6 +461,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn has_inbound_since(&self, account_sid: &str, from: &str, since_ms: i64) -> StoreResult<bool> {
+        let (account, from, bound) = (account_sid.to_string(), from.to_string(), sid::min_key_at(since_ms));
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT 1 FROM messages WHERE account_sid = ?1 AND from_addr = ?2 AND key >= ?3
+                 AND direction = 'inbound' LIMIT 1",
+            )?
+            .exists(params![account, from, bound])?)
+        })
+        .await
+    }
+
     async fn insert_content(&self, content: Content) -> StoreResult<()> {
         self.write(move |c| {
             c.prepare_cached(
