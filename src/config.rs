@@ -114,8 +114,9 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_CALLBACK_RETRY_BASE_MS", value_name = "MS")]
     pub callback_retry_base_ms: Option<u64>,
 
-    /// Which addresses webhooks may reach: `allow-all`, `no-private` (loopback and public) or
-    /// `public-only` [default: allow-all, since local development calls loopback receivers].
+    /// Which addresses webhooks may reach: `allow-all`, `no-private` (loopback and public),
+    /// `public-only` or `loopback-only` [default: allow-all, since local development calls
+    /// loopback receivers].
     #[arg(long, env = "SWITCHBOARD_WEBHOOK_ADDRESS_POLICY", value_name = "POLICY")]
     pub webhook_address_policy: Option<String>,
 
@@ -131,6 +132,15 @@ pub struct ServeArgs {
     /// Earliest `SendAt`, in seconds from now (Twilio: 300; 0 allowed for tests) [default: 300].
     #[arg(long, env = "SWITCHBOARD_MIN_SCHEDULE_LEAD", value_name = "SECONDS")]
     pub min_schedule_lead: Option<i64>,
+
+    /// Prefix of short links made for `ShortenUrls=true`; it must route to this server's `/l/`
+    /// [default: <public URL>/l].
+    #[arg(long, env = "SWITCHBOARD_LINK_SHORTENING_DOMAIN", value_name = "URL")]
+    pub link_shortening_domain: Option<String>,
+
+    /// URL that receives a JSON event for every click on a short link [default: none].
+    #[arg(long, env = "SWITCHBOARD_LINK_CLICK_CALLBACK", value_name = "URL")]
+    pub link_click_callback: Option<String>,
 
     /// Delete messages (with their events and callbacks) created more than this many days ago,
     /// in the background [default: keep everything].
@@ -198,6 +208,8 @@ struct FileConfig {
     require_owned_senders: Option<bool>,
     min_schedule_lead: Option<i64>,
     retention_days: Option<u32>,
+    link_shortening_domain: Option<String>,
+    link_click_callback: Option<String>,
     opt_out_stop_reply: Option<String>,
     opt_out_start_reply: Option<String>,
     opt_out_help_reply: Option<String>,
@@ -236,6 +248,10 @@ pub struct Config {
     pub opt_out_replies: OptOutReplies,
     /// Messages older than this many days are deleted (`None`: kept).
     pub retention_days: Option<u32>,
+    /// Short-link prefix (`None`: the public URL + `/l`).
+    pub link_shortening_domain: Option<String>,
+    /// Click events go here.
+    pub link_click_callback: Option<String>,
 }
 
 impl Config {
@@ -294,7 +310,9 @@ impl Config {
         let webhook_address_policy = match policy_name.as_deref() {
             None => AddressPolicy::default(),
             Some(p) => AddressPolicy::parse(p).with_context(|| {
-                format!("--webhook-address-policy must be allow-all, no-private or public-only, got {p:?}")
+                format!(
+                    "--webhook-address-policy must be allow-all, no-private, public-only or loopback-only, got {p:?}"
+                )
             })?,
         };
         for rule in &file.simulator_rules {
@@ -309,6 +327,11 @@ impl Config {
         }
         Ok(Config {
             retention_days: args.retention_days.or(file.retention_days).filter(|d| *d > 0),
+            link_shortening_domain: args
+                .link_shortening_domain
+                .or(file.link_shortening_domain)
+                .map(|d| d.trim_end_matches('/').to_string()),
+            link_click_callback: args.link_click_callback.or(file.link_click_callback),
             require_owned_senders: args.require_owned_senders.or(file.require_owned_senders).unwrap_or(false),
             min_schedule_lead_secs,
             opt_out_replies: OptOutReplies {

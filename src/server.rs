@@ -44,7 +44,20 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     let callbacks = Callbacks::start(store.clone(), client.clone(), config.callbacks.clone());
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let simulator = Simulator::new(config.simulator_delays, config.simulator_rules.clone(), events_tx);
-    let dispatcher = Dispatcher::start(store.clone(), simulator.clone(), callbacks, config.delivery.clone(), events_rx);
+    let keys = Arc::new(KeyGenerator::new());
+    // Media bodies are larger than webhook answers: a dedicated client reads up to 5 MiB.
+    let media = crate::delivery::media::MediaFetcher {
+        client: WebhookClient::new(config.webhook_address_policy.clone(), crate::delivery::media::MAX_IMAGE_BYTES)?,
+        keys: keys.clone(),
+    };
+    let dispatcher = Dispatcher::start(
+        store.clone(),
+        simulator.clone(),
+        callbacks,
+        config.delivery.clone(),
+        media.clone(),
+        events_rx,
+    );
     let (messages, callbacks) = dispatcher.resume().await?;
     if messages + callbacks > 0 {
         tracing::info!(messages, callbacks, "resumed unfinished deliveries and callbacks");
@@ -54,7 +67,6 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     for a in &accounts {
         cache.put(a);
     }
-    let keys = Arc::new(KeyGenerator::new());
     let inbound = Arc::new(Inbound {
         store: store.clone(),
         dispatcher: dispatcher.clone(),
@@ -62,6 +74,8 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         keys: keys.clone(),
         replies: config.opt_out_replies.clone(),
         settings: RequestSettings { max_attempts: 1, ..config.callbacks.defaults.clone() },
+        media,
+        base_url: base_url.trim_end_matches('/').to_string(),
     });
     if let Some(days) = config.retention_days {
         tokio::spawn(crate::store::retention::run(store.clone(), days));
@@ -80,6 +94,13 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         simulator,
         metrics,
         base_url: base_url.trim_end_matches('/').to_string(),
+        links: crate::api::links::LinkSettings {
+            prefix: config
+                .link_shortening_domain
+                .clone()
+                .unwrap_or_else(|| format!("{}/l", base_url.trim_end_matches('/'))),
+            click_callback: config.link_click_callback.clone(),
+        },
         require_owned_senders: config.require_owned_senders,
         min_schedule_lead_secs: config.min_schedule_lead_secs,
         opt_out_replies: config.opt_out_replies.clone(),

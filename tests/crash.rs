@@ -16,6 +16,7 @@ fn spawn(db: &std::path::Path, delay_ms: u64) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["serve", "--listen", "127.0.0.1:0", "--account", &format!("{SID}:{TOKEN}")])
         .args(["--simulator-delay-ms", &delay_ms.to_string(), "--min-schedule-lead", "0"])
+        .args(["--webhook-address-policy", "loopback-only"])
         .arg("--db")
         .arg(db)
         .stdout(Stdio::piped())

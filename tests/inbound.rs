@@ -34,7 +34,8 @@ impl App {
                     .collect();
                 let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
                 let params = form_urlencoded::parse(&body).into_owned().collect();
-                g.lock().unwrap().push(Received { path_and_query, method, headers, params, at: Instant::now() });
+                let raw = String::from_utf8_lossy(&body).into_owned();
+                g.lock().unwrap().push(Received { path_and_query, method, headers, params, raw, at: Instant::now() });
                 let (status, text) = routes
                     .iter()
                     .find(|(p, _, _)| *p == path)

@@ -54,7 +54,9 @@ async function startServer(accounts, { startTimeoutMs = 20000, logName = "node-s
   const bin = binaryPath();
   if (!fs.existsSync(bin)) throw new Error(`switchboard binary not found at ${bin} (set SWITCHBOARD_BIN)`);
   const tmpdir = fs.mkdtempSync(path.join(os.tmpdir(), "switchboard-node-"));
-  const args = ["serve", "--listen", "127.0.0.1:0", "--db", path.join(tmpdir, "sb.db"), "--simulator-delay-ms", "0"];
+  const args = ["serve", "--listen", "127.0.0.1:0", "--db", path.join(tmpdir, "sb.db"), "--simulator-delay-ms", "0",
+    // Tests must never reach beyond this machine, whatever URLs they send.
+    "--webhook-address-policy", "loopback-only"];
   for (const a of accounts) args.push("--account", `${a.sid}:${a.token}`);
   const stderrPath = path.join(tmpdir, "server.stderr.log");
   const stderrFd = fs.openSync(stderrPath, "w");

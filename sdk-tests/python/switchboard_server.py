@@ -77,7 +77,9 @@ class SwitchboardServer:
             raise RuntimeError(f"switchboard binary not found at {binary} (set SWITCHBOARD_BIN or run cargo build)")
         self.tmpdir = tempfile.mkdtemp(prefix="switchboard-sdk-")
         db = os.path.join(self.tmpdir, "sb.db")
-        cmd = [str(binary), "serve", "--listen", "127.0.0.1:0", "--db", db, "--simulator-delay-ms", "0", "--min-schedule-lead", "1"]
+        cmd = [str(binary), "serve", "--listen", "127.0.0.1:0", "--db", db, "--simulator-delay-ms", "0", "--min-schedule-lead", "1",
+               # Tests (and schemathesis's generated URLs) must never reach beyond this machine.
+               "--webhook-address-policy", "loopback-only"]
         for acct in self.accounts:
             cmd += ["--account", f"{acct.sid}:{acct.token}"]
         self._stderr = open(os.path.join(self.tmpdir, "server.stderr.log"), "wb")

@@ -115,6 +115,15 @@ pub async fn create(
         valid.options.requested_from = Some(f.text.clone());
     }
     let key = state.keys.next(now);
+    if valid.options.shorten_urls == Some(true) {
+        super::links::require_service(service.is_some())?;
+        let sid = format!("{}{key}", valid.sid_prefix());
+        let (body, made) = super::links::shorten(&state, &account.sid, &sid, &valid.body, now);
+        if !made.is_empty() {
+            state.store.insert_links(made).await?;
+            valid.body = body;
+        }
+    }
     let message = Message {
         sid: format!("{}{key}", valid.sid_prefix()),
         account_sid: account.sid,

@@ -8,6 +8,8 @@ pub mod auth;
 pub mod content;
 pub mod error;
 pub mod form;
+pub mod links;
+pub mod media;
 pub mod messages;
 pub mod numbers;
 pub mod paging;
@@ -46,6 +48,8 @@ pub struct AppState {
     pub dispatcher: Dispatcher,
     /// The built-in carrier simulator (its runtime rules are set through `/_switchboard/`).
     pub simulator: Arc<Simulator>,
+    /// Link shortening settings.
+    pub links: links::LinkSettings,
     /// External base URL, without a trailing slash (`--public-url`, else `http://<listen>`).
     pub base_url: String,
     /// Prometheus registry, if installed.
@@ -80,6 +84,8 @@ pub fn router(state: SharedState) -> Router {
         .merge(numbers::routes())
         .merge(services::routes())
         .merge(content::routes())
+        .merge(links::routes())
+        .merge(media::routes())
         .route("/healthz", get(switchboard::healthz))
         .route("/readyz", get(switchboard::readyz))
         .route("/metrics", get(switchboard::metrics))

@@ -11,6 +11,7 @@
 //! takes them.
 
 pub mod carrier;
+pub mod media;
 pub mod pricing;
 pub mod rates;
 pub mod simulator;
@@ -140,6 +141,8 @@ struct Inner {
     callbacks: Callbacks,
     config: DeliveryConfig,
     lanes: Mutex<HashMap<String, Lane>>,
+    /// Fetches and stores MMS media before submission.
+    media: media::MediaFetcher,
 }
 
 /// Hands messages to delivery. Cheap to clone.
@@ -155,6 +158,7 @@ impl Dispatcher {
         carrier: Arc<dyn Carrier>,
         callbacks: Callbacks,
         config: DeliveryConfig,
+        media: media::MediaFetcher,
         mut events: mpsc::UnboundedReceiver<CarrierEvent>,
     ) -> Dispatcher {
         let inner = Arc::new(Inner {
@@ -166,6 +170,7 @@ impl Dispatcher {
             callbacks,
             config,
             lanes: Mutex::new(HashMap::new()),
+            media,
         });
         let for_events = inner.clone();
         tokio::spawn(async move {
@@ -427,6 +432,15 @@ async fn hand_to_carrier(inner: Arc<Inner>, message: Message) {
         if !in_window {
             let mut t = Transition::new(message.key(), Status::Sending, Status::Failed, crate::api::now_ms());
             t.error = Some((63016, error_text(63016).to_string()));
+            transition(&inner, &message, t, None).await;
+            return;
+        }
+    }
+    if !message.options.media_urls.is_empty() {
+        if let Err((code, text)) = inner.media.ensure_stored(inner.store.as_ref(), &message).await {
+            tracing::info!(message = %message.sid, code, %text, "media fetch failed");
+            let mut t = Transition::new(message.key(), Status::Sending, Status::Failed, crate::api::now_ms());
+            t.error = Some((code, text));
             transition(&inner, &message, t, None).await;
             return;
         }

@@ -4,6 +4,7 @@
 //! To add an engine, implement [`Store`] in a sibling folder and add its URL scheme to
 //! [`open`].
 
+pub mod links;
 pub mod retention;
 pub mod senders;
 pub mod sqlite;
@@ -221,12 +222,31 @@ pub enum Conditional<T> {
     Done(T),
 }
 
+/// A media item (`ME…`) of an MMS message; its bytes are stored beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Media {
+    /// `ME…`
+    pub sid: String,
+    /// The message (`MM…`/`SM…`).
+    pub message_sid: String,
+    /// Owner.
+    pub account_sid: String,
+    /// MIME type, as the media server answered it.
+    pub content_type: String,
+    /// Bytes.
+    pub size: usize,
+    /// Created, ms.
+    pub date_created: i64,
+    /// Updated, ms.
+    pub date_updated: i64,
+}
+
 /// Storage errors are internal: they become a logged 500, never a detail shown to clients.
 pub type StoreResult<T> = Result<T, anyhow::Error>;
 
 /// Everything the server persists.
 #[async_trait]
-pub trait Store: senders::SenderStore + Send + Sync + 'static {
+pub trait Store: senders::SenderStore + links::LinkStore + Send + Sync + 'static {
     /// Creates the account or replaces its token.
     async fn upsert_account(&self, account: Account) -> StoreResult<()>;
     /// Creates the account unless it exists; returns the stored one either way.
@@ -335,6 +355,29 @@ pub trait Store: senders::SenderStore + Send + Sync + 'static {
     async fn opted_out(&self, account_sid: &str, scopes: Vec<String>, number: &str) -> StoreResult<bool>;
     /// The status history of a message.
     async fn message_events(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Vec<MessageEvent>>>;
+    /// Stores fetched media of a message, with their bytes, in one transaction.
+    async fn insert_media(&self, media: Vec<(Media, Vec<u8>)>) -> StoreResult<()>;
+    /// A message's media in attachment order (oldest SID first), keyset-paged by media SID and
+    /// narrowed to `date_created` in `[from_ms, until_ms)` when given.
+    async fn list_media(
+        &self,
+        account_sid: &str,
+        message_sid: &str,
+        created: (Option<i64>, Option<i64>),
+        cursor: &Cursor,
+        limit: usize,
+    ) -> StoreResult<Vec<Media>>;
+    /// One media item of a message (metadata only).
+    async fn media(&self, account_sid: &str, message_sid: &str, sid: &str) -> StoreResult<Option<Media>>;
+    /// One media item with its bytes.
+    async fn media_content(
+        &self,
+        account_sid: &str,
+        message_sid: &str,
+        sid: &str,
+    ) -> StoreResult<Option<(Media, Vec<u8>)>>;
+    /// Deletes one media item; false when there was none.
+    async fn delete_media(&self, account_sid: &str, message_sid: &str, sid: &str) -> StoreResult<bool>;
 }
 
 /// Opens the store named by `db`: a file path (SQLite) or, later, a `postgres://` URL.

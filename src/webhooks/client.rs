@@ -141,6 +141,8 @@ pub struct Attempt {
     pub failure: Option<FailureKind>,
     /// Response body, at most the client's `max_response_bytes` (a longer one is cut and fails with `Body` on a 2xx).
     pub body: Vec<u8>,
+    /// The response's `Content-Type`, if a response arrived with one.
+    pub content_type: Option<String>,
 }
 
 /// Why an attempt failed.
@@ -181,8 +183,24 @@ impl Attempt {
     }
 
     fn failed(kind: FailureKind, error: String) -> Attempt {
-        Attempt { status: None, latency: Duration::ZERO, error: Some(error), failure: Some(kind), body: Vec::new() }
+        Attempt {
+            status: None,
+            latency: Duration::ZERO,
+            error: Some(error),
+            failure: Some(kind),
+            body: Vec::new(),
+            content_type: None,
+        }
     }
+}
+
+/// What a request carries.
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    /// Form parameters: the body of a POST, the query of a GET.
+    Form(&'a [(String, String)]),
+    /// A JSON document (POST only).
+    Json(&'a str),
 }
 
 /// One shared client for webhooks, callbacks and media: rustls, no redirects, no environment proxy, the address policy enforced, `User-Agent: TwilioProxy/1.1`, bounded response bodies. Cheap to clone.
@@ -218,11 +236,27 @@ impl WebhookClient {
         headers: &[(&str, String)],
         settings: &RequestSettings,
     ) -> Attempt {
+        self.send_payload(method, url, Payload::Form(params), headers, settings).await
+    }
+
+    /// POSTs a JSON document (event notifications such as link clicks), bounded like [`send`](Self::send).
+    pub async fn send_json(&self, url: &str, json: &str, settings: &RequestSettings) -> Attempt {
+        self.send_payload("POST", url, Payload::Json(json), &[], settings).await
+    }
+
+    async fn send_payload(
+        &self,
+        method: &str,
+        url: &str,
+        payload: Payload<'_>,
+        headers: &[(&str, String)],
+        settings: &RequestSettings,
+    ) -> Attempt {
         let started = Instant::now();
         // reqwest's per-request timeout already covers connect to end of body; this outer one
         // also holds when the connect timeout is longer than the total.
         let mut attempt =
-            match tokio::time::timeout(settings.total_timeout, self.attempt(method, url, params, headers, settings))
+            match tokio::time::timeout(settings.total_timeout, self.attempt(method, url, payload, headers, settings))
                 .await
             {
                 Ok(attempt) => attempt,
@@ -239,7 +273,7 @@ impl WebhookClient {
         &self,
         method: &str,
         url: &str,
-        params: &[(String, String)],
+        payload: Payload<'_>,
         headers: &[(&str, String)],
         settings: &RequestSettings,
     ) -> Attempt {
@@ -247,7 +281,7 @@ impl WebhookClient {
             Ok(client) => client,
             Err(e) => return Attempt::failed(FailureKind::Connect, format!("building HTTP client: {}", describe(&e))),
         };
-        let request = match self.prepare(&client, method, url, params, headers, settings) {
+        let request = match self.prepare(&client, method, url, payload, headers, settings) {
             Ok(request) => request,
             Err(refusal) => {
                 tracing::debug!(error = %refusal, "webhook request refused before sending");
@@ -262,6 +296,8 @@ impl WebhookClient {
             }
         };
         let status = response.status().as_u16();
+        let content_type =
+            response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_string());
         let (body, body_error) = read_body(response, self.inner.max_response_bytes).await;
         let (failure, error) = match (status_failure(status), body_error) {
             (None, None) => (None, None),
@@ -273,7 +309,7 @@ impl WebhookClient {
                 (Some(kind), body_error.map(|(_, e)| e).or(redirect))
             }
         };
-        Attempt { status: Some(status), latency: Duration::ZERO, error, failure, body }
+        Attempt { status: Some(status), latency: Duration::ZERO, error, failure, body, content_type }
     }
 
     /// Builds the request, or says why it must not be sent.
@@ -282,7 +318,7 @@ impl WebhookClient {
         client: &reqwest::Client,
         method: &str,
         url: &str,
-        params: &[(String, String)],
+        payload: Payload<'_>,
         headers: &[(&str, String)],
         settings: &RequestSettings,
     ) -> Result<reqwest::RequestBuilder, String> {
@@ -301,7 +337,12 @@ impl WebhookClient {
         let literal = match target.host() {
             Some(Host::Ipv4(ip)) => Some(ip.into()),
             Some(Host::Ipv6(ip)) => Some(ip.into()),
-            Some(Host::Domain(_)) => None,
+            Some(Host::Domain(name)) => {
+                if !self.inner.policy.allows_host_name(name) {
+                    return Err(format!("host {name} not allowed by policy {}", self.inner.policy.as_str()));
+                }
+                None
+            }
             None => return Err("invalid URL: no host".to_string()),
         };
         if let Some(ip) = literal {
@@ -315,16 +356,23 @@ impl WebhookClient {
             let value = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
             header_map.append(name, value);
         }
-        let form = || form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
-        let builder = if is_get {
-            // Appending keeps the existing query text as it was (a receiver signs it as written).
-            if !params.is_empty() {
-                target.query_pairs_mut().extend_pairs(params);
+        let builder = match (is_get, payload) {
+            (true, Payload::Form(params)) => {
+                // Appending keeps the existing query text as it was (a receiver signs it as written).
+                if !params.is_empty() {
+                    target.query_pairs_mut().extend_pairs(params);
+                }
+                client.get(target)
             }
-            client.get(target)
-        } else {
-            header_map.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
-            client.post(target).body(form())
+            (true, Payload::Json(_)) => return Err("a JSON body needs POST".to_string()),
+            (false, Payload::Form(params)) => {
+                header_map.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+                client.post(target).body(form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish())
+            }
+            (false, Payload::Json(json)) => {
+                header_map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                client.post(target).body(json.to_string())
+            }
         };
         Ok(builder.headers(header_map).timeout(settings.read_timeout.min(settings.total_timeout)))
     }

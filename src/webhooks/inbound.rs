@@ -59,6 +59,10 @@ pub struct Inbound {
     pub replies: OptOutReplies,
     /// Timeouts of webhook requests (one attempt unless the URL's fragment asks for more).
     pub settings: RequestSettings,
+    /// Fetches and stores the media of inbound MMS.
+    pub media: crate::delivery::media::MediaFetcher,
+    /// External base URL, without a trailing slash (the webhook's `MediaUrl{N}` point here).
+    pub base_url: String,
 }
 
 /// Where an inbound message's webhook goes.
@@ -177,8 +181,9 @@ impl Inbound {
             }
             _ => {}
         }
+        let media = if m.options.media_urls.is_empty() { Vec::new() } else { self.media_params(&m).await };
         if let Some(hook) = hook {
-            self.call_webhook(&m, &hook, keyword).await;
+            self.call_webhook(&m, &hook, keyword, &media).await;
         }
         let auto = match keyword {
             Some(Keyword::Stop) => self.replies.stop.clone(),
@@ -213,8 +218,30 @@ impl Inbound {
         }
     }
 
-    /// The webhook's parameters (Twilio's "standard request properties" for messaging).
-    fn params(m: &Message, keyword: Option<Keyword>) -> Vec<(String, String)> {
+    /// Stores the message's media and answers each one's Switchboard URL and content type; when
+    /// fetching fails, the original URLs (with a type guessed from the extension) and a note.
+    async fn media_params(&self, m: &Message) -> Vec<(String, String)> {
+        match self.media.ensure_stored(self.store.as_ref(), m).await {
+            Ok(stored) => stored
+                .into_iter()
+                .map(|x| {
+                    let url = format!(
+                        "{}/2010-04-01/Accounts/{}/Messages/{}/Media/{}",
+                        self.base_url, m.account_sid, m.sid, x.sid
+                    );
+                    (url, x.content_type)
+                })
+                .collect(),
+            Err((code, detail)) => {
+                self.note(m, code, format!("media not stored: {detail}")).await;
+                m.options.media_urls.iter().map(|u| (u.clone(), content_type_of(u).to_string())).collect()
+            }
+        }
+    }
+
+    /// The webhook's parameters (Twilio's "standard request properties" for messaging);
+    /// `media` is each `MediaUrl{N}` with its `MediaContentType{N}`.
+    fn params(m: &Message, keyword: Option<Keyword>, media: &[(String, String)]) -> Vec<(String, String)> {
         let from = m.from.clone().unwrap_or_default();
         let country = |a: &str| address::parse_to(a).and_then(|x| x.country()).unwrap_or_default();
         let mut p: Vec<(String, String)> = vec![
@@ -241,9 +268,9 @@ impl Inbound {
         if let Some(mss) = &m.messaging_service_sid {
             p.push(("MessagingServiceSid".into(), mss.clone()));
         }
-        for (i, url) in m.options.media_urls.iter().enumerate() {
+        for (i, (url, content_type)) in media.iter().enumerate() {
             p.push((format!("MediaUrl{i}"), url.clone()));
-            p.push((format!("MediaContentType{i}"), content_type_of(url).into()));
+            p.push((format!("MediaContentType{i}"), content_type.clone()));
         }
         if let Some(k) = keyword {
             p.push(("OptOutType".into(), k.as_str().into()));
@@ -281,8 +308,8 @@ impl Inbound {
     }
 
     /// Calls the webhook (then its fallback), follows redirects, sends the replies.
-    async fn call_webhook(&self, m: &Message, hook: &Hook, keyword: Option<Keyword>) {
-        let params = Self::params(m, keyword);
+    async fn call_webhook(&self, m: &Message, hook: &Hook, keyword: Option<Keyword>, media: &[(String, String)]) {
+        let params = Self::params(m, keyword, media);
         let mut body = match self.fetch(m, &hook.url, &hook.method, &params).await {
             Ok(b) => b,
             Err(why) => {

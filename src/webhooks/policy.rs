@@ -20,6 +20,10 @@ pub enum AddressPolicy {
     PublicOnly,
     /// Loopback and public, but no private/link-local or other non-public ranges (a laptop setup).
     NoPrivate,
+    /// This machine only (127.0.0.0/8, ::1): for test suites and sandboxes, which must never
+    /// reach out to arbitrary URLs an API client (or a fuzzer) puts in a request. Host names
+    /// other than `localhost` are refused before any DNS lookup.
+    LoopbackOnly,
 }
 
 /// What an address is, as far as the policies care.
@@ -40,6 +44,7 @@ impl AddressPolicy {
             "allow-all" => Some(AddressPolicy::AllowAll),
             "public-only" => Some(AddressPolicy::PublicOnly),
             "no-private" => Some(AddressPolicy::NoPrivate),
+            "loopback-only" => Some(AddressPolicy::LoopbackOnly),
             _ => None,
         }
     }
@@ -50,6 +55,15 @@ impl AddressPolicy {
             AddressPolicy::AllowAll => "allow-all",
             AddressPolicy::PublicOnly => "public-only",
             AddressPolicy::NoPrivate => "no-private",
+            AddressPolicy::LoopbackOnly => "loopback-only",
+        }
+    }
+
+    /// Whether a host name may be resolved at all (loopback-only allows just `localhost`).
+    pub fn allows_host_name(&self, host: &str) -> bool {
+        match self {
+            AddressPolicy::LoopbackOnly => host.eq_ignore_ascii_case("localhost"),
+            _ => true,
         }
     }
 
@@ -59,6 +73,7 @@ impl AddressPolicy {
             AddressPolicy::AllowAll => true,
             AddressPolicy::PublicOnly => classify(ip) == Class::Public,
             AddressPolicy::NoPrivate => matches!(classify(ip), Class::Public | Class::Loopback),
+            AddressPolicy::LoopbackOnly => classify(ip) == Class::Loopback,
         }
     }
 }
@@ -238,6 +253,17 @@ mod tests {
         "::ffff:255.255.255.255",
         "::ffff:192.0.2.1",
     ];
+
+    #[test]
+    fn loopback_only_allows_this_machine_and_nothing_else() {
+        let p = AddressPolicy::parse("loopback-only").unwrap();
+        assert!(p.allows("127.0.0.1".parse().unwrap()));
+        assert!(p.allows("::1".parse().unwrap()));
+        assert!(!p.allows("10.0.0.1".parse().unwrap()));
+        assert!(!p.allows("93.184.216.34".parse().unwrap()));
+        assert!(p.allows_host_name("localhost") && !p.allows_host_name("example.com"));
+        assert_eq!(p.as_str(), "loopback-only");
+    }
 
     #[test]
     fn allow_all_allows_every_address() {

@@ -26,6 +26,8 @@ pub fn config(db: &str) -> Config {
         accounts: vec![format!("{SID_A}:{TOKEN_A}"), format!("{SID_B}:{TOKEN_B}")],
         simulator_delay_ms: Some(0),
         callback_retry_base_ms: Some(50),
+        // Whatever URLs a test sends, the server reaches nothing beyond this machine.
+        webhook_address_policy: Some("loopback-only".into()),
         ..Default::default()
     })
     .unwrap()
@@ -176,6 +178,7 @@ pub struct Received {
     pub method: String,
     pub headers: std::collections::HashMap<String, String>,
     pub params: Vec<(String, String)>,
+    pub raw: String,
     pub at: std::time::Instant,
 }
 
@@ -221,11 +224,13 @@ impl Receiver {
                     *n += 1;
                     *n
                 };
+                let raw = String::from_utf8_lossy(&body).into_owned();
                 g.lock().unwrap().push(Received {
                     path_and_query,
                     method,
                     headers,
                     params,
+                    raw,
                     at: std::time::Instant::now(),
                 });
                 if n <= fail_first && path.contains("flaky") {

@@ -108,6 +108,8 @@ impl Ctx {
             .arg(db)
             .arg("--account")
             .arg(format!("{}:{}", self.account.sid, self.account.auth_token))
+            // The bench's callbacks go to its own receiver on 127.0.0.1 and nowhere else.
+            .args(["--webhook-address-policy", "loopback-only"])
             .args(extra);
         // The server reads SWITCHBOARD_* from the environment; the bench's own settings must
         // be the only ones in force, so a developer's shell cannot skew the figures.

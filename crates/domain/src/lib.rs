@@ -21,6 +21,7 @@ pub mod content;
 pub mod datefilter;
 pub mod encoding;
 pub mod error;
+pub mod links;
 pub mod message;
 pub mod routing;
 pub mod sid;

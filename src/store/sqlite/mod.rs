@@ -6,6 +6,8 @@
 //! fsync; an idle server still commits each request at once. Reads go to a small pool of
 //! read-only connections on the blocking thread pool (WAL lets them run beside the writer).
 
+mod links;
+mod media;
 mod rows;
 mod senders;
 
@@ -38,6 +40,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0005_receiving.sql"),
     include_str!("../../../migrations/sqlite/0006_feedback.sql"),
     include_str!("../../../migrations/sqlite/0007_content.sql"),
+    include_str!("../../../migrations/sqlite/0008_media.sql"),
+    include_str!("../../../migrations/sqlite/0009_links.sql"),
 ];
 
 /// A write job: runs inside the batch transaction, says whether it succeeded (so its savepoint
@@ -348,6 +352,7 @@ impl Store for SqliteStore {
             c.execute("DELETE FROM messages WHERE key = ?1", [&key])?;
             c.execute("DELETE FROM message_events WHERE key = ?1", [&key])?;
             c.execute("DELETE FROM message_feedback WHERE key = ?1", [&key])?;
+            c.execute("DELETE FROM media WHERE message_key = ?1", [&key])?;
             c.execute(
                 "DELETE FROM callback_attempts WHERE callback_id IN (SELECT id FROM callbacks WHERE key = ?1)",
                 [&key],
@@ -416,6 +421,7 @@ impl Store for SqliteStore {
                 c.prepare_cached("DELETE FROM callbacks WHERE key = ?1")?.execute([key])?;
                 c.prepare_cached("DELETE FROM message_events WHERE key = ?1")?.execute([key])?;
                 c.prepare_cached("DELETE FROM message_feedback WHERE key = ?1")?.execute([key])?;
+                c.prepare_cached("DELETE FROM media WHERE message_key = ?1")?.execute([key])?;
                 c.prepare_cached("DELETE FROM messages WHERE key = ?1")?.execute([key])?;
             }
             Ok(keys.len())
@@ -645,6 +651,38 @@ impl Store for SqliteStore {
             return Ok(false);
         }
         Ok(scopes.into_iter().any(|scope| mirror.contains(&(account_sid.to_string(), scope, number.to_string()))))
+    }
+
+    async fn insert_media(&self, media: Vec<(super::Media, Vec<u8>)>) -> StoreResult<()> {
+        self.insert_media_rows(media).await
+    }
+
+    async fn list_media(
+        &self,
+        account_sid: &str,
+        message_sid: &str,
+        created: (Option<i64>, Option<i64>),
+        cursor: &Cursor,
+        limit: usize,
+    ) -> StoreResult<Vec<super::Media>> {
+        self.list_media_rows(account_sid, message_sid, created, cursor, limit).await
+    }
+
+    async fn media(&self, account_sid: &str, message_sid: &str, sid: &str) -> StoreResult<Option<super::Media>> {
+        self.media_row(account_sid, message_sid, sid).await
+    }
+
+    async fn media_content(
+        &self,
+        account_sid: &str,
+        message_sid: &str,
+        sid: &str,
+    ) -> StoreResult<Option<(super::Media, Vec<u8>)>> {
+        self.media_bytes(account_sid, message_sid, sid).await
+    }
+
+    async fn delete_media(&self, account_sid: &str, message_sid: &str, sid: &str) -> StoreResult<bool> {
+        self.delete_media_row(account_sid, message_sid, sid).await
     }
 
     async fn message_events(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Vec<MessageEvent>>> {
