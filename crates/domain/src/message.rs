@@ -236,8 +236,9 @@ impl ValidCreate {
     }
 
     /// `MM` for messages with media, `SM` otherwise.
+    /// (`SendAsMms=true` makes an MMS even without media.)
     pub fn sid_prefix(&self) -> &'static str {
-        if self.options.media_urls.is_empty() {
+        if self.options.media_urls.is_empty() && self.options.send_as_mms != Some(true) {
             "SM"
         } else {
             "MM"
@@ -398,7 +399,8 @@ pub fn validate_create(p: &CreateParams, now_ms: i64, min_schedule_lead_secs: i6
         send_at = Some(at);
     }
 
-    let num_segments = match (&to.kind, p.media_url.is_empty()) {
+    // An MMS (media, or `SendAsMms=true` for a long text) is one message, whatever its length.
+    let num_segments = match (&to.kind, p.media_url.is_empty() && send_as_mms != Some(true)) {
         (AddressKind::Phone, true) => encoding::segments(&body).count,
         _ => 1,
     };
@@ -572,6 +574,15 @@ mod tests {
         assert_eq!(at("2030-03-01T00:00:00Z").unwrap_err().code, 35115);
         let ok = at("2030-01-02T00:00:00Z").unwrap();
         assert_eq!(ok.initial_status(), Status::Scheduled);
+    }
+
+    #[test]
+    fn send_as_mms_makes_one_mm_message_of_a_long_text() {
+        let long = "a".repeat(500);
+        let v = validate_create(&params(&[TO, FROM, ("Body", &long), ("SendAsMms", "true")]), 0, 300).unwrap();
+        assert_eq!((v.sid_prefix(), v.num_segments), ("MM", 1));
+        let v = validate_create(&params(&[TO, FROM, ("Body", &long)]), 0, 300).unwrap();
+        assert_eq!((v.sid_prefix(), v.num_segments), ("SM", 4));
     }
 
     #[test]
