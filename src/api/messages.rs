@@ -46,7 +46,8 @@ pub async fn create(
             valid.options.media_urls = media;
         }
         valid.body = body;
-        valid.num_segments = if valid.options.media_urls.is_empty() && !valid.to.text.contains(':') {
+        let as_mms = valid.options.send_as_mms == Some(true);
+        valid.num_segments = if valid.options.media_urls.is_empty() && !valid.to.text.contains(':') && !as_mms {
             switchboard_domain::encoding::segments(&valid.body).count
         } else {
             1

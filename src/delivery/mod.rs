@@ -352,8 +352,11 @@ async fn assign_sender(dispatcher: Dispatcher, mut m: Message) {
         Some((channel, _)) if sender.starts_with('+') => format!("{channel}:{sender}"),
         _ => sender,
     };
-    let segments =
-        if m.num_media > 0 || m.to.contains(':') { 1 } else { switchboard_domain::encoding::segments(&m.body).count };
+    let segments = if m.num_media > 0 || m.to.contains(':') || m.options.send_as_mms == Some(true) {
+        1
+    } else {
+        switchboard_domain::encoding::segments(&m.body).count
+    };
     let mut t = Transition::new(m.key(), m.status, Status::Queued, crate::api::now_ms());
     t.from_addr = Some(from.clone());
     t.num_segments = Some(segments);
