@@ -469,3 +469,41 @@ async fn whatsapp_freeform_messages_need_the_users_message_within_24_hours() {
     let (_, m) = s.post(&msgs, &[("To", wa_user), ("From", wa_ours), ("Body", "freeform again")]).await;
     s.wait_for_status(m["sid"].as_str().unwrap(), "delivered").await;
 }
+
+#[tokio::test]
+async fn whatsapp_drops_the_body_of_document_messages_but_keeps_image_captions() {
+    let s = TestServer::start().await;
+    let media = axum::Router::new()
+        .route(
+            "/doc.pdf",
+            axum::routing::get(|| async { ([(axum::http::header::CONTENT_TYPE, "application/pdf")], "%PDF-1.4 tiny") }),
+        )
+        .route(
+            "/pic.png",
+            axum::routing::get(|| async {
+                ([(axum::http::header::CONTENT_TYPE, "image/png")], vec![0x89u8, b'P', b'N', b'G'])
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, media).await;
+    });
+    buy_number(&s, OURS, &[]).await;
+    let (wa_user, wa_ours) = ("whatsapp:+14155552671", "whatsapp:+14155550100");
+    let m = inbound(&s, wa_user, wa_ours, "send me the invoice").await;
+    s.wait_for_status(m["sid"].as_str().unwrap(), "received").await;
+    let msgs = TestServer::messages_path(SID_A);
+    let doc_url = format!("{base}/doc.pdf");
+    let (_, doc) =
+        s.post(&msgs, &[("To", wa_user), ("From", wa_ours), ("Body", "your invoice"), ("MediaUrl", &doc_url)]).await;
+    let doc = s.wait_for_status(doc["sid"].as_str().unwrap(), "delivered").await;
+    assert_eq!(doc["body"], "", "documents carry no caption on WhatsApp");
+    let notes = events(&s, doc["sid"].as_str().unwrap()).await;
+    assert!(notes.iter().any(|e| e["detail"].as_str().is_some_and(|d| d.contains("body dropped"))), "{notes:?}");
+    let pic_url = format!("{base}/pic.png");
+    let (_, pic) =
+        s.post(&msgs, &[("To", wa_user), ("From", wa_ours), ("Body", "a photo"), ("MediaUrl", &pic_url)]).await;
+    let pic = s.wait_for_status(pic["sid"].as_str().unwrap(), "delivered").await;
+    assert_eq!(pic["body"], "a photo");
+}

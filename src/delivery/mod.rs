@@ -439,16 +439,35 @@ async fn hand_to_carrier(inner: Arc<Inner>, message: Message) {
             return;
         }
     }
+    let mut drop_body = false;
     if !message.options.media_urls.is_empty() {
-        if let Err((code, text)) = inner.media.ensure_stored(inner.store.as_ref(), &message).await {
-            tracing::info!(message = %message.sid, code, %text, "media fetch failed");
-            let mut t = Transition::new(message.key(), Status::Sending, Status::Failed, crate::api::now_ms());
-            t.error = Some((code, text));
-            transition(&inner, &message, t, None).await;
-            return;
+        match inner.media.ensure_stored(inner.store.as_ref(), &message).await {
+            Err((code, text)) => {
+                tracing::info!(message = %message.sid, code, %text, "media fetch failed");
+                let mut t = Transition::new(message.key(), Status::Sending, Status::Failed, crate::api::now_ms());
+                t.error = Some((code, text));
+                transition(&inner, &message, t, None).await;
+                return;
+            }
+            Ok(stored) => {
+                let uncaptioned = stored.iter().find(|m| !whatsapp_caption_allowed(&m.content_type));
+                if let (true, Some(media), false) =
+                    (message.to.starts_with("whatsapp:"), uncaptioned, message.body.is_empty())
+                {
+                    drop_body = true;
+                    let detail = format!("body dropped: WhatsApp shows no text with {} media", media.content_type);
+                    let _ = inner
+                        .store
+                        .add_message_note(message.key(), crate::api::now_ms(), Status::Sending, None, detail)
+                        .await;
+                }
+            }
         }
     }
-    let submission = submission_of(&message);
+    let mut submission = submission_of(&message);
+    if drop_body {
+        submission.body.clear();
+    }
     let mut backoff = Duration::from_millis(200);
     let outcome = loop {
         match inner.carrier.submit(&submission).await {
@@ -471,6 +490,9 @@ async fn hand_to_carrier(inner: Arc<Inner>, message: Message) {
                 }
             }
             let mut t = Transition::new(message.key(), Status::Sending, Status::Sent, now);
+            if drop_body {
+                t.body = Some(String::new());
+            }
             t.date_sent = Some(now);
             t.price = Some(inner.config.prices.price(&message.to, message.num_segments));
             t.carrier_id = Some(carrier_id);
@@ -483,6 +505,14 @@ async fn hand_to_carrier(inner: Arc<Inner>, message: Message) {
         }
     };
     transition(&inner, &message, t, None).await;
+}
+
+/// WhatsApp shows a message's text with images and video only: Twilio's accepted-types table
+/// lists JPEG and PNG images as combinable with text on WhatsApp, and documents (PDF, vCard, …)
+/// and audio carry no caption there, so their message goes without its body.
+fn whatsapp_caption_allowed(content_type: &str) -> bool {
+    let t = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    matches!(t.as_str(), "image/jpeg" | "image/jpg" | "image/png") || t.starts_with("video/")
 }
 
 /// After a restart, a `sent` message waits for its receipt: let the carrier replay it.
