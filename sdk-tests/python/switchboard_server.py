@@ -59,8 +59,15 @@ def binary_path() -> Path:
 class SwitchboardServer:
     """One running `switchboard serve` process. Use as a context manager."""
 
-    def __init__(self, accounts: list[Account], start_timeout: float = 20.0, log_copy: Path | None = None):
+    def __init__(
+        self,
+        accounts: list[Account],
+        start_timeout: float = 20.0,
+        log_copy: Path | None = None,
+        db_path: str | None = None,
+    ):
         self.accounts = accounts
+        self.db_path = db_path  # a database that outlives this process (restart tests)
         self.start_timeout = start_timeout
         self.log_copy = log_copy
         self.base_url: str | None = None
@@ -76,7 +83,7 @@ class SwitchboardServer:
         if not binary.exists():
             raise RuntimeError(f"switchboard binary not found at {binary} (set SWITCHBOARD_BIN or run cargo build)")
         self.tmpdir = tempfile.mkdtemp(prefix="switchboard-sdk-")
-        db = os.path.join(self.tmpdir, "sb.db")
+        db = self.db_path or os.path.join(self.tmpdir, "sb.db")
         cmd = [str(binary), "serve", "--listen", "127.0.0.1:0", "--db", db, "--simulator-delay-ms", "0", "--min-schedule-lead", "1",
                # Tests (and schemathesis's generated URLs) must never reach beyond this machine.
                "--webhook-address-policy", "loopback-only"]

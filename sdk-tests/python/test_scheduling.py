@@ -76,3 +76,36 @@ def test_scheduling_without_a_messaging_service_is_35118(client):
             to="+14155552674", from_="+14155550100", body="x", schedule_type="fixed", send_at=at(3600)
         )
     assert (err.value.status, err.value.code) == (400, 35118)
+
+
+def test_a_pending_schedule_survives_a_kill_and_is_sent_once_after_restart(tmp_path, acct_a):
+    from sbhelpers import make_client
+    from switchboard_server import SwitchboardServer
+
+    db = str(tmp_path / "restart.db")
+    first = SwitchboardServer([acct_a], db_path=db).start()
+    try:
+        client = make_client(first.base_url, acct_a.sid, acct_a.token)
+        number = client.incoming_phone_numbers.create(phone_number="+14155559876")
+        svc = client.messaging.v1.services.create(friendly_name="restart")
+        client.messaging.v1.services(svc.sid).phone_numbers.create(phone_number_sid=number.sid)
+        send_at = at(3)
+        msg = client.messages.create(
+            to="+14155552675", messaging_service_sid=svc.sid, body="after restart", schedule_type="fixed", send_at=send_at
+        )
+        assert msg.status == "scheduled"
+        first.proc.kill()  # SIGKILL: no chance to send anything
+        first.proc.wait()
+    finally:
+        first.stop()
+    time.sleep(max(0.0, (send_at - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 1)
+
+    second = SwitchboardServer([acct_a], db_path=db).start()
+    try:
+        client = make_client(second.base_url, acct_a.sid, acct_a.token)
+        delivered = wait_for_status(client, msg.sid, "delivered", timeout=15)
+        assert delivered.date_sent >= send_at.replace(microsecond=0)
+        assert delivered.from_ == "+14155559876"
+        assert len(client.messages.list(to="+14155552675")) == 1
+    finally:
+        second.stop()
