@@ -507,3 +507,31 @@ async fn whatsapp_drops_the_body_of_document_messages_but_keeps_image_captions()
     let pic = s.wait_for_status(pic["sid"].as_str().unwrap(), "delivered").await;
     assert_eq!(pic["body"], "a photo");
 }
+
+#[tokio::test]
+async fn rcs_recipients_without_rcs_get_the_message_by_sms() {
+    let s = TestServer::start().await;
+    let msgs = TestServer::messages_path(SID_A);
+    // Capable recipients keep the RCS addresses.
+    let (_, m) = s.post(&msgs, &[("To", "rcs:+14155552671"), ("From", "rcs:+14155550100"), ("Body", "rich")]).await;
+    let m = s.wait_for_status(m["sid"].as_str().unwrap(), "delivered").await;
+    assert_eq!((m["to"].as_str(), m["from"].as_str()), (Some("rcs:+14155552671"), Some("rcs:+14155550100")));
+    // The built-in non-RCS device falls back to SMS from the number behind the sender.
+    let (_, m) = s.post(&msgs, &[("To", "rcs:+15005550310"), ("From", "rcs:+14155550100"), ("Body", "plain")]).await;
+    let sid = m["sid"].as_str().unwrap().to_string();
+    let m = s.wait_for_status(&sid, "delivered").await;
+    assert_eq!((m["to"].as_str(), m["from"].as_str()), (Some("+15005550310"), Some("+14155550100")));
+    assert!(events(&s, &sid)
+        .await
+        .iter()
+        .any(|e| e["detail"].as_str().is_some_and(|d| d.contains("does not take RCS"))));
+    // Through a Messaging Service, a rule marks recipients; the SMS goes from the pool.
+    let svc = service(&s, &[]).await;
+    let num = buy_number(&s, "+14155550177", &[]).await;
+    add_to_pool(&s, &svc, &num).await;
+    let rules = format!("/_switchboard/Accounts/{SID_A}/Simulator/Rules.json");
+    assert_eq!(s.post(&rules, &[("To", "rcs:+1310*"), ("Outcome", "no-rcs")]).await.0, 201);
+    let (_, m) = s.post(&msgs, &[("To", "rcs:+13105552671"), ("MessagingServiceSid", &svc), ("Body", "hi")]).await;
+    let m = s.wait_for_status(m["sid"].as_str().unwrap(), "delivered").await;
+    assert_eq!((m["to"].as_str(), m["from"].as_str()), (Some("+13105552671"), Some("+14155550177")));
+}

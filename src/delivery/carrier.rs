@@ -74,4 +74,9 @@ pub trait Carrier: Send + Sync + 'static {
     /// After a restart: `submission` was accepted as `carrier_id` but no receipt was recorded.
     /// A carrier that keeps its own state does nothing; the simulator replays the receipt.
     async fn recover(&self, _carrier_id: &str, _submission: &Submission) {}
+
+    /// Whether an `rcs:` recipient's device takes RCS (otherwise the message falls back to SMS).
+    fn rcs_capable(&self, _account_sid: &str, _to: &str) -> bool {
+        true
+    }
 }

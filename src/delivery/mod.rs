@@ -429,6 +429,32 @@ const WHATSAPP_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 /// Submits a `sending` message to the carrier and records its answer.
 async fn hand_to_carrier(inner: Arc<Inner>, message: Message) {
+    let mut message = message;
+    let mut fallback = false;
+    if message.to.starts_with("rcs:") && !inner.carrier.rcs_capable(&message.account_sid, &message.to) {
+        match sms_fallback(&inner, &message).await {
+            Some(sms) => {
+                let detail = format!(
+                    "{} does not take RCS: sent by SMS to {} from {}",
+                    message.to,
+                    sms.to,
+                    sms.from.as_deref().unwrap_or("")
+                );
+                let _ = inner
+                    .store
+                    .add_message_note(message.key(), crate::api::now_ms(), Status::Sending, None, detail)
+                    .await;
+                message = sms;
+                fallback = true;
+            }
+            None => {
+                let mut t = Transition::new(message.key(), Status::Sending, Status::Failed, crate::api::now_ms());
+                t.error = Some((21612, "The recipient does not take RCS and no SMS sender can reach it".to_string()));
+                transition(&inner, &message, t, None).await;
+                return;
+            }
+        }
+    }
     if message.to.starts_with("whatsapp:") && message.options.content_sid.is_none() {
         let since = crate::api::now_ms() - WHATSAPP_WINDOW_MS;
         let in_window = inner.store.has_inbound_since(&message.account_sid, &message.to, since).await.unwrap_or(true);
@@ -490,6 +516,11 @@ async fn hand_to_carrier(inner: Arc<Inner>, message: Message) {
                 }
             }
             let mut t = Transition::new(message.key(), Status::Sending, Status::Sent, now);
+            if fallback {
+                t.to_addr = Some(message.to.clone());
+                t.from_addr = message.from.clone();
+                t.num_segments = Some(message.num_segments);
+            }
             if drop_body {
                 t.body = Some(String::new());
             }
@@ -505,6 +536,40 @@ async fn hand_to_carrier(inner: Arc<Inner>, message: Message) {
         }
     };
     transition(&inner, &message, t, None).await;
+}
+
+/// The SMS form of an RCS message whose recipient's device does not take RCS: the bare phone
+/// number, from an SMS sender of its Messaging Service (or the phone number behind an
+/// `rcs:+1…` sender). `None` when no SMS sender can reach the recipient.
+async fn sms_fallback(inner: &Inner, m: &Message) -> Option<Message> {
+    let to = m.to.strip_prefix("rcs:")?;
+    switchboard_domain::address::parse_phone(to)?;
+    let from = match &m.messaging_service_sid {
+        Some(mss) => {
+            let pool = inner.store.pool(mss).await.ok()?;
+            let candidates: Vec<Candidate<'_>> = pool
+                .iter()
+                .map(|p| Candidate {
+                    address: &p.address,
+                    kind: match p.kind {
+                        PoolKind::PhoneNumber => CandidateKind::Phone,
+                        PoolKind::ShortCode => CandidateKind::ShortCode,
+                        PoolKind::AlphaSender => CandidateKind::Alpha,
+                    },
+                    country: p.country_code.as_deref(),
+                })
+                .collect();
+            let spread = inner.spread.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let i = select_sender(&candidates, to, None, true, spread)?;
+            pool[i].address.clone()
+        }
+        None => {
+            let sender = m.from.as_deref()?.strip_prefix("rcs:")?;
+            switchboard_domain::address::parse_phone(sender)?
+        }
+    };
+    let segments = if m.num_media > 0 { 1 } else { switchboard_domain::encoding::segments(&m.body).count };
+    Some(Message { to: to.to_string(), from: Some(from), num_segments: segments, ..m.clone() })
 }
 
 /// WhatsApp shows a message's text with images and video only: Twilio's accepted-types table

@@ -47,8 +47,8 @@ pub struct Rule {
     /// Pattern on `From`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    /// `delivered`, `read` (delivered, then a read receipt), `sent` (no receipt), `failed` or
-    /// `undelivered`.
+    /// `delivered`, `read` (delivered, then a read receipt), `sent` (no receipt), `failed`,
+    /// `undelivered`, or `no-rcs` (the `rcs:` recipient's device cannot take RCS: SMS fallback).
     pub outcome: String,
     /// Error code for `failed`/`undelivered` (default 30008).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,9 +68,9 @@ fn one() -> f64 {
 impl Rule {
     /// Checks the rule's values; returns a message for the user when one is wrong.
     pub fn validate(&self) -> Result<(), String> {
-        if !["delivered", "read", "sent", "failed", "undelivered"].contains(&self.outcome.as_str()) {
+        if !["delivered", "read", "sent", "failed", "undelivered", "no-rcs"].contains(&self.outcome.as_str()) {
             return Err(format!(
-                "Outcome must be delivered, read, sent, failed or undelivered, got '{}'",
+                "Outcome must be delivered, read, sent, failed, undelivered or no-rcs, got '{}'",
                 self.outcome
             ));
         }
@@ -185,7 +185,7 @@ impl Simulator {
     /// Decides a submission's fate: the first matching rule, else the built-in table.
     fn decide(&self, s: &Submission) -> (Outcome, Duration) {
         if let Ok(rules) = self.rules.read() {
-            for rule in rules.iter().filter(|r| r.matches(s)) {
+            for rule in rules.iter().filter(|r| r.outcome != "no-rcs" && r.matches(s)) {
                 if rule.probability >= 1.0 || rand::rng().random_bool(rule.probability.max(0.0)) {
                     return (rule.outcome(), Duration::from_millis(rule.delay_ms));
                 }
@@ -221,8 +221,31 @@ impl Simulator {
     }
 }
 
+/// The built-in recipient whose device does not take RCS.
+pub const NO_RCS_NUMBER: &str = "+15005550310";
+
 #[async_trait]
 impl Carrier for Simulator {
+    fn rcs_capable(&self, account_sid: &str, to: &str) -> bool {
+        let probe = Submission {
+            key: String::new(),
+            account_sid: account_sid.to_string(),
+            from: String::new(),
+            to: to.to_string(),
+            body: String::new(),
+            media_urls: Vec::new(),
+            segments: 1,
+        };
+        if let Ok(rules) = self.rules.read() {
+            for rule in rules.iter().filter(|r| r.outcome == "no-rcs" && r.matches(&probe)) {
+                if rule.probability >= 1.0 || rand::rng().random_bool(rule.probability.max(0.0)) {
+                    return false;
+                }
+            }
+        }
+        to.rsplit(':').next() != Some(NO_RCS_NUMBER)
+    }
+
     async fn submit(&self, s: &Submission) -> Result<SubmitOutcome, CarrierUnavailable> {
         Self::pause(self.delays.submit).await;
         let (outcome, extra) = self.decide(s);
