@@ -36,19 +36,12 @@ struct CreateContent {
     types: Option<Map<String, Value>>,
 }
 
-fn iso(ms: i64) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
-
 fn render(state: &SharedState, c: &Content) -> Value {
     let url = format!("{}/v1/Content/{}", state.base_url, c.sid);
     json!({
         "account_sid": c.account_sid,
-        "date_created": iso(c.date_created),
-        "date_updated": iso(c.date_updated),
+        "date_created": super::render::iso8601(c.date_created),
+        "date_updated": super::render::iso8601(c.date_updated),
         "friendly_name": c.friendly_name,
         "language": c.language,
         "links": {

@@ -46,12 +46,8 @@ pub async fn create(
             valid.options.media_urls = media;
         }
         valid.body = body;
-        let as_mms = valid.options.send_as_mms == Some(true);
-        valid.num_segments = if valid.options.media_urls.is_empty() && !valid.to.text.contains(':') && !as_mms {
-            switchboard_domain::encoding::segments(&valid.body).count
-        } else {
-            1
-        };
+        let is_mms = !valid.options.media_urls.is_empty() || valid.options.send_as_mms == Some(true);
+        valid.num_segments = switchboard_domain::message::num_segments(&valid.to.text, &valid.body, is_mms);
     }
     let service =
         match &valid.messaging_service_sid {

@@ -10,6 +10,11 @@ pub fn rfc2822(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().format("%a, %d %b %Y %H:%M:%S +0000").to_string()
 }
 
+/// ISO 8601 in UTC, as the v1 APIs write dates: `2015-07-30T20:12:31Z`.
+pub fn iso8601(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 /// Root-relative URI of a message.
 pub fn message_uri(account_sid: &str, sid: &str) -> String {
     format!("/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json")

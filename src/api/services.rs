@@ -23,7 +23,6 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use switchboard_domain::address::{self, AddressKind};
 use switchboard_domain::message::VALIDITY_RANGE;
@@ -414,10 +413,7 @@ async fn list_pool(
 
 // --- JSON ------------------------------------------------------------------------------------
 
-/// ISO 8601 in UTC, as v1 writes it: `2015-07-30T20:12:31Z`.
-pub fn iso8601(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
+pub use super::render::iso8601;
 
 /// `links` of a Service: its subresources, absolute (only the three pools are served here).
 #[derive(Serialize)]

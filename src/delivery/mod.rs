@@ -25,7 +25,7 @@ use rates::RateTable;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use switchboard_domain::message::Message;
+use switchboard_domain::message::{num_segments, Message};
 use switchboard_domain::routing::{select_sender, Candidate, CandidateKind};
 use switchboard_domain::status::{Direction, Status};
 use switchboard_domain::TwilioError;
@@ -352,11 +352,7 @@ async fn assign_sender(dispatcher: Dispatcher, mut m: Message) {
         Some((channel, _)) if sender.starts_with('+') => format!("{channel}:{sender}"),
         _ => sender,
     };
-    let segments = if m.num_media > 0 || m.to.contains(':') || m.options.send_as_mms == Some(true) {
-        1
-    } else {
-        switchboard_domain::encoding::segments(&m.body).count
-    };
+    let segments = num_segments(&m.to, &m.body, m.num_media > 0 || m.options.send_as_mms == Some(true));
     let mut t = Transition::new(m.key(), m.status, Status::Queued, crate::api::now_ms());
     t.from_addr = Some(from.clone());
     t.num_segments = Some(segments);
@@ -568,7 +564,7 @@ async fn sms_fallback(inner: &Inner, m: &Message) -> Option<Message> {
             switchboard_domain::address::parse_phone(sender)?
         }
     };
-    let segments = if m.num_media > 0 { 1 } else { switchboard_domain::encoding::segments(&m.body).count };
+    let segments = num_segments(to, &m.body, m.num_media > 0);
     Some(Message { to: to.to_string(), from: Some(from), num_segments: segments, ..m.clone() })
 }
 

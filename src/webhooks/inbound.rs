@@ -389,8 +389,7 @@ impl Inbound {
         let now = crate::api::now_ms();
         let key = self.keys.next(now);
         let prefix = if verb.media.is_empty() { "SM" } else { "MM" };
-        let segments =
-            if verb.media.is_empty() && !to.text.contains(':') { encoding::segments(&verb.body).count } else { 1 };
+        let segments = switchboard_domain::message::num_segments(&to.text, &verb.body, !verb.media.is_empty());
         let message = Message {
             sid: format!("{prefix}{key}"),
             account_sid: inbound.account_sid.clone(),

@@ -78,7 +78,7 @@ impl TwilioError {
         Self::new(20500, 500, "An internal server error has occurred")
     }
 
-    /// 20413-style: request body larger than we accept.
+    /// 413: a request body larger than we accept (Twilio publishes no code for it; 20001).
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(20001, 413, format!("The request body exceeds the limit of {limit} bytes"))
     }

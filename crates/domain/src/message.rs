@@ -4,7 +4,7 @@
 //! them into a [`ValidCreate`] or the Twilio error the real API would give, checking in the
 //! order Twilio does (the `To` error wins when several parameters are wrong).
 
-use crate::address::{self, Address, AddressKind};
+use crate::address::{self, Address};
 use crate::encoding;
 use crate::error::TwilioError;
 use crate::sid;
@@ -246,6 +246,16 @@ impl ValidCreate {
     }
 }
 
+/// `num_segments` of a message: SMS segments of the body for a phone recipient, one for an MMS
+/// (media or `SendAsMms`) or a channel message (`whatsapp:`, `rcs:`, …).
+pub fn num_segments(to: &str, body: &str, is_mms: bool) -> u32 {
+    if is_mms || to.contains(':') {
+        1
+    } else {
+        encoding::segments(body).count
+    }
+}
+
 /// Validates a create request against Twilio's rules; `now_ms` and `min_schedule_lead_secs`
 /// bound `SendAt`.
 pub fn validate_create(p: &CreateParams, now_ms: i64, min_schedule_lead_secs: i64) -> Result<ValidCreate, TwilioError> {
@@ -400,10 +410,7 @@ pub fn validate_create(p: &CreateParams, now_ms: i64, min_schedule_lead_secs: i6
     }
 
     // An MMS (media, or `SendAsMms=true` for a long text) is one message, whatever its length.
-    let num_segments = match (&to.kind, p.media_url.is_empty() && send_as_mms != Some(true)) {
-        (AddressKind::Phone, true) => encoding::segments(&body).count,
-        _ => 1,
-    };
+    let num_segments = num_segments(&to.text, &body, !p.media_url.is_empty() || send_as_mms == Some(true));
     Ok(ValidCreate {
         messaging_service_sid: mss_raw.map(str::to_string),
         num_segments,
