@@ -36,6 +36,27 @@ fn spawn(db: &std::path::Path, delay_ms: u64) -> (Child, String) {
     (child, url)
 }
 
+/// Polls a message of the test account until it has `status`.
+async fn wait_for(http: &reqwest::Client, url: &str, sid: &str, status: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let m: serde_json::Value = http
+            .get(format!("{url}/2010-04-01/Accounts/{SID}/Messages/{sid}.json"))
+            .basic_auth(SID, Some(TOKEN))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if m["status"] == status {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{sid} stuck in {} waiting for {status}", m["status"]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_no_acknowledged_message_and_every_status_change_gets_its_callback() {
     let receiver = common::Receiver::start(0, Duration::ZERO).await;
@@ -73,7 +94,12 @@ async fn kill_9_loses_no_acknowledged_message_and_every_status_change_gets_its_c
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Kill while the writers are in full flow: once a good number of creates were acknowledged
+    // (not after a fixed time, which a loaded machine may not fill).
+    let started = Instant::now();
+    while acked.lock().unwrap().len() < 100 && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     child.kill().expect("kill -9"); // SIGKILL on Unix
     child.wait().unwrap();
     for w in writers {
@@ -164,23 +190,7 @@ async fn an_inbound_message_interrupted_by_kill_9_is_processed_after_restart() {
     child.wait().unwrap();
 
     let (mut child, url) = spawn(&db, 0);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let m: serde_json::Value = http
-            .get(format!("{url}/2010-04-01/Accounts/{SID}/Messages/{sid}.json"))
-            .basic_auth(SID, Some(TOKEN))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if m["status"] == "received" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "inbound message stuck in {}", m["status"]);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(&http, &url, &sid, "received", Duration::from_secs(20)).await;
     let calls = webhook.got.lock().unwrap().iter().filter(|r| r.param("MessageSid") == Some(sid.as_str())).count();
     assert!(calls >= 1, "the webhook was not called after the restart");
     let _ = child.kill();
@@ -232,23 +242,7 @@ async fn a_schedule_whose_time_passed_while_the_server_was_down_is_sent_once_at_
     tokio::time::sleep(Duration::from_secs(3)).await; // SendAt passes while the server is down
 
     let (mut child, url) = spawn(&db, 0);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let m: serde_json::Value = http
-            .get(format!("{url}/2010-04-01/Accounts/{SID}/Messages/{sid}.json"))
-            .basic_auth(SID, Some(TOKEN))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if m["status"] == "delivered" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "scheduled message stuck in {}", m["status"]);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(&http, &url, &sid, "delivered", Duration::from_secs(15)).await;
     let ev: serde_json::Value = http
         .get(format!("{url}/_switchboard/Accounts/{SID}/Messages/{sid}/Events.json"))
         .basic_auth(SID, Some(TOKEN))
