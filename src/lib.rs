@@ -2,6 +2,7 @@
 //!
 //! Map (see `docs/ARCHITECTURE.md` for the full one):
 //! - `crates/domain` — pure rules: SIDs, addresses, segments, statuses, Twilio errors;
+//! - [`clock`] — the time every layer reads;
 //! - [`config`] — command line, environment and TOML configuration;
 //! - [`api`] — the HTTP surface: routing, auth, Twilio-shaped JSON and errors;
 //! - [`store`] — the storage trait and its engines;
@@ -9,6 +10,7 @@
 //! - [`server`] — wiring: builds the state and serves until shutdown.
 
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod metrics;

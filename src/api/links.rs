@@ -102,7 +102,7 @@ fn iso(ms: i64) -> String {
 /// POSTs a CloudEvent shaped like Twilio's `com.twilio.daptbt.link-shortening.link-clicked`.
 async fn report_click(state: &SharedState, url: &str, link: &ShortLink, user_agent: &str) {
     let message = state.store.message(&link.account_sid, &link.message_sid).await.ok().flatten();
-    let now = super::now_ms();
+    let now = crate::clock::now_ms();
     let event = serde_json::json!({
         "specversion": "1.0",
         "type": "com.twilio.daptbt.link-shortening.link-clicked",

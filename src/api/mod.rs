@@ -146,8 +146,3 @@ async fn not_found(req: Request) -> Response {
 async fn method_not_allowed(method: Method) -> Response {
     error::ApiError(TwilioError::method_not_allowed(method.as_str())).into_response()
 }
-
-/// Milliseconds since the epoch, now.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}

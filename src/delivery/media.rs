@@ -126,7 +126,7 @@ impl MediaFetcher {
             return Ok(existing);
         }
         let fetched = fetch_all(&self.client, &m.options.media_urls).await?;
-        let now = crate::api::now_ms();
+        let now = crate::clock::now_ms();
         let rows: Vec<(Media, Vec<u8>)> = fetched
             .into_iter()
             .map(|f| {

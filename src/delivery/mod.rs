@@ -214,7 +214,7 @@ impl Dispatcher {
             Status::Scheduled => {
                 let this = self.clone();
                 tokio::spawn(async move {
-                    let wait = message.options.send_at.unwrap_or(0) - crate::api::now_ms();
+                    let wait = message.options.send_at.unwrap_or(0) - crate::clock::now_ms();
                     if wait > 0 {
                         tokio::time::sleep(Duration::from_millis(wait as u64)).await;
                     }
@@ -267,7 +267,7 @@ impl Dispatcher {
 /// sender, then queue it like any other message.
 async fn assign_sender(dispatcher: Dispatcher, mut m: Message) {
     let inner = &dispatcher.inner;
-    let now = crate::api::now_ms();
+    let now = crate::clock::now_ms();
     let fail = |code: u32, text: &str| {
         let mut t = Transition::new(m.key(), m.status, Status::Failed, now);
         t.error = Some((code, text.to_string()));
@@ -353,7 +353,7 @@ async fn assign_sender(dispatcher: Dispatcher, mut m: Message) {
         _ => sender,
     };
     let segments = num_segments(&m.to, &m.body, m.num_media > 0 || m.options.send_as_mms == Some(true));
-    let mut t = Transition::new(m.key(), m.status, Status::Queued, crate::api::now_ms());
+    let mut t = Transition::new(m.key(), m.status, Status::Queued, crate::clock::now_ms());
     t.from_addr = Some(from.clone());
     t.num_segments = Some(segments);
     m.from = Some(from);
@@ -367,7 +367,7 @@ async fn assign_sender(dispatcher: Dispatcher, mut m: Message) {
 /// Cancels a scheduled message, with its `canceled` callback; false when it is no longer
 /// scheduled.
 pub async fn cancel(dispatcher: &Dispatcher, m: &Message) -> bool {
-    let t = Transition::new(m.key(), Status::Scheduled, Status::Canceled, crate::api::now_ms());
+    let t = Transition::new(m.key(), Status::Scheduled, Status::Canceled, crate::clock::now_ms());
     transition(&dispatcher.inner, m, t, None).await
 }
 
@@ -403,7 +403,7 @@ async fn run_lane(inner: Arc<Inner>, sender: String) {
 
 /// Takes a queued message out: expires it, or marks it sending and submits it.
 async fn send_one(inner: Arc<Inner>, message: Message) {
-    let now = crate::api::now_ms();
+    let now = crate::clock::now_ms();
     let validity_secs = message.options.validity_period.map_or(DEFAULT_VALIDITY_SECS, i64::from);
     // A scheduled message's validity runs from its send time, not its creation.
     let queued_since = message.date_created.max(message.options.send_at.unwrap_or(0));
@@ -438,13 +438,13 @@ async fn hand_to_carrier(inner: Arc<Inner>, message: Message) {
                 );
                 let _ = inner
                     .store
-                    .add_message_note(message.key(), crate::api::now_ms(), Status::Sending, None, detail)
+                    .add_message_note(message.key(), crate::clock::now_ms(), Status::Sending, None, detail)
                     .await;
                 message = sms;
                 fallback = true;
             }
             None => {
-                let mut t = Transition::new(message.key(), Status::Sending, Status::Failed, crate::api::now_ms());
+                let mut t = Transition::new(message.key(), Status::Sending, Status::Failed, crate::clock::now_ms());
                 t.error = Some((21612, "The recipient does not take RCS and no SMS sender can reach it".to_string()));
                 transition(&inner, &message, t, None).await;
                 return;
@@ -452,10 +452,10 @@ async fn hand_to_carrier(inner: Arc<Inner>, message: Message) {
         }
     }
     if message.to.starts_with("whatsapp:") && message.options.content_sid.is_none() {
-        let since = crate::api::now_ms() - WHATSAPP_WINDOW_MS;
+        let since = crate::clock::now_ms() - WHATSAPP_WINDOW_MS;
         let in_window = inner.store.has_inbound_since(&message.account_sid, &message.to, since).await.unwrap_or(true);
         if !in_window {
-            let mut t = Transition::new(message.key(), Status::Sending, Status::Failed, crate::api::now_ms());
+            let mut t = Transition::new(message.key(), Status::Sending, Status::Failed, crate::clock::now_ms());
             t.error = Some((63016, error_text(63016).to_string()));
             transition(&inner, &message, t, None).await;
             return;
@@ -466,7 +466,7 @@ async fn hand_to_carrier(inner: Arc<Inner>, message: Message) {
         match inner.media.ensure_stored(inner.store.as_ref(), &message).await {
             Err((code, text)) => {
                 tracing::info!(message = %message.sid, code, %text, "media fetch failed");
-                let mut t = Transition::new(message.key(), Status::Sending, Status::Failed, crate::api::now_ms());
+                let mut t = Transition::new(message.key(), Status::Sending, Status::Failed, crate::clock::now_ms());
                 t.error = Some((code, text));
                 transition(&inner, &message, t, None).await;
                 return;
@@ -480,7 +480,7 @@ async fn hand_to_carrier(inner: Arc<Inner>, message: Message) {
                     let detail = format!("body dropped: WhatsApp shows no text with {} media", media.content_type);
                     let _ = inner
                         .store
-                        .add_message_note(message.key(), crate::api::now_ms(), Status::Sending, None, detail)
+                        .add_message_note(message.key(), crate::clock::now_ms(), Status::Sending, None, detail)
                         .await;
                 }
             }
@@ -501,7 +501,7 @@ async fn hand_to_carrier(inner: Arc<Inner>, message: Message) {
             }
         }
     };
-    let now = crate::api::now_ms();
+    let now = crate::clock::now_ms();
     let t = match outcome {
         SubmitOutcome::Accepted { carrier_id } => {
             if let Ok(mut waiting) = inner.awaiting_receipt.lock() {
@@ -612,7 +612,7 @@ async fn on_carrier_event(inner: Arc<Inner>, event: CarrierEvent) {
         match message {
             Some(m) if m.status.is_final() => break, // a duplicate receipt
             Some(m) if m.status == Status::Sent => {
-                let now = crate::api::now_ms();
+                let now = crate::clock::now_ms();
                 let t = match result {
                     Ok(()) => Transition::new(m.key(), Status::Sent, Status::Delivered, now),
                     Err(code) => {
@@ -645,7 +645,7 @@ async fn on_read(inner: Arc<Inner>, carrier_id: String) {
     loop {
         if let Ok(Some(m)) = inner.store.message_by_carrier_id(&carrier_id).await {
             if m.status == Status::Delivered {
-                let t = Transition::new(m.key(), Status::Delivered, Status::Read, crate::api::now_ms());
+                let t = Transition::new(m.key(), Status::Delivered, Status::Read, crate::clock::now_ms());
                 if transition(&inner, &m, t, None).await {
                     return;
                 }

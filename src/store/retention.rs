@@ -13,7 +13,7 @@ const EVERY: Duration = Duration::from_secs(60);
 /// Sweeps forever: deletes messages created more than `days` days ago.
 pub async fn run(store: Arc<dyn Store>, days: u32) {
     loop {
-        let cutoff = crate::api::now_ms() - i64::from(days) * 86_400_000;
+        let cutoff = crate::clock::now_ms() - i64::from(days) * 86_400_000;
         let removed = sweep(store.as_ref(), cutoff).await;
         if removed > 0 {
             tracing::info!(removed, days, "retention: deleted old messages");

@@ -196,7 +196,7 @@ impl Sender {
                 (false, true) => None,
             };
             let record = AttemptRecord {
-                at_ms: crate::api::now_ms(),
+                at_ms: crate::clock::now_ms(),
                 http_status: attempt.status,
                 latency_ms: u64::try_from(attempt.latency.as_millis()).unwrap_or(u64::MAX),
                 error: attempt.error.clone(),

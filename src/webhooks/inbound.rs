@@ -97,7 +97,7 @@ impl Inbound {
             return Err(TwilioError::too_many_media(switchboard_domain::message::MAX_MEDIA).into());
         }
         let service = self.store.service_of_sender(&sms.account_sid, &to_bare).await?;
-        let now = crate::api::now_ms();
+        let now = crate::clock::now_ms();
         let key = self.keys.next(now);
         let prefix = if sms.media_urls.is_empty() { "SM" } else { "MM" };
         let message = Message {
@@ -171,7 +171,7 @@ impl Inbound {
         let handset = bare(m.from.as_deref().unwrap_or_default()).to_string();
         let ours = bare(&m.to).to_string();
         let scope = m.messaging_service_sid.clone().unwrap_or_else(|| ours.clone());
-        let now = crate::api::now_ms();
+        let now = crate::clock::now_ms();
         match keyword {
             Some(Keyword::Stop) => {
                 self.note_err(self.store.set_opt_out(&m.account_sid, &scope, &handset, true, now).await)
@@ -196,7 +196,7 @@ impl Inbound {
             // The confirmation of a STOP goes out although the handset just opted out.
             self.reply(&m, &verb, false).await;
         }
-        let mut t = Transition::new(m.key(), Status::Receiving, Status::Received, crate::api::now_ms());
+        let mut t = Transition::new(m.key(), Status::Receiving, Status::Received, crate::clock::now_ms());
         t.price = Some(format!("-{:.5}", 0.0079 * f64::from(m.num_segments.max(1))));
         if let Err(e) = self.store.apply_transitions(vec![t]).await {
             tracing::error!(error = %format!("{e:#}"), message = %m.sid, "inbound message not marked received");
@@ -213,7 +213,8 @@ impl Inbound {
 
     async fn note(&self, m: &Message, code: u32, detail: String) {
         tracing::info!(message = %m.sid, code, %detail, "inbound webhook problem");
-        if let Err(e) = self.store.add_message_note(m.key(), crate::api::now_ms(), m.status, Some(code), detail).await {
+        if let Err(e) = self.store.add_message_note(m.key(), crate::clock::now_ms(), m.status, Some(code), detail).await
+        {
             tracing::warn!(error = %format!("{e:#}"), "event not stored");
         }
     }
@@ -386,7 +387,7 @@ impl Inbound {
                 return self.note(inbound, 21610, format!("reply to {} not sent: recipient opted out", to.text)).await;
             }
         }
-        let now = crate::api::now_ms();
+        let now = crate::clock::now_ms();
         let key = self.keys.next(now);
         let prefix = if verb.media.is_empty() { "SM" } else { "MM" };
         let segments = switchboard_domain::message::num_segments(&to.text, &verb.body, !verb.media.is_empty());

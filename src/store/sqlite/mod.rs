@@ -249,7 +249,7 @@ impl Store for SqliteStore {
             c.execute(
                 "INSERT INTO accounts (sid, auth_token, date_created) VALUES (?1, ?2, ?3)
                  ON CONFLICT (sid) DO UPDATE SET auth_token = excluded.auth_token",
-                params![account.sid, account.auth_token, chrono::Utc::now().timestamp_millis()],
+                params![account.sid, account.auth_token, crate::clock::now_ms()],
             )?;
             Ok(())
         })
@@ -260,7 +260,7 @@ impl Store for SqliteStore {
         self.write(move |c| {
             c.execute(
                 "INSERT INTO accounts (sid, auth_token, date_created) VALUES (?1, ?2, ?3) ON CONFLICT (sid) DO NOTHING",
-                params![account.sid, account.auth_token, chrono::Utc::now().timestamp_millis()],
+                params![account.sid, account.auth_token, crate::clock::now_ms()],
             )?;
             let token: String =
                 c.query_row("SELECT auth_token FROM accounts WHERE sid = ?1", [&account.sid], |r| r.get(0))?;
