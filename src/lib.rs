@@ -10,6 +10,7 @@
 //! - [`server`] — wiring: builds the state and serves until shutdown.
 
 pub mod api;
+pub mod backoff;
 pub mod clock;
 pub mod config;
 pub mod delivery;
