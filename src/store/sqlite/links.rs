@@ -1,4 +1,4 @@
-//! SQLite implementation of [`LinkStore`].
+//! SQL of shortened links (`short_links`).
 
 use super::SqliteStore;
 use crate::store::links::{LinkStore, ShortLink};

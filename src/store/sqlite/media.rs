@@ -1,7 +1,11 @@
 //! SQL of MMS media (`media` table, bytes as a BLOB).
 
-use super::{split_sid, SqliteStore};
-use crate::store::{Cursor, Media, StoreResult};
+use super::rows::{oldest_first_page, split_sid};
+use super::SqliteStore;
+use crate::store::media::{Media, MediaStore};
+use crate::store::{Cursor, StoreResult};
+use async_trait::async_trait;
+use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 
 const COLUMNS: &str = "sid, message_sid, account_sid, content_type, size, date_created, date_updated";
@@ -26,8 +30,9 @@ fn one(c: &Connection, account: &str, key: &str, sid: &str) -> anyhow::Result<Op
     .optional()?)
 }
 
-impl SqliteStore {
-    pub(super) async fn insert_media_rows(&self, media: Vec<(Media, Vec<u8>)>) -> StoreResult<()> {
+#[async_trait]
+impl MediaStore for SqliteStore {
+    async fn insert_media(&self, media: Vec<(Media, Vec<u8>)>) -> StoreResult<()> {
         self.write(move |c| {
             let mut st = c.prepare_cached(
                 "INSERT INTO media (sid, message_key, message_sid, account_sid, content_type, size, content,
@@ -53,7 +58,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn list_media_rows(
+    async fn list_media(
         &self,
         account_sid: &str,
         message_sid: &str,
@@ -62,48 +67,27 @@ impl SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<Media>> {
         let Some((_, key)) = split_sid(message_sid) else { return Ok(Vec::new()) };
-        let (account, cursor) = (account_sid.to_string(), cursor.clone());
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let from = created.0.unwrap_or(i64::MIN);
-        let until = created.1.unwrap_or(i64::MAX);
-        self.read(move |c| {
-            // Attachment order, oldest first: "after" a token means later SIDs.
-            let (cond, order, bound) = match &cursor {
-                Cursor::Start => ("", "ASC", String::new()),
-                Cursor::After(k) => ("AND substr(sid, 3) > ?6", "ASC", k.clone()),
-                Cursor::Before(k) => ("AND substr(sid, 3) < ?6", "DESC", k.clone()),
-            };
-            let sql = format!(
-                "SELECT {COLUMNS} FROM media WHERE message_key = ?1 AND account_sid = ?2
-                 AND date_created >= ?3 AND date_created < ?4 {cond} ORDER BY sid {order} LIMIT ?5"
-            );
-            let mut st = c.prepare_cached(&sql)?;
-            let mut rows = if bound.is_empty() {
-                st.query_map(params![key, account, from, until, limit], from_row)?.collect::<Result<Vec<_>, _>>()?
-            } else {
-                st.query_map(params![key, account, from, until, limit, bound], from_row)?
-                    .collect::<Result<Vec<_>, _>>()?
-            };
-            if order == "DESC" {
-                rows.reverse();
-            }
-            Ok(rows)
-        })
-        .await
+        let sql = format!(
+            "SELECT {COLUMNS} FROM media WHERE message_key = ? AND account_sid = ? AND date_created >= ? AND date_created < ?"
+        );
+        let args = vec![
+            Value::Text(key),
+            Value::Text(account_sid.to_string()),
+            Value::Integer(created.0.unwrap_or(i64::MIN)),
+            Value::Integer(created.1.unwrap_or(i64::MAX)),
+        ];
+        // Attachment order, oldest first.
+        let page = oldest_first_page(sql, args, cursor, limit);
+        self.read(move |c| page.fetch(c, from_row)).await
     }
 
-    pub(super) async fn media_row(
-        &self,
-        account_sid: &str,
-        message_sid: &str,
-        sid: &str,
-    ) -> StoreResult<Option<Media>> {
+    async fn media(&self, account_sid: &str, message_sid: &str, sid: &str) -> StoreResult<Option<Media>> {
         let Some((_, key)) = split_sid(message_sid) else { return Ok(None) };
         let (account, sid) = (account_sid.to_string(), sid.to_string());
         self.read(move |c| one(c, &account, &key, &sid)).await
     }
 
-    pub(super) async fn media_bytes(
+    async fn media_content(
         &self,
         account_sid: &str,
         message_sid: &str,
@@ -120,7 +104,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn delete_media_row(&self, account_sid: &str, message_sid: &str, sid: &str) -> StoreResult<bool> {
+    async fn delete_media(&self, account_sid: &str, message_sid: &str, sid: &str) -> StoreResult<bool> {
         let Some((_, key)) = split_sid(message_sid) else { return Ok(false) };
         let (account, sid) = (account_sid.to_string(), sid.to_string());
         self.write(move |c| {

@@ -1,8 +1,7 @@
-//! SQL for messages and events, and the row ↔ [`Message`] mapping.
+//! Row mapping shared by the query files: the `messages` row ↔ [`Message`], SID splitting, and
+//! keyset pages in SID order.
 
-use crate::store::{
-    Applied, AttemptRecord, CallbackRow, CallbackView, Cursor, MessageEvent, MessageFilter, NewCallback, Transition,
-};
+use crate::store::Cursor;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use switchboard_domain::message::{Message, SendOptions};
@@ -97,251 +96,69 @@ pub(super) fn get_message(c: &Connection, account: &str, prefix: &str, key: &str
     Ok(c.prepare_cached(&sql)?.query_row(params![key, account, prefix], from_row).optional()?)
 }
 
-pub(super) fn list_messages(
+/// The message of `account` if it is in a final state; otherwise the answer a conditional
+/// change (redact, delete) gives instead.
+pub(super) fn final_message<T>(
     c: &Connection,
     account: &str,
-    f: &MessageFilter,
-    cursor: &Cursor,
-    limit: usize,
-) -> anyhow::Result<Vec<Message>> {
-    let (sql, args, ascending) = list_sql(account, f, cursor, limit);
-    let mut st = c.prepare_cached(&sql)?;
-    let mut out: Vec<Message> = st.query_map(params_from_iter(args), from_row)?.collect::<Result<_, _>>()?;
-    if ascending {
-        out.reverse();
-    }
-    Ok(out)
-}
-
-/// Writes SQLite's query plan for a list into `out` (tests check that indexes serve it).
-#[cfg(test)]
-pub(super) fn explain_list(
-    c: &Connection,
-    account: &str,
-    f: &MessageFilter,
-    cursor: &Cursor,
-    limit: usize,
-    out: &mut String,
-) -> anyhow::Result<()> {
-    let (sql, args, _) = list_sql(account, f, cursor, limit);
-    let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-    let rows = st.query_map(params_from_iter(args), |r| r.get::<_, String>(3))?;
-    for row in rows {
-        out.push_str(&row?);
-        out.push('\n');
-    }
-    Ok(())
-}
-
-/// The SQL of a list query, its arguments, and whether rows come oldest first.
-fn list_sql(account: &str, f: &MessageFilter, cursor: &Cursor, limit: usize) -> (String, Vec<Value>, bool) {
-    let mut sql = format!("SELECT {COLUMNS} FROM messages WHERE account_sid = ?");
-    let mut args: Vec<Value> = vec![Value::Text(account.to_string())];
-    if let Some(to) = &f.to {
-        sql.push_str(" AND to_addr = ?");
-        args.push(Value::Text(to.clone()));
-    }
-    if let Some(from) = &f.from {
-        sql.push_str(" AND from_addr = ?");
-        args.push(Value::Text(from.clone()));
-    }
-    // Unsent messages are dated by their creation (see docs/compatibility.md).
-    if let Some(start) = f.sent_from_ms {
-        sql.push_str(" AND COALESCE(date_sent, date_created) >= ?");
-        args.push(Value::Integer(start));
-    }
-    if let Some(end) = f.sent_until_ms {
-        // A message is created before it is sent, so its key bounds the index range too.
-        sql.push_str(" AND COALESCE(date_sent, date_created) < ? AND key < ?");
-        args.push(Value::Integer(end));
-        args.push(Value::Text(sid::min_key_at(end)));
-    }
-    let ascending = match cursor {
-        Cursor::Start => false,
-        Cursor::After(key) => {
-            sql.push_str(" AND key < ?");
-            args.push(Value::Text(key.clone()));
-            false
-        }
-        Cursor::Before(key) => {
-            sql.push_str(" AND key > ?");
-            args.push(Value::Text(key.clone()));
-            true
-        }
-    };
-    sql.push_str(if ascending { " ORDER BY key ASC LIMIT ?" } else { " ORDER BY key DESC LIMIT ?" });
-    args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-    (sql, args, ascending)
-}
-
-pub(super) fn apply_transition(c: &Connection, t: &Transition) -> anyhow::Result<Applied> {
-    let (code, message) = match &t.error {
-        Some((code, msg)) => (Some(*code), Some(msg.as_str())),
-        None => (None, None),
-    };
-    let changed = c
-        .prepare_cached(
-            "UPDATE messages SET status = ?3, date_updated = ?4,
-                 error_code = COALESCE(?5, error_code), error_message = COALESCE(?6, error_message),
-                 date_sent = COALESCE(?7, date_sent), price = COALESCE(?8, price),
-                 carrier_id = COALESCE(?9, carrier_id), from_addr = COALESCE(?10, from_addr),
-                 num_segments = COALESCE(?11, num_segments), body = COALESCE(?12, body),
-                 to_addr = COALESCE(?13, to_addr)
-             WHERE key = ?1 AND status = ?2",
-        )?
-        .execute(params![
-            t.key,
-            t.from.as_str(),
-            t.to.as_str(),
-            t.at_ms,
-            code,
-            message,
-            t.date_sent,
-            t.price,
-            t.carrier_id,
-            t.from_addr,
-            t.num_segments,
-            t.body,
-            t.to_addr
-        ])?;
-    if changed != 1 {
-        return Ok(Applied { applied: false, callback_id: None });
-    }
-    insert_event(c, &t.key, t.at_ms, Some(t.from), t.to, code)?;
-    let callback_id = match &t.callback {
-        Some(cb) => Some(insert_callback(c, &t.key, cb, t.at_ms)?),
-        None => None,
-    };
-    Ok(Applied { applied: true, callback_id })
-}
-
-fn encode_params(params: &[(String, String)]) -> String {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in params {
-        s.append_pair(k, v);
-    }
-    s.finish()
-}
-
-pub(super) fn insert_callback(c: &Connection, key: &str, cb: &NewCallback, at: i64) -> anyhow::Result<i64> {
-    c.prepare_cached(
-        "INSERT INTO callbacks (key, account_sid, url, method, params, idempotency_token, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        key,
-        cb.account_sid,
-        cb.url,
-        cb.method,
-        encode_params(&cb.params),
-        cb.idempotency_token,
-        at
-    ])?;
-    Ok(c.last_insert_rowid())
-}
-
-const CALLBACK_COLUMNS: &str = "id, key, account_sid, url, method, params, idempotency_token, attempts, created_at";
-
-fn callback_from_row(r: &Row<'_>) -> rusqlite::Result<CallbackRow> {
-    let params: String = r.get(5)?;
-    Ok(CallbackRow {
-        id: r.get(0)?,
-        key: r.get(1)?,
-        request: NewCallback {
-            account_sid: r.get(2)?,
-            url: r.get(3)?,
-            method: r.get(4)?,
-            params: form_urlencoded::parse(params.as_bytes()).into_owned().collect(),
-            idempotency_token: r.get(6)?,
-        },
-        attempts: r.get(7)?,
-        created_at: r.get(8)?,
+    prefix: &str,
+    key: &str,
+) -> anyhow::Result<Result<Message, crate::store::Conditional<T>>> {
+    use crate::store::Conditional;
+    Ok(match get_message(c, account, prefix, key)? {
+        None => Err(Conditional::NotFound),
+        Some(m) if !m.status.is_final() => Err(Conditional::WrongStatus(m.status)),
+        Some(m) => Ok(m),
     })
 }
 
-pub(super) fn pending_callbacks(c: &Connection) -> anyhow::Result<Vec<CallbackRow>> {
-    let sql = format!("SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE state = 'pending' ORDER BY id");
-    let mut st = c.prepare(&sql)?;
-    let rows = st.query_map([], callback_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+/// Splits a SID into (prefix, key) if well-formed.
+pub(super) fn split_sid(s: &str) -> Option<(String, String)> {
+    let key = sid::key(s)?;
+    Some((s[..2].to_string(), key.to_ascii_lowercase()))
 }
 
-pub(super) fn record_callback_attempt(
-    c: &Connection,
-    id: i64,
-    a: &AttemptRecord,
-    final_state: Option<&str>,
-) -> anyhow::Result<()> {
-    c.prepare_cached(
-        "INSERT INTO callback_attempts (callback_id, at, http_status, latency_ms, error) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![id, a.at_ms, a.http_status, i64::try_from(a.latency_ms).unwrap_or(i64::MAX), a.error])?;
-    c.prepare_cached("UPDATE callbacks SET attempts = attempts + 1, state = COALESCE(?2, state) WHERE id = ?1")?
-        .execute(params![id, final_state])?;
-    Ok(())
+/// Ends `sql` (a `SELECT … WHERE …` with `args` bound so far) as one keyset page in SID order,
+/// oldest first: "after" a cursor means later SIDs, "before" means earlier ones.
+pub(super) fn oldest_first_page(mut sql: String, mut args: Vec<Value>, cursor: &Cursor, limit: usize) -> Page {
+    let newest_first = match cursor {
+        Cursor::Start => false,
+        Cursor::After(k) => {
+            sql.push_str(" AND substr(sid, 3) > ?");
+            args.push(Value::Text(k.clone()));
+            false
+        }
+        Cursor::Before(k) => {
+            sql.push_str(" AND substr(sid, 3) < ?");
+            args.push(Value::Text(k.clone()));
+            true
+        }
+    };
+    sql.push_str(if newest_first { " ORDER BY sid DESC LIMIT ?" } else { " ORDER BY sid ASC LIMIT ?" });
+    args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    Page { sql, args, reverse: newest_first }
 }
 
-pub(super) fn message_callbacks(c: &Connection, key: &str) -> anyhow::Result<Vec<CallbackView>> {
-    let sql = format!("SELECT {CALLBACK_COLUMNS}, state FROM callbacks WHERE key = ?1 ORDER BY id");
-    let mut st = c.prepare_cached(&sql)?;
-    let rows = st.query_map([key], |r| Ok((callback_from_row(r)?, r.get::<_, String>(9)?)))?;
-    let mut out = Vec::new();
-    let mut att = c.prepare_cached(
-        "SELECT at, http_status, latency_ms, error FROM callback_attempts WHERE callback_id = ?1 ORDER BY id",
-    )?;
-    for row in rows {
-        let (row, state) = row?;
-        let attempts = att
-            .query_map([row.id], |r| {
-                Ok(AttemptRecord {
-                    at_ms: r.get(0)?,
-                    http_status: r.get(1)?,
-                    latency_ms: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-                    error: r.get(3)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-        out.push(CallbackView { row, state, attempts });
+/// A page query: its SQL, its arguments, and whether its rows come in the reverse of the
+/// order the caller returns.
+pub(super) struct Page {
+    pub(super) sql: String,
+    pub(super) args: Vec<Value>,
+    pub(super) reverse: bool,
+}
+
+impl Page {
+    /// Runs the query and returns its rows in page order.
+    pub(super) fn fetch<T>(
+        &self,
+        c: &Connection,
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> anyhow::Result<Vec<T>> {
+        let mut st = c.prepare_cached(&self.sql)?;
+        let mut rows = st.query_map(params_from_iter(&self.args), map)?.collect::<Result<Vec<_>, _>>()?;
+        if self.reverse {
+            rows.reverse();
+        }
+        Ok(rows)
     }
-    Ok(out)
-}
-
-pub(super) fn message_by_carrier_id(c: &Connection, carrier_id: &str) -> anyhow::Result<Option<Message>> {
-    let sql = format!("SELECT {COLUMNS} FROM messages WHERE carrier_id = ?1");
-    Ok(c.prepare_cached(&sql)?.query_row([carrier_id], from_row).optional()?)
-}
-
-pub(super) fn unfinished_outbound(c: &Connection) -> anyhow::Result<Vec<Message>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM messages WHERE status IN ('queued', 'sending', 'sent', 'accepted', 'scheduled')
-         AND direction != 'inbound' ORDER BY key"
-    );
-    let mut st = c.prepare(&sql)?;
-    let rows = st.query_map([], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub(super) fn events(c: &Connection, key: &str) -> anyhow::Result<Vec<MessageEvent>> {
-    let mut st = c.prepare_cached(
-        "SELECT at, from_status, to_status, error_code, detail FROM message_events WHERE key = ?1 ORDER BY id",
-    )?;
-    let rows = st.query_map([key], |r| {
-        Ok(MessageEvent { at_ms: r.get(0)?, from: r.get(1)?, to: r.get(2)?, error_code: r.get(3)?, detail: r.get(4)? })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub(super) fn add_note(
-    c: &Connection,
-    key: &str,
-    at: i64,
-    status: Status,
-    error_code: Option<u32>,
-    detail: &str,
-) -> anyhow::Result<()> {
-    c.prepare_cached(
-        "INSERT INTO message_events (key, at, from_status, to_status, error_code, detail) VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
-    )?
-    .execute(params![key, at, status.as_str(), error_code, detail])?;
-    Ok(())
 }
