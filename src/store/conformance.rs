@@ -607,7 +607,7 @@ pub(crate) async fn deleting_a_media_item_removes_only_it(store: Arc<dyn Store>)
     assert!(!store.delete_media("AC1", &m.sid, &first.sid).await.unwrap());
     assert_eq!(store.media_content("AC1", &m.sid, &first.sid).await.unwrap(), None);
     let left = store.list_media("AC1", &m.sid, (None, None), &Cursor::Start, 10).await.unwrap();
-    assert_eq!(left, [second.clone()]);
+    assert_eq!(left, std::slice::from_ref(second));
 }
 
 pub(crate) async fn a_click_is_counted_and_returns_the_link_as_it_was(store: Arc<dyn Store>) {
