@@ -2,8 +2,8 @@
 //!
 //! Handlers and the delivery engine only see [`Store`], which is every concern's trait at once;
 //! `sqlite/` is the embedded engine, with one file per concern. To add an engine, implement
-//! each trait of [`prelude`] in a sibling folder (`Store` follows), run
-//! `conformance::suite!` in its tests, and add its URL scheme to [`open`].
+//! each trait of [`prelude`] in a sibling folder, run `conformance::suite!` in its tests, and
+//! add its URL scheme to [`open`].
 
 pub mod accounts;
 pub mod callbacks;
@@ -121,7 +121,8 @@ pub struct Applied {
 /// Storage errors are internal: they become a logged 500, never a detail shown to clients.
 pub type StoreResult<T> = Result<T, anyhow::Error>;
 
-/// Everything the server persists: an engine implements each concern's trait and gets this one.
+/// Everything the server persists: an engine implements each concern's trait, then this one
+/// (an empty impl).
 pub trait Store:
     prelude::AccountStore
     + prelude::MessageStore
@@ -136,23 +137,6 @@ pub trait Store:
     + Send
     + Sync
     + 'static
-{
-}
-
-impl<T> Store for T where
-    T: prelude::AccountStore
-        + prelude::MessageStore
-        + prelude::CallbackStore
-        + prelude::FeedbackStore
-        + prelude::ContentStore
-        + prelude::MediaStore
-        + prelude::LinkStore
-        + prelude::OptOutStore
-        + prelude::StickySenderStore
-        + prelude::SenderStore
-        + Send
-        + Sync
-        + 'static
 {
 }
 

@@ -1,6 +1,5 @@
 //! SQL of the status-callback outbox (`callbacks`, `callback_attempts`).
 
-use super::rows::{get_message, split_sid};
 use super::SqliteStore;
 use crate::store::callbacks::{AttemptRecord, CallbackRow, CallbackStore, CallbackView, NewCallback};
 use crate::store::StoreResult;
@@ -23,15 +22,7 @@ impl CallbackStore for SqliteStore {
     }
 
     async fn message_callbacks(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Vec<CallbackView>>> {
-        let Some((prefix, key)) = split_sid(sid) else { return Ok(None) };
-        let account = account_sid.to_string();
-        self.read(move |c| {
-            if get_message(c, &account, &prefix, &key)?.is_none() {
-                return Ok(None);
-            }
-            message_callbacks(c, &key).map(Some)
-        })
-        .await
+        self.read_about_message(account_sid, sid, message_callbacks).await
     }
 }
 

@@ -143,15 +143,7 @@ impl MessageStore for SqliteStore {
     }
 
     async fn message_events(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Vec<MessageEvent>>> {
-        let Some((prefix, key)) = split_sid(sid) else { return Ok(None) };
-        let account = account_sid.to_string();
-        self.read(move |c| {
-            if get_message(c, &account, &prefix, &key)?.is_none() {
-                return Ok(None);
-            }
-            events(c, &key).map(Some)
-        })
-        .await
+        self.read_about_message(account_sid, sid, events).await
     }
 }
 

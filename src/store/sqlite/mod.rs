@@ -18,6 +18,8 @@ mod sticky;
 
 pub use engine::SqliteStore;
 
+impl crate::store::Store for SqliteStore {}
+
 #[cfg(test)]
 mod tests {
     use super::SqliteStore;

@@ -1,7 +1,8 @@
 //! Row mapping shared by the query files: the `messages` row ↔ [`Message`], SID splitting, and
 //! keyset pages in SID order.
 
-use crate::store::Cursor;
+use super::SqliteStore;
+use crate::store::{Cursor, StoreResult};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use switchboard_domain::message::{Message, SendOptions};
@@ -110,6 +111,27 @@ pub(super) fn final_message<T>(
         Some(m) if !m.status.is_final() => Err(Conditional::WrongStatus(m.status)),
         Some(m) => Ok(m),
     })
+}
+
+impl SqliteStore {
+    /// Reads what is recorded about message `sid` of `account_sid` (`f` gets its key); `None`
+    /// when the account has no such message.
+    pub(super) async fn read_about_message<T: Send + 'static>(
+        &self,
+        account_sid: &str,
+        sid: &str,
+        f: impl FnOnce(&Connection, &str) -> anyhow::Result<T> + Send + 'static,
+    ) -> StoreResult<Option<T>> {
+        let Some((prefix, key)) = split_sid(sid) else { return Ok(None) };
+        let account = account_sid.to_string();
+        self.read(move |c| {
+            if get_message(c, &account, &prefix, &key)?.is_none() {
+                return Ok(None);
+            }
+            f(c, &key).map(Some)
+        })
+        .await
+    }
 }
 
 /// Splits a SID into (prefix, key) if well-formed.
