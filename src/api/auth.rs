@@ -2,9 +2,11 @@
 //! request may only touch the account it authenticated as, and asking for any other account
 //! answers exactly like asking for one that does not exist.
 
-use super::error::ApiResult;
-use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::{AppState, SharedState};
 use crate::store::Account;
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use base64::Engine;
 use std::collections::HashMap;
@@ -44,22 +46,26 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_string(), pass.to_string()))
 }
 
-/// Authenticates the request and checks it may act on `path_account`; `path` is echoed in the
-/// 404 for a foreign account.
-pub async fn require(state: &AppState, headers: &HeaderMap, path_account: &str, path: &str) -> ApiResult<Account> {
-    let (user, pass) = basic_credentials(headers).ok_or_else(TwilioError::authenticate)?;
-    let account = authenticate(state, &user, &pass).await?;
-    if account.sid != path_account {
-        return Err(TwilioError::not_found(path).into());
-    }
-    Ok(account)
-}
+/// The account a request authenticated as (HTTP Basic), already checked against the
+/// `{account}` of its path when the path names one (v2010, `/_switchboard/`); on paths that name
+/// none (messaging v1, Content) it is the Basic user's account. Every API handler takes it as
+/// its first extractor, so no route can forget to authenticate.
+pub struct Authenticated(pub Account);
 
-/// Authenticates a request on a path that names no account (messaging v1): the account is the
-/// HTTP Basic user, checked exactly as [`require`] checks a v2010 path's account.
-pub async fn require_any(state: &AppState, headers: &HeaderMap) -> ApiResult<Account> {
-    let (user, pass) = basic_credentials(headers).ok_or_else(TwilioError::authenticate)?;
-    authenticate(state, &user, &pass).await
+impl FromRequestParts<SharedState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        let (user, pass) = basic_credentials(&parts.headers).ok_or_else(TwilioError::authenticate)?;
+        let account = authenticate(state, &user, &pass).await?;
+        let params = RawPathParams::from_request_parts(parts, state).await.ok();
+        let path_account = params.as_ref().and_then(|p| p.iter().find(|(k, _)| *k == "account").map(|(_, v)| v));
+        // Another account's resources answer exactly like resources that do not exist.
+        if path_account.is_some_and(|sid| sid != account.sid) {
+            return Err(TwilioError::not_found(parts.uri.path()).into());
+        }
+        Ok(Authenticated(account))
+    }
 }
 
 async fn authenticate(state: &AppState, user: &str, pass: &str) -> ApiResult<Account> {

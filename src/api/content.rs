@@ -1,7 +1,7 @@
 //! A minimal Twilio Content API (`/v1/Content`): text and media templates whose `ContentSid`
 //! messages are rendered from, with `ContentVariables` filling `{{variables}}`.
 
-use super::auth;
+use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
 use super::form;
 use super::paging::{PageRequest, V1Page};
@@ -10,7 +10,7 @@ use crate::clock::now_ms;
 use crate::store::Content;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -57,8 +57,11 @@ fn render(state: &SharedState, c: &Content) -> Value {
 }
 
 /// POST /v1/Content (JSON, as Twilio's Content API takes it).
-async fn create(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
-    let account = auth::require_any(&state, &headers).await?;
+async fn create(
+    State(state): State<SharedState>,
+    Authenticated(account): Authenticated,
+    body: Body,
+) -> ApiResult<Response> {
     let bytes = axum::body::to_bytes(body, super::MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError(TwilioError::payload_too_large(super::MAX_BODY_BYTES)))?;
@@ -103,30 +106,31 @@ async fn create(State(state): State<SharedState>, headers: HeaderMap, body: Body
 
 async fn fetch(
     State(state): State<SharedState>,
+    Authenticated(account): Authenticated,
     Path(sid): Path<String>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = auth::require_any(&state, &headers).await?;
     let c = state.store.content(&account.sid, &sid).await?.ok_or_else(|| TwilioError::not_found(uri.path()))?;
     Ok(Json(render(&state, &c)).into_response())
 }
 
 async fn delete(
     State(state): State<SharedState>,
+    Authenticated(account): Authenticated,
     Path(sid): Path<String>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = auth::require_any(&state, &headers).await?;
     if !state.store.delete_content(&account.sid, &sid).await? {
         return Err(TwilioError::not_found(uri.path()).into());
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn list(State(state): State<SharedState>, uri: Uri, headers: HeaderMap) -> ApiResult<Response> {
-    let account = auth::require_any(&state, &headers).await?;
+async fn list(
+    State(state): State<SharedState>,
+    Authenticated(account): Authenticated,
+    uri: Uri,
+) -> ApiResult<Response> {
     let q = form::decode(uri.query().unwrap_or("").as_bytes());
     let req = PageRequest::parse(&q, &["HX"])?;
     let rows = state.store.list_contents(&account.sid, &req.cursor, req.limit()).await?;

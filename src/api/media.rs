@@ -3,7 +3,7 @@
 //! with their content type, behind the same Basic auth (Twilio redirects to a storage URL; the
 //! bytes are served directly here).
 
-use super::auth;
+use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
 use super::form::{self, Pairs};
 use super::paging::{PageRequest, V2010Page};
@@ -11,7 +11,7 @@ use super::render::rfc2822;
 use super::SharedState;
 use crate::store::Media;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -110,11 +110,10 @@ fn parse_filters(q: &Pairs) -> Result<(Range, Echo), ApiError> {
 /// GET …/Messages/{MessageSid}/Media.json: attachment order, keyset pages.
 async fn list(
     State(state): State<SharedState>,
-    Path((account, msid)): Path<(String, String)>,
+    Authenticated(account): Authenticated,
+    Path((_, msid)): Path<(String, String)>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let msid = message_sid(&msid, &uri)?;
     if state.store.message(&account.sid, msid).await?.is_none() {
         return Err(not_found(&uri));
@@ -131,11 +130,10 @@ async fn list(
 /// GET …/Media/{Sid}.json (the resource) or …/Media/{Sid} (its bytes).
 async fn fetch(
     State(state): State<SharedState>,
-    Path((account, msid, file)): Path<(String, String, String)>,
+    Authenticated(account): Authenticated,
+    Path((_, msid, file)): Path<(String, String, String)>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let msid = message_sid(&msid, &uri)?;
     let (me, json) = media_sid(&file, &uri)?;
     if json {
@@ -152,11 +150,10 @@ async fn fetch(
 /// DELETE …/Media/{Sid}.json: 204.
 async fn delete(
     State(state): State<SharedState>,
-    Path((account, msid, file)): Path<(String, String, String)>,
+    Authenticated(account): Authenticated,
+    Path((_, msid, file)): Path<(String, String, String)>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let msid = message_sid(&msid, &uri)?;
     let (me, json) = media_sid(&file, &uri)?;
     if !json || !state.store.delete_media(&account.sid, msid, me).await? {

@@ -1,6 +1,6 @@
 //! `/2010-04-01/Accounts/{AccountSid}/Messages.json` and `/Messages/{Sid}.json`.
 
-use super::auth;
+use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
 use super::form::{self, Pairs};
 use super::paging::{PageRequest, V2010Page};
@@ -10,7 +10,7 @@ use crate::clock::now_ms;
 use crate::store::{Conditional, MessageFilter};
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use switchboard_domain::address;
@@ -22,12 +22,9 @@ use switchboard_domain::{sid, TwilioError};
 /// POST …/Messages.json: validate, persist durably, answer 201, hand to delivery.
 pub async fn create(
     State(state): State<SharedState>,
-    Path(account): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
+    Authenticated(account): Authenticated,
     body: Body,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let pairs = form::read_form(body).await?;
     let now = now_ms();
     let mut valid = validate_create(&CreateParams::from_pairs(pairs), now, state.min_schedule_lead_secs)?;
@@ -157,11 +154,10 @@ pub async fn create(
 /// GET …/Messages/{Sid}.json
 pub async fn fetch(
     State(state): State<SharedState>,
-    Path((account, file)): Path<(String, String)>,
+    Authenticated(account): Authenticated,
+    Path((_, file)): Path<(String, String)>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let sid = message_sid(&file, &uri)?;
     let m = state.store.message(&account.sid, sid).await?.ok_or_else(|| TwilioError::not_found(uri.path()))?;
     Ok(Json(render::message(&m, true)).into_response())
@@ -171,12 +167,11 @@ pub async fn fetch(
 /// scheduled one.
 pub async fn update(
     State(state): State<SharedState>,
-    Path((account, file)): Path<(String, String)>,
+    Authenticated(account): Authenticated,
+    Path((_, file)): Path<(String, String)>,
     uri: Uri,
-    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let sid = message_sid(&file, &uri)?;
     let pairs = form::read_form(body).await?;
     let not_found = || ApiError(TwilioError::not_found(uri.path()));
@@ -220,11 +215,10 @@ pub async fn update(
 /// DELETE …/Messages/{Sid}.json: 204 for a message in a final state.
 pub async fn delete(
     State(state): State<SharedState>,
-    Path((account, file)): Path<(String, String)>,
+    Authenticated(account): Authenticated,
+    Path((_, file)): Path<(String, String)>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let sid = message_sid(&file, &uri)?;
     match state.store.delete_message(&account.sid, sid).await? {
         Conditional::Done(()) => Ok(StatusCode::NO_CONTENT.into_response()),
@@ -238,12 +232,11 @@ pub async fn delete(
 /// MessageFeedback resource, as Twilio's current specification says.
 pub async fn feedback(
     State(state): State<SharedState>,
-    Path((account, sid)): Path<(String, String)>,
+    Authenticated(account): Authenticated,
+    Path((_, sid)): Path<(String, String)>,
     uri: Uri,
-    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let pairs = form::read_form(body).await?;
     let outcome = match form::last(&pairs, "Outcome") {
         None | Some("") => "confirmed",
@@ -273,11 +266,9 @@ fn message_sid<'a>(file: &'a str, uri: &Uri) -> Result<&'a str, ApiError> {
 /// GET …/Messages.json: filters, newest first, keyset pages.
 pub async fn list(
     State(state): State<SharedState>,
-    Path(account): Path<String>,
+    Authenticated(account): Authenticated,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let q = form::decode(uri.query().unwrap_or("").as_bytes());
     let (filter, echo) = parse_filters(&q)?;
     let req = PageRequest::parse(&q, &["SM", "MM"])?;

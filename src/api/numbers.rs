@@ -11,7 +11,7 @@
 //! booleans, SIDs, friendly names), with "absent" and "present but empty" kept apart so an
 //! update changes only what it names.
 
-use super::auth;
+use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
 use super::form::{self, Pairs};
 use super::paging::{PageRequest, V2010Page};
@@ -21,7 +21,7 @@ use crate::clock::now_ms;
 use crate::store::senders::{IncomingNumber, NumberSettings, PhoneNumber, Refused, SenderFilter, ShortCode};
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -278,12 +278,9 @@ pub fn default_friendly_name(e164: &str) -> String {
 /// POST …/IncomingPhoneNumbers.json: provisions `PhoneNumber` in the account.
 pub async fn create_number(
     State(state): State<SharedState>,
-    Path(account): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
+    Authenticated(account): Authenticated,
     body: Body,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let pairs = form::read_form(body).await?;
     let phone_number = match form::last(&pairs, "PhoneNumber").map(str::trim).filter(|v| !v.is_empty()) {
         Some(v) => address::parse_phone(v).ok_or_else(|| {
@@ -335,11 +332,10 @@ pub async fn create_number(
 /// GET …/IncomingPhoneNumbers/{Sid}.json
 pub async fn fetch_number(
     State(state): State<SharedState>,
-    Path((account, file)): Path<(String, String)>,
+    Authenticated(account): Authenticated,
+    Path((_, file)): Path<(String, String)>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let sid = file_sid(&file, "PN", &uri)?;
     let n = state.store.incoming_number(&account.sid, sid).await?.ok_or_else(|| TwilioError::not_found(uri.path()))?;
     Ok(Json(number_json(&n)).into_response())
@@ -348,12 +344,11 @@ pub async fn fetch_number(
 /// POST …/IncomingPhoneNumbers/{Sid}.json: changes what is given, keeps the rest.
 pub async fn update_number(
     State(state): State<SharedState>,
-    Path((account, file)): Path<(String, String)>,
+    Authenticated(account): Authenticated,
+    Path((_, file)): Path<(String, String)>,
     uri: Uri,
-    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let sid = file_sid(&file, "PN", &uri)?;
     let pairs = form::read_form(body).await?;
     if let Some(to) = form::last(&pairs, "AccountSid").map(str::trim).filter(|v| !v.is_empty() && *v != account.sid) {
@@ -376,11 +371,10 @@ pub async fn update_number(
 /// Messaging Service's pool).
 pub async fn delete_number(
     State(state): State<SharedState>,
-    Path((account, file)): Path<(String, String)>,
+    Authenticated(account): Authenticated,
+    Path((_, file)): Path<(String, String)>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let sid = file_sid(&file, "PN", &uri)?;
     if state.store.delete_phone_number(&account.sid, sid).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
@@ -393,11 +387,9 @@ pub async fn delete_number(
 /// for any digit), `FriendlyName` (exact), `Beta`, `Origin`; creation order, keyset pages.
 pub async fn list_numbers(
     State(state): State<SharedState>,
-    Path(account): Path<String>,
+    Authenticated(account): Authenticated,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let q = form::decode(uri.query().unwrap_or("").as_bytes());
     let mut filter = SenderFilter::default();
     let mut echo: Vec<(&'static str, String)> = Vec::new();
@@ -561,12 +553,9 @@ impl ShortCodePatch {
 /// (`ShortCode` 3–8 digits, `CountryCode` ISO 3166 alpha-2, default `US`).
 pub async fn create_short_code(
     State(state): State<SharedState>,
-    Path(account): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
+    Authenticated(account): Authenticated,
     body: Body,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let pairs = form::read_form(body).await?;
     let digits = match form::last(&pairs, "ShortCode").map(str::trim) {
         Some(v) if (3..=8).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()) => v.to_string(),
@@ -620,11 +609,10 @@ pub async fn create_short_code(
 /// takes it out of its Messaging Service's pool).
 pub async fn delete_short_code(
     State(state): State<SharedState>,
-    Path((account, file)): Path<(String, String)>,
+    Authenticated(account): Authenticated,
+    Path((_, file)): Path<(String, String)>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let sid = file_sid(&file, "SC", &uri)?;
     if state.store.delete_short_code(&account.sid, sid).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
@@ -636,11 +624,10 @@ pub async fn delete_short_code(
 /// GET …/SMS/ShortCodes/{Sid}.json
 pub async fn fetch_short_code(
     State(state): State<SharedState>,
-    Path((account, file)): Path<(String, String)>,
+    Authenticated(account): Authenticated,
+    Path((_, file)): Path<(String, String)>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let sid = file_sid(&file, "SC", &uri)?;
     let sc = state.store.short_code(&account.sid, sid).await?.ok_or_else(|| TwilioError::not_found(uri.path()))?;
     Ok(Json(short_code_json(&sc)).into_response())
@@ -649,12 +636,11 @@ pub async fn fetch_short_code(
 /// POST …/SMS/ShortCodes/{Sid}.json: `FriendlyName`, `ApiVersion`, the SMS webhooks.
 pub async fn update_short_code(
     State(state): State<SharedState>,
-    Path((account, file)): Path<(String, String)>,
+    Authenticated(account): Authenticated,
+    Path((_, file)): Path<(String, String)>,
     uri: Uri,
-    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let sid = file_sid(&file, "SC", &uri)?;
     let patch = ShortCodePatch::parse(&form::read_form(body).await?)?;
     let now = now_ms();
@@ -670,11 +656,9 @@ pub async fn update_short_code(
 /// `FriendlyName` (exact); creation order, keyset pages.
 pub async fn list_short_codes(
     State(state): State<SharedState>,
-    Path(account): Path<String>,
+    Authenticated(account): Authenticated,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let q = form::decode(uri.query().unwrap_or("").as_bytes());
     let mut filter = SenderFilter::default();
     let mut echo: Vec<(&'static str, String)> = Vec::new();

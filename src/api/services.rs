@@ -9,18 +9,17 @@
 //! service of the account → 409 21712; a second alphanumeric sender, or an invalid one →
 //! 400 21709; a `PhoneNumberSid`/`ShortCodeSid` that is not the account's → 400 20001.
 
-use super::auth;
+use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
 use super::form;
 use super::numbers::{set, Params};
 use super::paging::{PageRequest, V1Page};
-use super::{AppState, SharedState};
+use super::SharedState;
 use crate::clock::now_ms;
 use crate::store::senders::{NewPoolSender, PoolKind, PoolSender, Refused, Service, ServiceRecord, ServiceSettings};
-use crate::store::Account;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -40,19 +39,23 @@ pub fn routes() -> Router<SharedState> {
         router = router
             .route(
                 &collection,
-                get(move |s: State<SharedState>, p: Path<String>, u: Uri, h: HeaderMap| list_pool(kind, s, p, u, h))
-                    .post(move |s: State<SharedState>, p: Path<String>, u: Uri, h: HeaderMap, b: Body| {
-                        add_to_pool(kind, s, p, u, h, b)
-                    }),
+                get(move |s: State<SharedState>, a: Authenticated, p: Path<String>, u: Uri| {
+                    list_pool(kind, s, a, p, u)
+                })
+                .post(
+                    move |s: State<SharedState>, a: Authenticated, p: Path<String>, u: Uri, b: Body| {
+                        add_to_pool(kind, s, a, p, u, b)
+                    },
+                ),
             )
             .route(
                 &member,
-                get(move |s: State<SharedState>, p: Path<(String, String)>, u: Uri, h: HeaderMap| {
-                    fetch_pool_sender(kind, s, p, u, h)
+                get(move |s: State<SharedState>, a: Authenticated, p: Path<(String, String)>, u: Uri| {
+                    fetch_pool_sender(kind, s, a, p, u)
                 })
                 .delete(
-                    move |s: State<SharedState>, p: Path<(String, String)>, u: Uri, h: HeaderMap| {
-                        remove_from_pool(kind, s, p, u, h)
+                    move |s: State<SharedState>, a: Authenticated, p: Path<(String, String)>, u: Uri| {
+                        remove_from_pool(kind, s, a, p, u)
                     },
                 ),
             );
@@ -76,13 +79,6 @@ fn list_key(kind: PoolKind) -> &'static str {
         PoolKind::ShortCode => "short_codes",
         PoolKind::AlphaSender => "alpha_senders",
     }
-}
-
-// --- authentication --------------------------------------------------------------------------
-
-/// Authenticates a request on a path that names no account (see [`auth::require_any`]).
-pub async fn require_account(state: &AppState, headers: &HeaderMap, _path: &str) -> ApiResult<Account> {
-    auth::require_any(state, headers).await
 }
 
 // --- Services --------------------------------------------------------------------------------
@@ -172,11 +168,9 @@ impl ServicePatch {
 /// POST /v1/Services (`FriendlyName` required).
 pub async fn create_service(
     State(state): State<SharedState>,
-    uri: Uri,
-    headers: HeaderMap,
+    Authenticated(account): Authenticated,
     body: Body,
 ) -> ApiResult<Response> {
-    let account = require_account(&state, &headers, uri.path()).await?;
     let pairs = form::read_form(body).await?;
     if form::last(&pairs, "FriendlyName").is_none_or(|v| v.trim().is_empty()) {
         return Err(TwilioError::invalid_parameter("Missing required parameter FriendlyName in the post body").into());
@@ -211,11 +205,10 @@ pub async fn create_service(
 /// GET /v1/Services/{Sid}
 pub async fn fetch_service(
     State(state): State<SharedState>,
+    Authenticated(account): Authenticated,
     Path(sid): Path<String>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = require_account(&state, &headers, uri.path()).await?;
     let r = state.store.service_record(&account.sid, &sid).await?.ok_or_else(|| TwilioError::not_found(uri.path()))?;
     Ok(Json(service_json(&state.base_url, &r)).into_response())
 }
@@ -223,12 +216,11 @@ pub async fn fetch_service(
 /// POST /v1/Services/{Sid}: changes what is given, keeps the rest.
 pub async fn update_service(
     State(state): State<SharedState>,
+    Authenticated(account): Authenticated,
     Path(sid): Path<String>,
     uri: Uri,
-    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let account = require_account(&state, &headers, uri.path()).await?;
     let patch = ServicePatch::parse(&form::read_form(body).await?)?;
     let now = now_ms();
     let r = state
@@ -242,11 +234,10 @@ pub async fn update_service(
 /// DELETE /v1/Services/{Sid}: the service and its pool (the senders themselves stay).
 pub async fn delete_service(
     State(state): State<SharedState>,
+    Authenticated(account): Authenticated,
     Path(sid): Path<String>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = require_account(&state, &headers, uri.path()).await?;
     if state.store.delete_service(&account.sid, &sid).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
@@ -255,8 +246,11 @@ pub async fn delete_service(
 }
 
 /// GET /v1/Services: creation order, keyset pages.
-pub async fn list_services(State(state): State<SharedState>, uri: Uri, headers: HeaderMap) -> ApiResult<Response> {
-    let account = require_account(&state, &headers, uri.path()).await?;
+pub async fn list_services(
+    State(state): State<SharedState>,
+    Authenticated(account): Authenticated,
+    uri: Uri,
+) -> ApiResult<Response> {
     let q = form::decode(uri.query().unwrap_or("").as_bytes());
     let req = PageRequest::parse(&q, &["MG"])?;
     let rows = state.store.list_services(&account.sid, &req.cursor, req.limit()).await?;
@@ -272,12 +266,11 @@ pub async fn list_services(State(state): State<SharedState>, uri: Uri, headers: 
 async fn add_to_pool(
     kind: PoolKind,
     State(state): State<SharedState>,
+    Authenticated(account): Authenticated,
     Path(service): Path<String>,
     uri: Uri,
-    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let account = require_account(&state, &headers, uri.path()).await?;
     let pairs = form::read_form(body).await?;
     let name = match kind {
         PoolKind::PhoneNumber => "PhoneNumberSid",
@@ -360,11 +353,10 @@ fn is_alpha_sender(v: &str) -> bool {
 async fn fetch_pool_sender(
     kind: PoolKind,
     State(state): State<SharedState>,
+    Authenticated(account): Authenticated,
     Path((service, sid)): Path<(String, String)>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = require_account(&state, &headers, uri.path()).await?;
     let member = state
         .store
         .pool_sender(&account.sid, &service, kind, &sid)
@@ -378,11 +370,10 @@ async fn fetch_pool_sender(
 async fn remove_from_pool(
     kind: PoolKind,
     State(state): State<SharedState>,
+    Authenticated(account): Authenticated,
     Path((service, sid)): Path<(String, String)>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = require_account(&state, &headers, uri.path()).await?;
     if state.store.remove_from_pool(&account.sid, &service, kind, &sid).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
@@ -394,11 +385,10 @@ async fn remove_from_pool(
 async fn list_pool(
     kind: PoolKind,
     State(state): State<SharedState>,
+    Authenticated(account): Authenticated,
     Path(service): Path<String>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = require_account(&state, &headers, uri.path()).await?;
     let q = form::decode(uri.query().unwrap_or("").as_bytes());
     let req = PageRequest::parse(&q, &[kind.sid_prefix()])?;
     let rows = state

@@ -1,11 +1,11 @@
 //! Switchboard's own endpoints (not Twilio's): health, readiness, message events.
 
-use super::auth;
+use super::auth::Authenticated;
 use super::error::ApiResult;
 use super::SharedState;
 use crate::delivery::simulator::Rule;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use switchboard_domain::TwilioError;
@@ -24,11 +24,10 @@ pub async fn readyz(State(state): State<SharedState>) -> ApiResult<&'static str>
 /// GET /_switchboard/Accounts/{AccountSid}/Messages/{Sid}/Events.json: the status history.
 pub async fn events(
     State(state): State<SharedState>,
-    Path((account, sid)): Path<(String, String)>,
+    Authenticated(account): Authenticated,
+    Path((_, sid)): Path<(String, String)>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let events =
         state.store.message_events(&account.sid, &sid).await?.ok_or_else(|| TwilioError::not_found(uri.path()))?;
     let events: Vec<_> = events
@@ -50,11 +49,10 @@ pub async fn events(
 /// callback of a message with each delivery attempt.
 pub async fn callbacks(
     State(state): State<SharedState>,
-    Path((account, sid)): Path<(String, String)>,
+    Authenticated(account): Authenticated,
+    Path((_, sid)): Path<(String, String)>,
     uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let views =
         state.store.message_callbacks(&account.sid, &sid).await?.ok_or_else(|| TwilioError::not_found(uri.path()))?;
     let callbacks: Vec<_> = views
@@ -84,11 +82,8 @@ pub async fn callbacks(
 /// GET …/Simulator/Rules.json: the simulator rules that apply to this account.
 pub async fn list_rules(
     State(state): State<SharedState>,
-    Path(account): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
+    Authenticated(account): Authenticated,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     Ok(Json(serde_json::json!({ "rules": state.simulator.rules_for(&account.sid) })).into_response())
 }
 
@@ -97,12 +92,9 @@ pub async fn list_rules(
 /// `ErrorCode`, `DelayMs`, `Probability`.
 pub async fn add_rule(
     State(state): State<SharedState>,
-    Path(account): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
+    Authenticated(account): Authenticated,
     body: axum::body::Body,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let pairs = super::form::read_form(body).await?;
     let get = |name: &str| super::form::last(&pairs, name).filter(|v| !v.is_empty()).map(str::to_string);
     let number = |name: &str| -> Result<Option<f64>, TwilioError> {
@@ -127,11 +119,8 @@ pub async fn add_rule(
 /// DELETE …/Simulator/Rules.json: removes this account's rules.
 pub async fn clear_rules(
     State(state): State<SharedState>,
-    Path(account): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
+    Authenticated(account): Authenticated,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     state.simulator.clear_rules(&account.sid);
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }
@@ -148,12 +137,9 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
 /// Answers 201 with the inbound Message; the webhook runs in the background.
 pub async fn inbound(
     State(state): State<SharedState>,
-    Path(account): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
+    Authenticated(account): Authenticated,
     body: axum::body::Body,
 ) -> ApiResult<Response> {
-    let account = auth::require(&state, &headers, &account, uri.path()).await?;
     let pairs = super::form::read_form(body).await?;
     let get = |name: &str| super::form::last(&pairs, name).unwrap_or("").to_string();
     let from = get("From");
