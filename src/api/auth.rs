@@ -58,8 +58,11 @@ impl FromRequestParts<SharedState> for Authenticated {
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
         let (user, pass) = basic_credentials(&parts.headers).ok_or_else(TwilioError::authenticate)?;
         let account = authenticate(state, &user, &pass).await?;
-        let params = RawPathParams::from_request_parts(parts, state).await.ok();
-        let path_account = params.as_ref().and_then(|p| p.iter().find(|(k, _)| *k == "account").map(|(_, v)| v));
+        // A path whose parameters cannot be decoded names no resource of this account.
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError(TwilioError::not_found(parts.uri.path())))?;
+        let path_account = params.iter().find(|(k, _)| *k == "account").map(|(_, v)| v);
         // Another account's resources answer exactly like resources that do not exist.
         if path_account.is_some_and(|sid| sid != account.sid) {
             return Err(TwilioError::not_found(parts.uri.path()).into());

@@ -6,7 +6,7 @@ use super::error::ApiError;
 use super::SharedState;
 use crate::store::links::ShortLink;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
