@@ -1012,8 +1012,8 @@ async fn the_five_lookups_answer_from_what_the_api_created() {
 
     // phone_number_by_address
     let number = store.phone_number_by_address(SID_A, "+14155550180").await.unwrap().expect("the number");
-    assert_eq!((number.sid.as_str(), number.sms_url.as_deref()), (pn.as_str(), Some("https://example.com/sms")));
-    assert_eq!(number.sms_method, "POST");
+    assert_eq!((number.sid.as_str(), number.sms.url.as_deref()), (pn.as_str(), Some("https://example.com/sms")));
+    assert_eq!(number.sms.method, "POST");
     assert_eq!(store.phone_number_by_address(SID_A, "whatsapp:+14155550180").await.unwrap().map(|n| n.sid), Some(pn));
     assert_eq!(store.phone_number_by_address(SID_B, "+14155550180").await.unwrap(), None);
     assert_eq!(store.phone_number_by_address(SID_A, "+14155550199").await.unwrap(), None);

@@ -13,8 +13,10 @@ pub mod media;
 pub mod messages;
 pub mod numbers;
 pub mod paging;
+pub mod params;
 pub mod render;
 pub mod services;
+pub mod short_codes;
 pub mod switchboard;
 
 use crate::delivery::simulator::Simulator;
@@ -82,6 +84,7 @@ pub fn router(state: SharedState) -> Router {
             get(switchboard::list_rules).post(switchboard::add_rule).delete(switchboard::clear_rules),
         )
         .merge(numbers::routes())
+        .merge(short_codes::routes())
         .merge(services::routes())
         .merge(content::routes())
         .merge(links::routes())

@@ -1,6 +1,7 @@
 //! Twilio's JSON for each resource: every property present, types exactly as Twilio's
 //! (counts and prices as strings, dates in RFC 2822 GMT), URIs root-relative.
 
+use crate::store::senders::{IncomingNumber, ShortCode};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use switchboard_domain::message::{Message, API_VERSION};
@@ -115,5 +116,132 @@ mod tests {
     fn dates_are_rfc2822_in_gmt_with_plus_zero() {
         assert_eq!(rfc2822(1_692_853_305_000), "Thu, 24 Aug 2023 05:01:45 +0000");
         assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 +0000");
+    }
+}
+
+/// The number's `capabilities`: every number here sends and receives SMS and MMS and takes
+/// calls; none takes faxes.
+#[derive(Serialize)]
+struct Capabilities {
+    fax: bool,
+    mms: bool,
+    sms: bool,
+    voice: bool,
+}
+
+/// An IncomingPhoneNumber: exactly the properties of Twilio's
+/// `api.v2010.account.incoming_phone_number`, in alphabetical order.
+#[derive(Serialize)]
+pub struct NumberJson<'a> {
+    account_sid: &'a str,
+    address_requirements: &'static str,
+    address_sid: Option<&'a str>,
+    api_version: &'a str,
+    beta: bool,
+    bundle_sid: Option<&'a str>,
+    capabilities: Capabilities,
+    date_created: String,
+    date_updated: String,
+    emergency_address_sid: Option<&'a str>,
+    emergency_address_status: &'static str,
+    emergency_status: &'a str,
+    friendly_name: &'a str,
+    identity_sid: Option<&'a str>,
+    origin: &'static str,
+    phone_number: &'a str,
+    sid: &'a str,
+    sms_application_sid: Option<&'a str>,
+    sms_fallback_method: &'a str,
+    sms_fallback_url: Option<&'a str>,
+    sms_method: &'a str,
+    sms_url: Option<&'a str>,
+    status: &'static str,
+    status_callback: Option<&'a str>,
+    status_callback_method: &'a str,
+    trunk_sid: Option<&'a str>,
+    uri: String,
+    voice_application_sid: Option<&'a str>,
+    voice_caller_id_lookup: bool,
+    voice_fallback_method: &'a str,
+    voice_fallback_url: Option<&'a str>,
+    voice_method: &'a str,
+    voice_receive_mode: &'a str,
+    voice_url: Option<&'a str>,
+}
+
+/// An IncomingPhoneNumber.
+pub fn incoming_phone_number(n: &IncomingNumber) -> NumberJson<'_> {
+    let (p, s) = (&n.number, &n.settings);
+    NumberJson {
+        account_sid: &p.account_sid,
+        address_requirements: "none",
+        address_sid: s.address_sid.as_deref(),
+        api_version: &s.api_version,
+        beta: false,
+        bundle_sid: s.bundle_sid.as_deref(),
+        capabilities: Capabilities { fax: false, mms: true, sms: true, voice: true },
+        date_created: rfc2822(p.date_created),
+        date_updated: rfc2822(p.date_updated),
+        emergency_address_sid: s.emergency_address_sid.as_deref(),
+        emergency_address_status: "unregistered",
+        emergency_status: &s.emergency_status,
+        friendly_name: &p.friendly_name,
+        identity_sid: s.identity_sid.as_deref(),
+        origin: "twilio",
+        phone_number: &p.phone_number,
+        sid: &p.sid,
+        sms_application_sid: s.sms_application_sid.as_deref(),
+        sms_fallback_method: &p.sms.fallback_method,
+        sms_fallback_url: p.sms.fallback_url.as_deref(),
+        sms_method: &p.sms.method,
+        sms_url: p.sms.url.as_deref(),
+        status: "in-use",
+        status_callback: s.status_callback.as_deref(),
+        status_callback_method: &s.status_callback_method,
+        trunk_sid: s.trunk_sid.as_deref(),
+        uri: format!("/2010-04-01/Accounts/{}/IncomingPhoneNumbers/{}.json", p.account_sid, p.sid),
+        voice_application_sid: s.voice_application_sid.as_deref(),
+        voice_caller_id_lookup: s.voice_caller_id_lookup,
+        voice_fallback_method: &s.voice_fallback_method,
+        voice_fallback_url: s.voice_fallback_url.as_deref(),
+        voice_method: &s.voice_method,
+        voice_receive_mode: &s.voice_receive_mode,
+        voice_url: s.voice_url.as_deref(),
+    }
+}
+
+/// A ShortCode: exactly the properties of Twilio's `api.v2010.account.short_code`, in
+/// alphabetical order.
+#[derive(Serialize)]
+pub struct ShortCodeJson<'a> {
+    account_sid: &'a str,
+    api_version: &'a str,
+    date_created: String,
+    date_updated: String,
+    friendly_name: &'a str,
+    short_code: &'a str,
+    sid: &'a str,
+    sms_fallback_method: &'a str,
+    sms_fallback_url: Option<&'a str>,
+    sms_method: &'a str,
+    sms_url: Option<&'a str>,
+    uri: String,
+}
+
+/// A ShortCode.
+pub fn short_code(sc: &ShortCode) -> ShortCodeJson<'_> {
+    ShortCodeJson {
+        account_sid: &sc.account_sid,
+        api_version: &sc.api_version,
+        date_created: rfc2822(sc.date_created),
+        date_updated: rfc2822(sc.date_updated),
+        friendly_name: &sc.friendly_name,
+        short_code: &sc.short_code,
+        sid: &sc.sid,
+        sms_fallback_method: &sc.sms.fallback_method,
+        sms_fallback_url: sc.sms.fallback_url.as_deref(),
+        sms_method: &sc.sms.method,
+        sms_url: sc.sms.url.as_deref(),
+        uri: format!("/2010-04-01/Accounts/{}/SMS/ShortCodes/{}.json", sc.account_sid, sc.sid),
     }
 }

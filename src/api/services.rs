@@ -12,8 +12,8 @@
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
 use super::form;
-use super::numbers::{set, Params};
 use super::paging::{PageRequest, V1Page};
+use super::params::{set, Params};
 use super::SharedState;
 use crate::clock::now_ms;
 use crate::store::senders::{NewPoolSender, PoolKind, PoolSender, Refused, Service, ServiceRecord, ServiceSettings};

@@ -21,28 +21,41 @@ use super::{Cursor, StoreResult};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+/// Where a phone number's or short code's inbound messages go (`SmsUrl` and its fallback).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmsWebhooks {
+    /// Inbound SMS webhook; `None`: inbound messages are stored and not forwarded.
+    pub url: Option<String>,
+    /// `GET` or `POST`.
+    pub method: String,
+    /// Tried when `url` fails.
+    pub fallback_url: Option<String>,
+    /// `GET` or `POST`.
+    pub fallback_method: String,
+}
+
+impl Default for SmsWebhooks {
+    fn default() -> Self {
+        SmsWebhooks { url: None, method: "POST".to_string(), fallback_url: None, fallback_method: "POST".to_string() }
+    }
+}
+
 /// An IncomingPhoneNumber (`PN…`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhoneNumber {
     /// `PN…`
     pub sid: String,
-    /// Owner.
+    /// The owning account.
     pub account_sid: String,
     /// E.164.
     pub phone_number: String,
-    /// Label.
+    /// Shown in the console and the API; defaults to the formatted number.
     pub friendly_name: String,
-    /// Inbound SMS webhook.
-    pub sms_url: Option<String>,
-    /// `GET` or `POST`.
-    pub sms_method: String,
-    /// Tried when `sms_url` fails.
-    pub sms_fallback_url: Option<String>,
-    /// `GET` or `POST`.
-    pub sms_fallback_method: String,
-    /// Created, ms.
+    /// Where its inbound messages go.
+    pub sms: SmsWebhooks,
+    /// Creation time, ms.
     pub date_created: i64,
-    /// Updated, ms.
+    /// Last change, ms.
     pub date_updated: i64,
 }
 
@@ -139,8 +152,8 @@ pub trait SenderStore: Send + Sync {
         cursor: &Cursor,
         limit: usize,
     ) -> StoreResult<Vec<IncomingNumber>>;
-    /// Applies `edit` to a phone number atomically and stores the result (its SID, account and
-    /// address cannot change). `None` when the account has no such number.
+    /// Applies `edit` to a phone number atomically and stores what an update may change (its
+    /// SID, account, address and creation date stay). `None` when the account has no such number.
     async fn update_phone_number(
         &self,
         account_sid: &str,
@@ -165,8 +178,9 @@ pub trait SenderStore: Send + Sync {
         cursor: &Cursor,
         limit: usize,
     ) -> StoreResult<Vec<ShortCode>>;
-    /// Applies `edit` to a short code atomically (its SID, account, digits and country cannot
-    /// change). `None` when the account has no such short code.
+    /// Applies `edit` to a short code atomically and stores what an update may change (its SID,
+    /// account, digits, country and creation date stay). `None` when the account has no such
+    /// short code.
     async fn update_short_code(
         &self,
         account_sid: &str,
@@ -335,27 +349,21 @@ pub struct IncomingNumber {
 pub struct ShortCode {
     /// `SC…`
     pub sid: String,
-    /// Owner.
+    /// The owning account.
     pub account_sid: String,
     /// 3–8 digits: what goes in `From`.
     pub short_code: String,
     /// ISO country it serves.
     pub country_code: String,
-    /// Label.
+    /// Shown in the API; defaults to the digits.
     pub friendly_name: String,
-    /// Inbound SMS webhook.
-    pub sms_url: Option<String>,
-    /// `GET` or `POST`.
-    pub sms_method: String,
-    /// Tried when `sms_url` fails.
-    pub sms_fallback_url: Option<String>,
-    /// `GET` or `POST`.
-    pub sms_fallback_method: String,
+    /// Where its inbound messages go.
+    pub sms: SmsWebhooks,
     /// `2010-04-01` or `2008-08-01`.
     pub api_version: String,
-    /// Created, ms.
+    /// Creation time, ms.
     pub date_created: i64,
-    /// Updated, ms.
+    /// Last change, ms.
     pub date_updated: i64,
 }
 

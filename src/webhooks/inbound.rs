@@ -134,17 +134,17 @@ impl Inbound {
     /// Which webhook an inbound message to this number (and its service) goes to.
     fn hook(service: Option<&Service>, number: Option<&PhoneNumber>) -> Option<Hook> {
         match (service, number) {
-            (Some(s), n) if !s.use_inbound_webhook_on_number || n.is_none_or(|n| n.sms_url.is_none()) => {
+            (Some(s), n) if !s.use_inbound_webhook_on_number || n.is_none_or(|n| n.sms.url.is_none()) => {
                 s.inbound_request_url.clone().map(|url| Hook {
                     url,
                     method: s.inbound_method.clone(),
                     fallback: s.fallback_url.clone().map(|u| (u, s.fallback_method.clone())),
                 })
             }
-            (_, Some(n)) => n.sms_url.clone().map(|url| Hook {
+            (_, Some(n)) => n.sms.url.clone().map(|url| Hook {
                 url,
-                method: n.sms_method.clone(),
-                fallback: n.sms_fallback_url.clone().map(|u| (u, n.sms_fallback_method.clone())),
+                method: n.sms.method.clone(),
+                fallback: n.sms.fallback_url.clone().map(|u| (u, n.sms.fallback_method.clone())),
             }),
             _ => None,
         }

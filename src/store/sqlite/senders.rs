@@ -7,7 +7,7 @@
 use super::SqliteStore;
 use crate::store::senders::{
     normalize_sid, pool_country, Edit, IncomingNumber, NewPoolSender, NumberSettings, PhoneNumber, PoolKind,
-    PoolSender, Refused, SenderFilter, SenderStore, Service, ServiceRecord, ServiceSettings, ShortCode,
+    PoolSender, Refused, SenderFilter, SenderStore, Service, ServiceRecord, ServiceSettings, ShortCode, SmsWebhooks,
 };
 use crate::store::{Cursor, StoreResult};
 use async_trait::async_trait;
@@ -15,12 +15,6 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 // --- row mapping -----------------------------------------------------------------------------
-
-const PHONE_COLUMNS: &str = "sid, account_sid, phone_number, friendly_name, sms_url, sms_method, sms_fallback_url, \
-     sms_fallback_method, settings, date_created, date_updated";
-
-const SHORT_CODE_COLUMNS: &str = "sid, account_sid, short_code, country_code, friendly_name, sms_url, sms_method, \
-     sms_fallback_url, sms_fallback_method, api_version, date_created, date_updated";
 
 const SERVICE_COLUMNS: &str = "sid, account_sid, friendly_name, inbound_request_url, inbound_method, fallback_url, \
      fallback_method, status_callback, sticky_sender, smart_encoding, area_code_geomatch, validity_period, \
@@ -30,43 +24,6 @@ const POOL_COLUMNS: &str = "sid, service_sid, kind, address, country_code, date_
 
 fn bad(what: &str, detail: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("bad {what}: {detail}").into())
-}
-
-fn phone_from_row(r: &Row<'_>) -> rusqlite::Result<IncomingNumber> {
-    let settings: String = r.get(8)?;
-    Ok(IncomingNumber {
-        number: PhoneNumber {
-            sid: r.get(0)?,
-            account_sid: r.get(1)?,
-            phone_number: r.get(2)?,
-            friendly_name: r.get(3)?,
-            sms_url: r.get(4)?,
-            sms_method: r.get(5)?,
-            sms_fallback_url: r.get(6)?,
-            sms_fallback_method: r.get(7)?,
-            date_created: r.get(9)?,
-            date_updated: r.get(10)?,
-        },
-        settings: serde_json::from_str::<NumberSettings>(&settings)
-            .map_err(|e| bad("number settings", e.to_string()))?,
-    })
-}
-
-fn short_code_from_row(r: &Row<'_>) -> rusqlite::Result<ShortCode> {
-    Ok(ShortCode {
-        sid: r.get(0)?,
-        account_sid: r.get(1)?,
-        short_code: r.get(2)?,
-        country_code: r.get(3)?,
-        friendly_name: r.get(4)?,
-        sms_url: r.get(5)?,
-        sms_method: r.get(6)?,
-        sms_fallback_url: r.get(7)?,
-        sms_fallback_method: r.get(8)?,
-        api_version: r.get(9)?,
-        date_created: r.get(10)?,
-        date_updated: r.get(11)?,
-    })
 }
 
 fn service_from_row(r: &Row<'_>) -> rusqlite::Result<ServiceRecord> {
@@ -148,22 +105,6 @@ fn run_list<T>(
 /// A list query: SQL, arguments, and whether rows come back in reverse list order.
 type ListSql = (String, Vec<Value>, bool);
 
-fn phone_list_sql(account: &str, filter: &SenderFilter, cursor: &Cursor, limit: usize) -> ListSql {
-    let mut sql = format!("SELECT {PHONE_COLUMNS} FROM phone_numbers WHERE account_sid = ?");
-    let mut args = vec![Value::Text(account.to_string())];
-    filter_clause(&mut sql, &mut args, "phone_number", filter);
-    let reversed = page_clause(&mut sql, &mut args, "PN", cursor, limit);
-    (sql, args, reversed)
-}
-
-fn short_code_list_sql(account: &str, filter: &SenderFilter, cursor: &Cursor, limit: usize) -> ListSql {
-    let mut sql = format!("SELECT {SHORT_CODE_COLUMNS} FROM short_codes WHERE account_sid = ?");
-    let mut args = vec![Value::Text(account.to_string())];
-    filter_clause(&mut sql, &mut args, "short_code", filter);
-    let reversed = page_clause(&mut sql, &mut args, "SC", cursor, limit);
-    (sql, args, reversed)
-}
-
 fn service_list_sql(account: &str, cursor: &Cursor, limit: usize) -> ListSql {
     let mut sql = format!("SELECT {SERVICE_COLUMNS} FROM services WHERE account_sid = ?");
     let mut args = vec![Value::Text(account.to_string())];
@@ -200,19 +141,245 @@ fn bare(address: &str) -> String {
     address.rsplit(':').next().unwrap_or(address).trim().to_string()
 }
 
-fn get_phone(c: &Connection, account: &str, sid: &str) -> anyhow::Result<Option<IncomingNumber>> {
-    let sql = format!("SELECT {PHONE_COLUMNS} FROM phone_numbers WHERE sid = ?1 AND account_sid = ?2");
-    Ok(c.prepare_cached(&sql)?.query_row(params![sid, account], phone_from_row).optional()?)
-}
-
-fn get_short_code(c: &Connection, account: &str, sid: &str) -> anyhow::Result<Option<ShortCode>> {
-    let sql = format!("SELECT {SHORT_CODE_COLUMNS} FROM short_codes WHERE sid = ?1 AND account_sid = ?2");
-    Ok(c.prepare_cached(&sql)?.query_row(params![sid, account], short_code_from_row).optional()?)
-}
-
 fn get_service(c: &Connection, account: &str, sid: &str) -> anyhow::Result<Option<ServiceRecord>> {
     let sql = format!("SELECT {SERVICE_COLUMNS} FROM services WHERE sid = ?1 AND account_sid = ?2");
     Ok(c.prepare_cached(&sql)?.query_row(params![sid, account], service_from_row).optional()?)
+}
+
+// --- phone numbers and short codes ------------------------------------------------------------
+
+/// What phone numbers and short codes share in storage: a table each, keyed by SID, with the
+/// address unique per account, the SMS webhooks, the address and friendly-name filters, paging in
+/// creation order, and removal from their pool on delete. Rows are read by column name, so each
+/// kind names its columns once, in [`NumberKind::fixed`] and [`NumberKind::settable`].
+trait NumberKind: Sized + Send + 'static {
+    /// Its table.
+    const TABLE: &'static str;
+    /// Its SID prefix.
+    const PREFIX: &'static str;
+    /// The column holding what goes in `From` (unique per account).
+    const ADDRESS: &'static str;
+    /// Reads a `SELECT *` row.
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self>;
+    /// Its SID, account and address.
+    fn key(&self) -> (&str, &str, &str);
+    /// The columns written once, at creation.
+    fn fixed(&self) -> Vec<(&'static str, Value)>;
+    /// The columns an update may change.
+    fn settable(&self) -> anyhow::Result<Vec<(&'static str, Value)>>;
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+
+fn opt_text(s: Option<&str>) -> Value {
+    s.map_or(Value::Null, text)
+}
+
+impl SmsWebhooks {
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<SmsWebhooks> {
+        Ok(SmsWebhooks {
+            url: r.get("sms_url")?,
+            method: r.get("sms_method")?,
+            fallback_url: r.get("sms_fallback_url")?,
+            fallback_method: r.get("sms_fallback_method")?,
+        })
+    }
+
+    fn columns(&self) -> [(&'static str, Value); 4] {
+        [
+            ("sms_url", opt_text(self.url.as_deref())),
+            ("sms_method", text(&self.method)),
+            ("sms_fallback_url", opt_text(self.fallback_url.as_deref())),
+            ("sms_fallback_method", text(&self.fallback_method)),
+        ]
+    }
+}
+
+impl NumberKind for IncomingNumber {
+    const TABLE: &'static str = "phone_numbers";
+    const PREFIX: &'static str = "PN";
+    const ADDRESS: &'static str = "phone_number";
+
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        let settings: String = r.get("settings")?;
+        Ok(IncomingNumber {
+            number: PhoneNumber {
+                sid: r.get("sid")?,
+                account_sid: r.get("account_sid")?,
+                phone_number: r.get("phone_number")?,
+                friendly_name: r.get("friendly_name")?,
+                sms: SmsWebhooks::from_row(r)?,
+                date_created: r.get("date_created")?,
+                date_updated: r.get("date_updated")?,
+            },
+            settings: serde_json::from_str::<NumberSettings>(&settings)
+                .map_err(|e| bad("number settings", e.to_string()))?,
+        })
+    }
+
+    fn key(&self) -> (&str, &str, &str) {
+        (&self.number.sid, &self.number.account_sid, &self.number.phone_number)
+    }
+
+    fn fixed(&self) -> Vec<(&'static str, Value)> {
+        let n = &self.number;
+        vec![
+            ("sid", text(&n.sid)),
+            ("account_sid", text(&n.account_sid)),
+            ("phone_number", text(&n.phone_number)),
+            ("date_created", Value::Integer(n.date_created)),
+        ]
+    }
+
+    fn settable(&self) -> anyhow::Result<Vec<(&'static str, Value)>> {
+        let n = &self.number;
+        let mut cols = vec![("friendly_name", text(&n.friendly_name))];
+        cols.extend(n.sms.columns());
+        cols.push(("settings", Value::Text(serde_json::to_string(&self.settings)?)));
+        cols.push(("date_updated", Value::Integer(n.date_updated)));
+        Ok(cols)
+    }
+}
+
+impl NumberKind for ShortCode {
+    const TABLE: &'static str = "short_codes";
+    const PREFIX: &'static str = "SC";
+    const ADDRESS: &'static str = "short_code";
+
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(ShortCode {
+            sid: r.get("sid")?,
+            account_sid: r.get("account_sid")?,
+            short_code: r.get("short_code")?,
+            country_code: r.get("country_code")?,
+            friendly_name: r.get("friendly_name")?,
+            sms: SmsWebhooks::from_row(r)?,
+            api_version: r.get("api_version")?,
+            date_created: r.get("date_created")?,
+            date_updated: r.get("date_updated")?,
+        })
+    }
+
+    fn key(&self) -> (&str, &str, &str) {
+        (&self.sid, &self.account_sid, &self.short_code)
+    }
+
+    fn fixed(&self) -> Vec<(&'static str, Value)> {
+        vec![
+            ("sid", text(&self.sid)),
+            ("account_sid", text(&self.account_sid)),
+            ("short_code", text(&self.short_code)),
+            ("country_code", text(&self.country_code)),
+            ("date_created", Value::Integer(self.date_created)),
+        ]
+    }
+
+    fn settable(&self) -> anyhow::Result<Vec<(&'static str, Value)>> {
+        let mut cols = vec![("friendly_name", text(&self.friendly_name))];
+        cols.extend(self.sms.columns());
+        cols.push(("api_version", text(&self.api_version)));
+        cols.push(("date_updated", Value::Integer(self.date_updated)));
+        Ok(cols)
+    }
+}
+
+fn get_number<K: NumberKind>(c: &Connection, account: &str, sid: &str) -> anyhow::Result<Option<K>> {
+    let sql = format!("SELECT * FROM {} WHERE sid = ?1 AND account_sid = ?2", K::TABLE);
+    Ok(c.prepare_cached(&sql)?.query_row(params![sid, account], K::from_row).optional()?)
+}
+
+fn number_by_address<K: NumberKind>(c: &Connection, account: &str, address: &str) -> anyhow::Result<Option<K>> {
+    let sql = format!("SELECT * FROM {} WHERE account_sid = ?1 AND {} = ?2", K::TABLE, K::ADDRESS);
+    Ok(c.prepare_cached(&sql)?.query_row(params![account, address], K::from_row).optional()?)
+}
+
+/// Inserts a new number or short code unless the account already has its address.
+fn insert_number<K: NumberKind>(c: &Connection, record: &K) -> anyhow::Result<Result<(), Refused>> {
+    let (_, account, address) = record.key();
+    if let Some(existing) = number_by_address::<K>(c, account, address)? {
+        return Ok(Err(Refused::Duplicate(existing.key().0.to_string())));
+    }
+    let mut cols = record.fixed();
+    cols.extend(record.settable()?);
+    let names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
+    let marks = vec!["?"; cols.len()].join(", ");
+    let sql = format!("INSERT INTO {} ({}) VALUES ({marks})", K::TABLE, names.join(", "));
+    c.prepare_cached(&sql)?.execute(params_from_iter(cols.into_iter().map(|(_, v)| v)))?;
+    Ok(Ok(()))
+}
+
+/// Applies `edit` and stores only the settable columns, so identity never changes; answers the
+/// row as stored.
+fn update_number<K: NumberKind>(c: &Connection, account: &str, sid: &str, edit: Edit<K>) -> anyhow::Result<Option<K>> {
+    let Some(mut record) = get_number::<K>(c, account, sid)? else { return Ok(None) };
+    edit(&mut record);
+    let cols = record.settable()?;
+    let sets: Vec<String> = cols.iter().map(|(n, _)| format!("{n} = ?")).collect();
+    let sql = format!("UPDATE {} SET {} WHERE sid = ? AND account_sid = ?", K::TABLE, sets.join(", "));
+    let args = cols.into_iter().map(|(_, v)| v).chain([text(sid), text(account)]);
+    c.prepare_cached(&sql)?.execute(params_from_iter(args))?;
+    get_number::<K>(c, account, sid)
+}
+
+/// Deletes a number or short code and takes it out of its pool.
+fn delete_number<K: NumberKind>(c: &Connection, account: &str, sid: &str) -> anyhow::Result<bool> {
+    let sql = format!("DELETE FROM {} WHERE sid = ?1 AND account_sid = ?2", K::TABLE);
+    let gone = c.prepare_cached(&sql)?.execute(params![sid, account])?;
+    if gone == 1 {
+        c.execute("DELETE FROM pool_senders WHERE sid = ?1", [sid])?;
+    }
+    Ok(gone == 1)
+}
+
+/// The list query of numbers or short codes.
+fn number_list_sql<K: NumberKind>(account: &str, filter: &SenderFilter, cursor: &Cursor, limit: usize) -> ListSql {
+    let mut sql = format!("SELECT * FROM {} WHERE account_sid = ?", K::TABLE);
+    let mut args = vec![text(account)];
+    filter_clause(&mut sql, &mut args, K::ADDRESS, filter);
+    let reversed = page_clause(&mut sql, &mut args, K::PREFIX, cursor, limit);
+    (sql, args, reversed)
+}
+
+impl SqliteStore {
+    async fn insert_number<K: NumberKind>(&self, record: K) -> StoreResult<Result<(), Refused>> {
+        self.write(move |c| insert_number(c, &record)).await
+    }
+
+    async fn number<K: NumberKind>(&self, account_sid: &str, sid: &str) -> StoreResult<Option<K>> {
+        let Some(sid) = normalize_sid(sid, K::PREFIX) else { return Ok(None) };
+        let account = account_sid.to_string();
+        self.read(move |c| get_number(c, &account, &sid)).await
+    }
+
+    async fn list_numbers<K: NumberKind>(
+        &self,
+        account_sid: &str,
+        filter: &SenderFilter,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> StoreResult<Vec<K>> {
+        let (sql, args, reversed) = number_list_sql::<K>(account_sid, filter, cursor, limit);
+        self.read(move |c| run_list(c, &sql, args, reversed, K::from_row)).await
+    }
+
+    async fn update_number<K: NumberKind>(
+        &self,
+        account_sid: &str,
+        sid: &str,
+        edit: Edit<K>,
+    ) -> StoreResult<Option<K>> {
+        let Some(sid) = normalize_sid(sid, K::PREFIX) else { return Ok(None) };
+        let account = account_sid.to_string();
+        self.write(move |c| update_number(c, &account, &sid, edit)).await
+    }
+
+    async fn delete_number<K: NumberKind>(&self, account_sid: &str, sid: &str) -> StoreResult<bool> {
+        let Some(sid) = normalize_sid(sid, K::PREFIX) else { return Ok(false) };
+        let account = account_sid.to_string();
+        self.write(move |c| delete_number::<K>(c, &account, &sid)).await
+    }
 }
 
 fn insert_pool_row(c: &Connection, account: &str, p: &PoolSender) -> anyhow::Result<()> {
@@ -250,13 +417,13 @@ fn add_pool_member(
     let (sid, kind, address, country_code) = match sender {
         NewPoolSender::PhoneNumber(sid) => {
             let Some(sid) = normalize_sid(&sid, "PN") else { return Ok(Err(Refused::NoSender)) };
-            let Some(n) = get_phone(c, account, &sid)? else { return Ok(Err(Refused::NoSender)) };
+            let Some(n) = get_number::<IncomingNumber>(c, account, &sid)? else { return Ok(Err(Refused::NoSender)) };
             let country = pool_country(&n.number.phone_number);
             (sid, PoolKind::PhoneNumber, n.number.phone_number, country)
         }
         NewPoolSender::ShortCode(sid) => {
             let Some(sid) = normalize_sid(&sid, "SC") else { return Ok(Err(Refused::NoSender)) };
-            let Some(sc) = get_short_code(c, account, &sid)? else { return Ok(Err(Refused::NoSender)) };
+            let Some(sc) = get_number::<ShortCode>(c, account, &sid)? else { return Ok(Err(Refused::NoSender)) };
             (sid, PoolKind::ShortCode, sc.short_code, Some(sc.country_code))
         }
         NewPoolSender::AlphaSender { sid, alpha_sender } => (sid, PoolKind::AlphaSender, alpha_sender, None),
@@ -310,14 +477,7 @@ impl SenderStore for SqliteStore {
 
     async fn phone_number_by_address(&self, account_sid: &str, address: &str) -> StoreResult<Option<PhoneNumber>> {
         let (account, address) = (account_sid.to_string(), bare(address));
-        self.read(move |c| {
-            let sql = format!("SELECT {PHONE_COLUMNS} FROM phone_numbers WHERE account_sid = ?1 AND phone_number = ?2");
-            Ok(c.prepare_cached(&sql)?
-                .query_row(params![account, address], phone_from_row)
-                .optional()?
-                .map(|n| n.number))
-        })
-        .await
+        self.read(move |c| Ok(number_by_address::<IncomingNumber>(c, &account, &address)?.map(|n| n.number))).await
     }
 
     async fn service_of_sender(&self, account_sid: &str, address: &str) -> StoreResult<Option<Service>> {
@@ -349,46 +509,14 @@ impl SenderStore for SqliteStore {
         .await
     }
 
-    // --- phone numbers -----------------------------------------------------------------------
+    // --- phone numbers and short codes ----------------------------------------------------------
 
     async fn insert_phone_number(&self, n: IncomingNumber) -> StoreResult<Result<(), Refused>> {
-        let settings = serde_json::to_string(&n.settings)?;
-        self.write(move |c| {
-            let existing: Option<String> = c
-                .prepare_cached("SELECT sid FROM phone_numbers WHERE account_sid = ?1 AND phone_number = ?2")?
-                .query_row(params![n.number.account_sid, n.number.phone_number], |r| r.get(0))
-                .optional()?;
-            if let Some(sid) = existing {
-                return Ok(Err(Refused::Duplicate(sid)));
-            }
-            let p = &n.number;
-            c.prepare_cached(
-                "INSERT INTO phone_numbers (sid, account_sid, phone_number, friendly_name, sms_url, sms_method,
-                    sms_fallback_url, sms_fallback_method, settings, date_created, date_updated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?
-            .execute(params![
-                p.sid,
-                p.account_sid,
-                p.phone_number,
-                p.friendly_name,
-                p.sms_url,
-                p.sms_method,
-                p.sms_fallback_url,
-                p.sms_fallback_method,
-                settings,
-                p.date_created,
-                p.date_updated
-            ])?;
-            Ok(Ok(()))
-        })
-        .await
+        self.insert_number(n).await
     }
 
     async fn incoming_number(&self, account_sid: &str, sid: &str) -> StoreResult<Option<IncomingNumber>> {
-        let Some(sid) = normalize_sid(sid, "PN") else { return Ok(None) };
-        let account = account_sid.to_string();
-        self.read(move |c| get_phone(c, &account, &sid)).await
+        self.number(account_sid, sid).await
     }
 
     async fn list_phone_numbers(
@@ -398,8 +526,7 @@ impl SenderStore for SqliteStore {
         cursor: &Cursor,
         limit: usize,
     ) -> StoreResult<Vec<IncomingNumber>> {
-        let (sql, args, reversed) = phone_list_sql(account_sid, filter, cursor, limit);
-        self.read(move |c| run_list(c, &sql, args, reversed, phone_from_row)).await
+        self.list_numbers(account_sid, filter, cursor, limit).await
     }
 
     async fn update_phone_number(
@@ -408,92 +535,19 @@ impl SenderStore for SqliteStore {
         sid: &str,
         edit: Edit<IncomingNumber>,
     ) -> StoreResult<Option<IncomingNumber>> {
-        let Some(sid) = normalize_sid(sid, "PN") else { return Ok(None) };
-        let account = account_sid.to_string();
-        self.write(move |c| {
-            let Some(before) = get_phone(c, &account, &sid)? else { return Ok(None) };
-            let mut n = before.clone();
-            edit(&mut n);
-            // Identity is not editable: whatever the edit did, it stays.
-            n.number.sid = before.number.sid;
-            n.number.account_sid = before.number.account_sid;
-            n.number.phone_number = before.number.phone_number;
-            n.number.date_created = before.number.date_created;
-            let p = &n.number;
-            c.prepare_cached(
-                "UPDATE phone_numbers SET friendly_name = ?3, sms_url = ?4, sms_method = ?5, sms_fallback_url = ?6,
-                    sms_fallback_method = ?7, settings = ?8, date_updated = ?9
-                 WHERE sid = ?1 AND account_sid = ?2",
-            )?
-            .execute(params![
-                p.sid,
-                p.account_sid,
-                p.friendly_name,
-                p.sms_url,
-                p.sms_method,
-                p.sms_fallback_url,
-                p.sms_fallback_method,
-                serde_json::to_string(&n.settings)?,
-                p.date_updated
-            ])?;
-            Ok(Some(n))
-        })
-        .await
+        self.update_number(account_sid, sid, edit).await
     }
 
     async fn delete_phone_number(&self, account_sid: &str, sid: &str) -> StoreResult<bool> {
-        let Some(sid) = normalize_sid(sid, "PN") else { return Ok(false) };
-        let account = account_sid.to_string();
-        self.write(move |c| {
-            let gone =
-                c.execute("DELETE FROM phone_numbers WHERE sid = ?1 AND account_sid = ?2", params![sid, account])?;
-            if gone == 1 {
-                c.execute("DELETE FROM pool_senders WHERE sid = ?1", [&sid])?;
-            }
-            Ok(gone == 1)
-        })
-        .await
+        self.delete_number::<IncomingNumber>(account_sid, sid).await
     }
 
-    // --- short codes -------------------------------------------------------------------------
-
     async fn insert_short_code(&self, sc: ShortCode) -> StoreResult<Result<(), Refused>> {
-        self.write(move |c| {
-            let existing: Option<String> = c
-                .prepare_cached("SELECT sid FROM short_codes WHERE account_sid = ?1 AND short_code = ?2")?
-                .query_row(params![sc.account_sid, sc.short_code], |r| r.get(0))
-                .optional()?;
-            if let Some(sid) = existing {
-                return Ok(Err(Refused::Duplicate(sid)));
-            }
-            c.prepare_cached(
-                "INSERT INTO short_codes (sid, account_sid, short_code, country_code, friendly_name, sms_url,
-                    sms_method, sms_fallback_url, sms_fallback_method, api_version, date_created, date_updated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?
-            .execute(params![
-                sc.sid,
-                sc.account_sid,
-                sc.short_code,
-                sc.country_code,
-                sc.friendly_name,
-                sc.sms_url,
-                sc.sms_method,
-                sc.sms_fallback_url,
-                sc.sms_fallback_method,
-                sc.api_version,
-                sc.date_created,
-                sc.date_updated
-            ])?;
-            Ok(Ok(()))
-        })
-        .await
+        self.insert_number(sc).await
     }
 
     async fn short_code(&self, account_sid: &str, sid: &str) -> StoreResult<Option<ShortCode>> {
-        let Some(sid) = normalize_sid(sid, "SC") else { return Ok(None) };
-        let account = account_sid.to_string();
-        self.read(move |c| get_short_code(c, &account, &sid)).await
+        self.number(account_sid, sid).await
     }
 
     async fn list_short_codes(
@@ -503,8 +557,7 @@ impl SenderStore for SqliteStore {
         cursor: &Cursor,
         limit: usize,
     ) -> StoreResult<Vec<ShortCode>> {
-        let (sql, args, reversed) = short_code_list_sql(account_sid, filter, cursor, limit);
-        self.read(move |c| run_list(c, &sql, args, reversed, short_code_from_row)).await
+        self.list_numbers(account_sid, filter, cursor, limit).await
     }
 
     async fn update_short_code(
@@ -513,50 +566,11 @@ impl SenderStore for SqliteStore {
         sid: &str,
         edit: Edit<ShortCode>,
     ) -> StoreResult<Option<ShortCode>> {
-        let Some(sid) = normalize_sid(sid, "SC") else { return Ok(None) };
-        let account = account_sid.to_string();
-        self.write(move |c| {
-            let Some(before) = get_short_code(c, &account, &sid)? else { return Ok(None) };
-            let mut sc = before.clone();
-            edit(&mut sc);
-            sc.sid = before.sid;
-            sc.account_sid = before.account_sid;
-            sc.short_code = before.short_code;
-            sc.country_code = before.country_code;
-            sc.date_created = before.date_created;
-            c.prepare_cached(
-                "UPDATE short_codes SET friendly_name = ?3, sms_url = ?4, sms_method = ?5, sms_fallback_url = ?6,
-                    sms_fallback_method = ?7, api_version = ?8, date_updated = ?9
-                 WHERE sid = ?1 AND account_sid = ?2",
-            )?
-            .execute(params![
-                sc.sid,
-                sc.account_sid,
-                sc.friendly_name,
-                sc.sms_url,
-                sc.sms_method,
-                sc.sms_fallback_url,
-                sc.sms_fallback_method,
-                sc.api_version,
-                sc.date_updated
-            ])?;
-            Ok(Some(sc))
-        })
-        .await
+        self.update_number(account_sid, sid, edit).await
     }
 
     async fn delete_short_code(&self, account_sid: &str, sid: &str) -> StoreResult<bool> {
-        let Some(sid) = normalize_sid(sid, "SC") else { return Ok(false) };
-        let account = account_sid.to_string();
-        self.write(move |c| {
-            let gone =
-                c.execute("DELETE FROM short_codes WHERE sid = ?1 AND account_sid = ?2", params![sid, account])?;
-            if gone == 1 {
-                c.execute("DELETE FROM pool_senders WHERE sid = ?1", [&sid])?;
-            }
-            Ok(gone == 1)
-        })
-        .await
+        self.delete_number::<ShortCode>(account_sid, sid).await
     }
 
     // --- Messaging Services ------------------------------------------------------------------
@@ -767,8 +781,8 @@ mod tests {
         let mut queries: Vec<ListSql> = Vec::new();
         for cursor in [Cursor::Start, Cursor::After("a".into()), Cursor::Before("a".into())] {
             for f in &filters {
-                queries.push(phone_list_sql("AC1", f, &cursor, 51));
-                queries.push(short_code_list_sql("AC1", f, &cursor, 51));
+                queries.push(number_list_sql::<IncomingNumber>("AC1", f, &cursor, 51));
+                queries.push(number_list_sql::<ShortCode>("AC1", f, &cursor, 51));
             }
             queries.push(service_list_sql("AC1", &cursor, 51));
             queries.push(pool_list_sql("MG1", PoolKind::AlphaSender, &cursor, 51));
