@@ -11,7 +11,8 @@ use super::params::{json_sid, sender_filter, set, Params, SmsPatch};
 use super::render;
 use super::SharedState;
 use crate::clock::now_ms;
-use crate::store::senders::{IncomingNumber, NumberSettings, PhoneNumber, Refused, SmsWebhooks};
+use crate::store::senders::{IncomingNumber, NumberSettings, NumberStore, PhoneNumber, Refused, SmsWebhooks};
+use crate::store::Store;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
@@ -27,7 +28,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json", get(list_numbers).post(create_number))
         .route(
             "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{file}",
-            get(fetch_number).post(update_number).delete(delete_number),
+            get(fetch::<IncomingNumber>).post(update::<IncomingNumber>).delete(delete::<IncomingNumber>),
         )
 }
 
@@ -44,18 +45,9 @@ pub(super) fn provisioned(result: Result<(), Refused>, what: &str, address: &str
     }
 }
 
-/// 204 when something was deleted, else 20404 naming the path.
-pub(super) fn deleted(gone: bool, uri: &Uri) -> ApiResult<Response> {
-    if gone {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(TwilioError::not_found(uri.path()).into())
-    }
-}
-
 /// Every settable parameter of an IncomingPhoneNumber create or update.
 #[derive(Debug)]
-struct NumberPatch {
+pub(super) struct NumberPatch {
     friendly_name: Option<String>,
     sms: SmsPatch,
     api_version: Option<String>,
@@ -178,59 +170,100 @@ pub async fn create_number(
         settings: NumberSettings::default(),
     };
     patch.apply(&mut n, now);
-    let refused = state.store.insert_phone_number(n.clone()).await?;
+    let refused = state.store.insert_number(n.clone()).await?;
     provisioned(refused, "PhoneNumber", &n.number.phone_number)?;
     Ok((StatusCode::CREATED, Json(render::incoming_phone_number(&n))).into_response())
 }
 
-/// GET …/IncomingPhoneNumbers/{Sid}.json
-pub async fn fetch_number(
+/// What the shared handlers need to serve a phone number or a short code.
+pub(super) trait NumberResource: Sized + Send + Sync + 'static {
+    /// Its SID prefix.
+    const PREFIX: &'static str;
+    /// Its update parameters, parsed.
+    type Patch: Send + 'static;
+    /// Parses an update of the account's record.
+    fn parse_update(pairs: &Pairs, account_sid: &str) -> Result<Self::Patch, TwilioError>;
+    /// Applies a parsed update at `now`.
+    fn apply(patch: Self::Patch, record: &mut Self, now: i64);
+    /// Its JSON.
+    fn render(&self) -> Response;
+}
+
+impl NumberResource for IncomingNumber {
+    const PREFIX: &'static str = "PN";
+    type Patch = NumberPatch;
+
+    fn parse_update(pairs: &Pairs, account_sid: &str) -> Result<NumberPatch, TwilioError> {
+        if let Some(to) = form::last(pairs, "AccountSid").map(str::trim).filter(|v| !v.is_empty() && *v != account_sid)
+        {
+            return Err(TwilioError::invalid_parameter(format!(
+                "AccountSid {to}: moving a phone number to another account is not supported"
+            )));
+        }
+        NumberPatch::parse(pairs)
+    }
+
+    fn apply(patch: NumberPatch, record: &mut Self, now: i64) {
+        patch.apply(record, now);
+    }
+
+    fn render(&self) -> Response {
+        Json(render::incoming_phone_number(self)).into_response()
+    }
+}
+
+/// GET …/IncomingPhoneNumbers/{Sid}.json and …/SMS/ShortCodes/{Sid}.json
+pub(super) async fn fetch<K: NumberResource>(
     State(state): State<SharedState>,
     Authenticated(account): Authenticated,
     Path((_, file)): Path<(String, String)>,
     uri: Uri,
-) -> ApiResult<Response> {
-    let sid = json_sid(&file, &["PN"], &uri)?;
-    let n = state.store.incoming_number(&account.sid, sid).await?.ok_or_else(|| TwilioError::not_found(uri.path()))?;
-    Ok(Json(render::incoming_phone_number(&n)).into_response())
+) -> ApiResult<Response>
+where
+    dyn Store: NumberStore<K>,
+{
+    let sid = json_sid(&file, &[K::PREFIX], &uri)?;
+    let record = NumberStore::<K>::number(&*state.store, &account.sid, sid).await?;
+    Ok(record.ok_or_else(|| TwilioError::not_found(uri.path()))?.render())
 }
 
-/// POST …/IncomingPhoneNumbers/{Sid}.json: changes what is given, keeps the rest.
-pub async fn update_number(
+/// POST …/IncomingPhoneNumbers/{Sid}.json and …/SMS/ShortCodes/{Sid}.json: changes what is
+/// given, keeps the rest.
+pub(super) async fn update<K: NumberResource>(
     State(state): State<SharedState>,
     Authenticated(account): Authenticated,
     Path((_, file)): Path<(String, String)>,
     uri: Uri,
     body: Body,
-) -> ApiResult<Response> {
-    let sid = json_sid(&file, &["PN"], &uri)?;
-    let pairs = form::read_form(body).await?;
-    if let Some(to) = form::last(&pairs, "AccountSid").map(str::trim).filter(|v| !v.is_empty() && *v != account.sid) {
-        return Err(TwilioError::invalid_parameter(format!(
-            "AccountSid {to}: moving a phone number to another account is not supported"
-        ))
-        .into());
-    }
-    let patch = NumberPatch::parse(&pairs)?;
+) -> ApiResult<Response>
+where
+    dyn Store: NumberStore<K>,
+{
+    let sid = json_sid(&file, &[K::PREFIX], &uri)?;
+    let patch = K::parse_update(&form::read_form(body).await?, &account.sid)?;
     let now = now_ms();
-    let n = state
-        .store
-        .update_phone_number(&account.sid, sid, Box::new(move |n| patch.apply(n, now)))
-        .await?
-        .ok_or_else(|| TwilioError::not_found(uri.path()))?;
-    Ok(Json(render::incoming_phone_number(&n)).into_response())
+    let edit = Box::new(move |record: &mut K| K::apply(patch, record, now));
+    let record = NumberStore::<K>::update_number(&*state.store, &account.sid, sid, edit).await?;
+    Ok(record.ok_or_else(|| TwilioError::not_found(uri.path()))?.render())
 }
 
-/// DELETE …/IncomingPhoneNumbers/{Sid}.json: releases the number (and takes it out of its
-/// Messaging Service's pool).
-pub async fn delete_number(
+/// DELETE …/IncomingPhoneNumbers/{Sid}.json and the short-code release: takes it out of its
+/// Messaging Service's pool too.
+pub(super) async fn delete<K: NumberResource>(
     State(state): State<SharedState>,
     Authenticated(account): Authenticated,
     Path((_, file)): Path<(String, String)>,
     uri: Uri,
-) -> ApiResult<Response> {
-    let sid = json_sid(&file, &["PN"], &uri)?;
-    deleted(state.store.delete_phone_number(&account.sid, sid).await?, &uri)
+) -> ApiResult<Response>
+where
+    dyn Store: NumberStore<K>,
+{
+    let sid = json_sid(&file, &[K::PREFIX], &uri)?;
+    if NumberStore::<K>::delete_number(&*state.store, &account.sid, sid).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(TwilioError::not_found(uri.path()).into())
+    }
 }
 
 /// GET …/IncomingPhoneNumbers.json: filters `PhoneNumber` (digits anywhere in the number, `*`
@@ -260,9 +293,9 @@ pub async fn list_numbers(
     let rows = if hosted_only {
         Vec::new()
     } else {
-        state.store.list_phone_numbers(&account.sid, &filter, &req.cursor, req.limit()).await?
+        state.store.list_numbers(&account.sid, &filter, &req.cursor, req.limit()).await?
     };
-    let window = req.window(rows, |n| n.number.sid.as_str());
+    let window = req.window(rows, |n: &IncomingNumber| n.number.sid.as_str());
     let items = window.rows.iter().map(render::incoming_phone_number).collect();
     Ok(Json(V2010Page::new("incoming_phone_numbers", &req, &window, uri.path(), &echo, items)).into_response())
 }

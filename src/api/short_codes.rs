@@ -6,15 +6,15 @@
 use super::auth::Authenticated;
 use super::error::ApiResult;
 use super::form::{self, Pairs};
-use super::numbers::{deleted, provisioned};
+use super::numbers::{delete, fetch, provisioned, update, NumberResource};
 use super::paging::{PageRequest, V2010Page};
-use super::params::{json_sid, sender_filter, set, Params, SmsPatch};
+use super::params::{sender_filter, set, Params, SmsPatch};
 use super::render;
 use super::SharedState;
 use crate::clock::now_ms;
 use crate::store::senders::{ShortCode, SmsWebhooks};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,15 +26,18 @@ use switchboard_domain::TwilioError;
 pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/2010-04-01/Accounts/{account}/SMS/ShortCodes.json", get(list_short_codes))
-        .route("/2010-04-01/Accounts/{account}/SMS/ShortCodes/{file}", get(fetch_short_code).post(update_short_code))
+        .route(
+            "/2010-04-01/Accounts/{account}/SMS/ShortCodes/{file}",
+            get(fetch::<ShortCode>).post(update::<ShortCode>),
+        )
         .route("/_switchboard/Accounts/{account}/ShortCodes.json", post(create_short_code))
-        .route("/_switchboard/Accounts/{account}/ShortCodes/{file}", axum::routing::delete(delete_short_code))
+        .route("/_switchboard/Accounts/{account}/ShortCodes/{file}", axum::routing::delete(delete::<ShortCode>))
 }
 
 /// The settable parameters of a short code (Twilio's update; Switchboard's create adds
 /// `ShortCode` and `CountryCode`).
 #[derive(Debug)]
-struct ShortCodePatch {
+pub(super) struct ShortCodePatch {
     friendly_name: Option<String>,
     api_version: Option<String>,
     sms: SmsPatch,
@@ -100,52 +103,26 @@ pub async fn create_short_code(
         date_updated: now,
     };
     patch.apply(&mut sc, now);
-    let refused = state.store.insert_short_code(sc.clone()).await?;
+    let refused = state.store.insert_number(sc.clone()).await?;
     provisioned(refused, "Short code", &sc.short_code)?;
     Ok((StatusCode::CREATED, Json(render::short_code(&sc))).into_response())
 }
 
-/// DELETE /_switchboard/Accounts/{AccountSid}/ShortCodes/{Sid}.json: releases a short code (and
-/// takes it out of its Messaging Service's pool).
-pub async fn delete_short_code(
-    State(state): State<SharedState>,
-    Authenticated(account): Authenticated,
-    Path((_, file)): Path<(String, String)>,
-    uri: Uri,
-) -> ApiResult<Response> {
-    let sid = json_sid(&file, &["SC"], &uri)?;
-    deleted(state.store.delete_short_code(&account.sid, sid).await?, &uri)
-}
+impl NumberResource for ShortCode {
+    const PREFIX: &'static str = "SC";
+    type Patch = ShortCodePatch;
 
-/// GET …/SMS/ShortCodes/{Sid}.json
-pub async fn fetch_short_code(
-    State(state): State<SharedState>,
-    Authenticated(account): Authenticated,
-    Path((_, file)): Path<(String, String)>,
-    uri: Uri,
-) -> ApiResult<Response> {
-    let sid = json_sid(&file, &["SC"], &uri)?;
-    let sc = state.store.short_code(&account.sid, sid).await?.ok_or_else(|| TwilioError::not_found(uri.path()))?;
-    Ok(Json(render::short_code(&sc)).into_response())
-}
+    fn parse_update(pairs: &Pairs, _account_sid: &str) -> Result<ShortCodePatch, TwilioError> {
+        ShortCodePatch::parse(pairs)
+    }
 
-/// POST …/SMS/ShortCodes/{Sid}.json: `FriendlyName`, `ApiVersion`, the SMS webhooks.
-pub async fn update_short_code(
-    State(state): State<SharedState>,
-    Authenticated(account): Authenticated,
-    Path((_, file)): Path<(String, String)>,
-    uri: Uri,
-    body: Body,
-) -> ApiResult<Response> {
-    let sid = json_sid(&file, &["SC"], &uri)?;
-    let patch = ShortCodePatch::parse(&form::read_form(body).await?)?;
-    let now = now_ms();
-    let sc = state
-        .store
-        .update_short_code(&account.sid, sid, Box::new(move |sc| patch.apply(sc, now)))
-        .await?
-        .ok_or_else(|| TwilioError::not_found(uri.path()))?;
-    Ok(Json(render::short_code(&sc)).into_response())
+    fn apply(patch: ShortCodePatch, record: &mut Self, now: i64) {
+        patch.apply(record, now);
+    }
+
+    fn render(&self) -> Response {
+        Json(render::short_code(self)).into_response()
+    }
 }
 
 /// GET …/SMS/ShortCodes.json: filters `ShortCode` (digits anywhere, `*` for any digit) and
@@ -158,8 +135,8 @@ pub async fn list_short_codes(
     let q = form::decode(uri.query().unwrap_or("").as_bytes());
     let (filter, echo) = sender_filter(&q, "ShortCode", ["FriendlyName", "ShortCode"])?;
     let req = PageRequest::parse(&q, &["SC"])?;
-    let rows = state.store.list_short_codes(&account.sid, &filter, &req.cursor, req.limit()).await?;
-    let window = req.window(rows, |sc| sc.sid.as_str());
+    let rows = state.store.list_numbers(&account.sid, &filter, &req.cursor, req.limit()).await?;
+    let window = req.window(rows, |sc: &ShortCode| sc.sid.as_str());
     let items = window.rows.iter().map(render::short_code).collect();
     Ok(Json(V2010Page::new("short_codes", &req, &window, uri.path(), &echo, items)).into_response())
 }

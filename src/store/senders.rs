@@ -122,9 +122,34 @@ pub struct PoolSender {
     pub date_created: i64,
 }
 
-/// Sender storage.
+/// Storage of one kind of number, `K` ([`IncomingNumber`] or [`ShortCode`]): the two kinds are
+/// stored alike, so one trait serves both and each engine implements it once.
 #[async_trait]
-pub trait SenderStore: Send + Sync {
+pub trait NumberStore<K: Send + 'static>: Send + Sync {
+    /// Stores a new one; refused ([`Refused::Duplicate`]) when the account already has its
+    /// address (E.164 number or short code digits).
+    async fn insert_number(&self, record: K) -> StoreResult<Result<(), Refused>>;
+    /// One of the account's, with all its settings.
+    async fn number(&self, account_sid: &str, sid: &str) -> StoreResult<Option<K>>;
+    /// Up to `limit` of the account's, in creation order relative to the cursor.
+    async fn list_numbers(
+        &self,
+        account_sid: &str,
+        filter: &SenderFilter,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> StoreResult<Vec<K>>;
+    /// Applies `edit` atomically and stores what an update may change (the friendly name, the
+    /// SMS webhooks and the kind's own settings; never its SID, account, address or creation
+    /// date). `None` when the account has no such record.
+    async fn update_number(&self, account_sid: &str, sid: &str, edit: Edit<K>) -> StoreResult<Option<K>>;
+    /// Releases it and takes it out of its Messaging Service's pool; false when there was none.
+    async fn delete_number(&self, account_sid: &str, sid: &str) -> StoreResult<bool>;
+}
+
+/// Sender storage: numbers and short codes ([`NumberStore`]), services and their pools.
+#[async_trait]
+pub trait SenderStore: NumberStore<IncomingNumber> + NumberStore<ShortCode> + Send + Sync {
     /// A service of the account.
     async fn service(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Service>>;
     /// A service's sender pool, oldest first.
@@ -136,59 +161,6 @@ pub trait SenderStore: Send + Sync {
     /// True when the account owns this sender: one of its phone numbers or short codes, or an
     /// alphanumeric ID in one of its services' pools.
     async fn owns_sender(&self, account_sid: &str, address: &str) -> StoreResult<bool>;
-
-    // --- phone numbers ---------------------------------------------------------------------
-
-    /// Stores a new phone number; refused ([`Refused::Duplicate`]) when the account already has
-    /// that address.
-    async fn insert_phone_number(&self, number: IncomingNumber) -> StoreResult<Result<(), Refused>>;
-    /// A phone number of the account, with all its settings.
-    async fn incoming_number(&self, account_sid: &str, sid: &str) -> StoreResult<Option<IncomingNumber>>;
-    /// Up to `limit` phone numbers of the account, in creation order relative to the cursor.
-    async fn list_phone_numbers(
-        &self,
-        account_sid: &str,
-        filter: &SenderFilter,
-        cursor: &Cursor,
-        limit: usize,
-    ) -> StoreResult<Vec<IncomingNumber>>;
-    /// Applies `edit` to a phone number atomically and stores what an update may change (its
-    /// SID, account, address and creation date stay). `None` when the account has no such number.
-    async fn update_phone_number(
-        &self,
-        account_sid: &str,
-        sid: &str,
-        edit: Edit<IncomingNumber>,
-    ) -> StoreResult<Option<IncomingNumber>>;
-    /// Releases a phone number (and takes it out of its pool); false when there was none.
-    async fn delete_phone_number(&self, account_sid: &str, sid: &str) -> StoreResult<bool>;
-
-    // --- short codes -----------------------------------------------------------------------
-
-    /// Stores a new short code; refused ([`Refused::Duplicate`]) when the account already has
-    /// those digits.
-    async fn insert_short_code(&self, short_code: ShortCode) -> StoreResult<Result<(), Refused>>;
-    /// A short code of the account.
-    async fn short_code(&self, account_sid: &str, sid: &str) -> StoreResult<Option<ShortCode>>;
-    /// Up to `limit` short codes of the account, in creation order relative to the cursor.
-    async fn list_short_codes(
-        &self,
-        account_sid: &str,
-        filter: &SenderFilter,
-        cursor: &Cursor,
-        limit: usize,
-    ) -> StoreResult<Vec<ShortCode>>;
-    /// Applies `edit` to a short code atomically and stores what an update may change (its SID,
-    /// account, digits, country and creation date stay). `None` when the account has no such
-    /// short code.
-    async fn update_short_code(
-        &self,
-        account_sid: &str,
-        sid: &str,
-        edit: Edit<ShortCode>,
-    ) -> StoreResult<Option<ShortCode>>;
-    /// Removes a short code (and takes it out of its pool); false when there was none.
-    async fn delete_short_code(&self, account_sid: &str, sid: &str) -> StoreResult<bool>;
 
     // --- Messaging Services ----------------------------------------------------------------
 

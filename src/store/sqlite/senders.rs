@@ -6,8 +6,9 @@
 
 use super::SqliteStore;
 use crate::store::senders::{
-    normalize_sid, pool_country, Edit, IncomingNumber, NewPoolSender, NumberSettings, PhoneNumber, PoolKind,
-    PoolSender, Refused, SenderFilter, SenderStore, Service, ServiceRecord, ServiceSettings, ShortCode, SmsWebhooks,
+    normalize_sid, pool_country, Edit, IncomingNumber, NewPoolSender, NumberSettings, NumberStore, PhoneNumber,
+    PoolKind, PoolSender, Refused, SenderFilter, SenderStore, Service, ServiceRecord, ServiceSettings, ShortCode,
+    SmsWebhooks,
 };
 use crate::store::{Cursor, StoreResult};
 use async_trait::async_trait;
@@ -152,7 +153,7 @@ fn get_service(c: &Connection, account: &str, sid: &str) -> anyhow::Result<Optio
 /// address unique per account, the SMS webhooks, the address and friendly-name filters, paging in
 /// creation order, and removal from their pool on delete. Rows are read by column name, so each
 /// kind names its columns once, in [`NumberKind::fixed`] and [`NumberKind::settable`].
-trait NumberKind: Sized + Send + 'static {
+pub(crate) trait NumberKind: Sized + Send + Sync + 'static {
     /// Its table.
     const TABLE: &'static str;
     /// Its SID prefix.
@@ -342,18 +343,19 @@ fn number_list_sql<K: NumberKind>(account: &str, filter: &SenderFilter, cursor: 
     (sql, args, reversed)
 }
 
-impl SqliteStore {
-    async fn insert_number<K: NumberKind>(&self, record: K) -> StoreResult<Result<(), Refused>> {
+#[async_trait]
+impl<K: NumberKind> NumberStore<K> for SqliteStore {
+    async fn insert_number(&self, record: K) -> StoreResult<Result<(), Refused>> {
         self.write(move |c| insert_number(c, &record)).await
     }
 
-    async fn number<K: NumberKind>(&self, account_sid: &str, sid: &str) -> StoreResult<Option<K>> {
+    async fn number(&self, account_sid: &str, sid: &str) -> StoreResult<Option<K>> {
         let Some(sid) = normalize_sid(sid, K::PREFIX) else { return Ok(None) };
         let account = account_sid.to_string();
         self.read(move |c| get_number(c, &account, &sid)).await
     }
 
-    async fn list_numbers<K: NumberKind>(
+    async fn list_numbers(
         &self,
         account_sid: &str,
         filter: &SenderFilter,
@@ -364,18 +366,13 @@ impl SqliteStore {
         self.read(move |c| run_list(c, &sql, args, reversed, K::from_row)).await
     }
 
-    async fn update_number<K: NumberKind>(
-        &self,
-        account_sid: &str,
-        sid: &str,
-        edit: Edit<K>,
-    ) -> StoreResult<Option<K>> {
+    async fn update_number(&self, account_sid: &str, sid: &str, edit: Edit<K>) -> StoreResult<Option<K>> {
         let Some(sid) = normalize_sid(sid, K::PREFIX) else { return Ok(None) };
         let account = account_sid.to_string();
         self.write(move |c| update_number(c, &account, &sid, edit)).await
     }
 
-    async fn delete_number<K: NumberKind>(&self, account_sid: &str, sid: &str) -> StoreResult<bool> {
+    async fn delete_number(&self, account_sid: &str, sid: &str) -> StoreResult<bool> {
         let Some(sid) = normalize_sid(sid, K::PREFIX) else { return Ok(false) };
         let account = account_sid.to_string();
         self.write(move |c| delete_number::<K>(c, &account, &sid)).await
@@ -507,70 +504,6 @@ impl SenderStore for SqliteStore {
             .query_row(params![account, address], |r| r.get(0))?)
         })
         .await
-    }
-
-    // --- phone numbers and short codes ----------------------------------------------------------
-
-    async fn insert_phone_number(&self, n: IncomingNumber) -> StoreResult<Result<(), Refused>> {
-        self.insert_number(n).await
-    }
-
-    async fn incoming_number(&self, account_sid: &str, sid: &str) -> StoreResult<Option<IncomingNumber>> {
-        self.number(account_sid, sid).await
-    }
-
-    async fn list_phone_numbers(
-        &self,
-        account_sid: &str,
-        filter: &SenderFilter,
-        cursor: &Cursor,
-        limit: usize,
-    ) -> StoreResult<Vec<IncomingNumber>> {
-        self.list_numbers(account_sid, filter, cursor, limit).await
-    }
-
-    async fn update_phone_number(
-        &self,
-        account_sid: &str,
-        sid: &str,
-        edit: Edit<IncomingNumber>,
-    ) -> StoreResult<Option<IncomingNumber>> {
-        self.update_number(account_sid, sid, edit).await
-    }
-
-    async fn delete_phone_number(&self, account_sid: &str, sid: &str) -> StoreResult<bool> {
-        self.delete_number::<IncomingNumber>(account_sid, sid).await
-    }
-
-    async fn insert_short_code(&self, sc: ShortCode) -> StoreResult<Result<(), Refused>> {
-        self.insert_number(sc).await
-    }
-
-    async fn short_code(&self, account_sid: &str, sid: &str) -> StoreResult<Option<ShortCode>> {
-        self.number(account_sid, sid).await
-    }
-
-    async fn list_short_codes(
-        &self,
-        account_sid: &str,
-        filter: &SenderFilter,
-        cursor: &Cursor,
-        limit: usize,
-    ) -> StoreResult<Vec<ShortCode>> {
-        self.list_numbers(account_sid, filter, cursor, limit).await
-    }
-
-    async fn update_short_code(
-        &self,
-        account_sid: &str,
-        sid: &str,
-        edit: Edit<ShortCode>,
-    ) -> StoreResult<Option<ShortCode>> {
-        self.update_number(account_sid, sid, edit).await
-    }
-
-    async fn delete_short_code(&self, account_sid: &str, sid: &str) -> StoreResult<bool> {
-        self.delete_number::<ShortCode>(account_sid, sid).await
     }
 
     // --- Messaging Services ------------------------------------------------------------------
