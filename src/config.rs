@@ -1,5 +1,10 @@
 //! Configuration: command-line flags, each also settable as `SWITCHBOARD_<FLAG>` and in an
 //! optional TOML file (`--config`). Precedence: flag, then environment, then file, then default.
+//!
+//! Every setting is defined once, in [`ServeArgs`]: clap reads it from flags and the
+//! environment, serde from the file (same name, in snake_case), and [`Config::resolve`] layers
+//! the two and turns them into the typed settings each module takes. Only `server.rs` and
+//! `main.rs` read a [`Config`]; every other module receives the values it needs.
 
 use crate::delivery::pricing::PriceTable;
 use crate::delivery::rates::RateTable;
@@ -11,7 +16,7 @@ use crate::webhooks::client::RequestSettings;
 use crate::webhooks::policy::AddressPolicy;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 use switchboard_domain::sid;
@@ -38,11 +43,13 @@ pub enum Command {
     Serve(ServeArgs),
 }
 
-/// Flags of `switchboard serve`.
-#[derive(Debug, Args, Default)]
+/// The settings of `switchboard serve`: flags, environment variables and TOML keys alike.
+#[derive(Debug, Args, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServeArgs {
     /// TOML file with any of the settings below (keys in snake_case, e.g. `listen`, `accounts`).
     #[arg(long, env = "SWITCHBOARD_CONFIG", value_name = "PATH")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
 
     /// Address to listen on [default: 127.0.0.1:8080]. Port 0 picks a free port.
@@ -56,6 +63,7 @@ pub struct ServeArgs {
     /// Account to create or update at start, as `ACxxxxxxxx…:authtoken`. Repeatable; in the
     /// environment, separate several with commas.
     #[arg(long = "account", env = "SWITCHBOARD_ACCOUNT", value_name = "SID:TOKEN", value_delimiter = ',')]
+    #[serde(default)]
     pub accounts: Vec<String>,
 
     /// Accept any well-formed `AC…` SID with any token, creating the account on first use
@@ -87,6 +95,7 @@ pub struct ServeArgs {
     /// Rate of a sender class (`long-code`, `toll-free`, `short-code`, `alphanumeric`,
     /// `channel`) or of one sender, as `KEY=MPS`. Repeatable; comma-separated in the environment.
     #[arg(long = "sender-rate", env = "SWITCHBOARD_SENDER_RATE", value_name = "KEY=MPS", value_delimiter = ',')]
+    #[serde(default)]
     pub sender_rates: Vec<String>,
 
     /// A sender's queue holds at most this many seconds of segments at its rate; more is 21611
@@ -96,6 +105,7 @@ pub struct ServeArgs {
 
     /// Price of one outbound segment to a country, `CC=USD` (or `default=USD`). Repeatable.
     #[arg(long = "price", env = "SWITCHBOARD_PRICE", value_name = "CC=USD", value_delimiter = ',')]
+    #[serde(default)]
     pub prices: Vec<String>,
 
     /// Connect timeout of status callbacks, ms [default: 5000].
@@ -158,6 +168,31 @@ pub struct ServeArgs {
     /// Automatic reply to HELP (empty: none) [default: Twilio's text].
     #[arg(long, env = "SWITCHBOARD_OPT_OUT_HELP_REPLY", value_name = "TEXT")]
     pub opt_out_help_reply: Option<String>,
+
+    /// Fault-injection rules of the simulator for every account (`[[simulator_rules]]`; the
+    /// file only: at run time, `/_switchboard/…/Simulator/Rules.json`).
+    #[arg(skip)]
+    #[serde(default)]
+    pub simulator_rules: Vec<Rule>,
+}
+
+impl ServeArgs {
+    /// These settings over `lower`: each one given here (a flag or an environment variable)
+    /// wins, the rest come from `lower` (the file).
+    fn over(&self, lower: ServeArgs) -> anyhow::Result<ServeArgs> {
+        let mut merged = serde_json::to_value(lower)?;
+        if let (Some(out), serde_json::Value::Object(top)) = (merged.as_object_mut(), serde_json::to_value(self)?) {
+            for (key, value) in top {
+                let unset = value.is_null() || value.as_array().is_some_and(Vec::is_empty);
+                if !unset {
+                    out.insert(key, value);
+                }
+            }
+        }
+        let mut merged: ServeArgs = serde_json::from_value(merged)?;
+        merged.config = self.config.clone();
+        Ok(merged)
+    }
 }
 
 /// Twilio's default reply to STOP.
@@ -176,43 +211,6 @@ pub struct OptOutReplies {
     pub start: Option<String>,
     /// Reply to HELP.
     pub help: Option<String>,
-}
-
-/// The TOML file's shape; every key optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<String>,
-    db: Option<String>,
-    #[serde(default)]
-    accounts: Vec<String>,
-    accept_any_credentials: Option<bool>,
-    public_url: Option<String>,
-    simulator_delay_ms: Option<u64>,
-    simulator_submit_delay_ms: Option<u64>,
-    simulator_receipt_delay_ms: Option<u64>,
-    #[serde(default)]
-    simulator_rules: Vec<Rule>,
-    twilio_rates: Option<bool>,
-    #[serde(default)]
-    sender_rates: Vec<String>,
-    queue_limit_secs: Option<u64>,
-    #[serde(default)]
-    prices: Vec<String>,
-    callback_connect_timeout_ms: Option<u64>,
-    callback_read_timeout_ms: Option<u64>,
-    callback_max_attempts: Option<u32>,
-    callback_retry_base_ms: Option<u64>,
-    webhook_address_policy: Option<String>,
-    webhook_max_response_bytes: Option<usize>,
-    require_owned_senders: Option<bool>,
-    min_schedule_lead: Option<i64>,
-    retention_days: Option<u32>,
-    link_shortening_domain: Option<String>,
-    link_click_callback: Option<String>,
-    opt_out_stop_reply: Option<String>,
-    opt_out_start_reply: Option<String>,
-    opt_out_help_reply: Option<String>,
 }
 
 /// Fully resolved settings.
@@ -260,42 +258,37 @@ impl Config {
         let file = match &args.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str::<FileConfig>(&text).with_context(|| format!("parsing {}", path.display()))?
+                toml::from_str::<ServeArgs>(&text).with_context(|| format!("parsing {}", path.display()))?
             }
-            None => FileConfig::default(),
+            None => ServeArgs::default(),
         };
-        let accounts_raw = if args.accounts.is_empty() { file.accounts } else { args.accounts };
-        let accounts = accounts_raw.iter().map(|a| parse_account(a)).collect::<anyhow::Result<Vec<_>>>()?;
-        let public_url = args.public_url.or(file.public_url).map(|u| u.trim_end_matches('/').to_string());
+        let s = args.over(file)?;
+        let accounts = s.accounts.iter().map(|a| parse_account(a)).collect::<anyhow::Result<Vec<_>>>()?;
+        let public_url = s.public_url.map(|u| u.trim_end_matches('/').to_string());
         if let Some(u) = &public_url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
                 bail!("--public-url must start with http:// or https://, got {u}");
             }
         }
-        let mut rates =
-            RateTable { twilio_rates: args.twilio_rates.or(file.twilio_rates).unwrap_or(false), ..Default::default() };
-        for spec in if args.sender_rates.is_empty() { &file.sender_rates } else { &args.sender_rates } {
+        let mut rates = RateTable { twilio_rates: s.twilio_rates.unwrap_or(false), ..Default::default() };
+        for spec in &s.sender_rates {
             rates.set(spec).map_err(anyhow::Error::msg)?;
         }
         let mut prices = PriceTable::default();
-        for spec in if args.prices.is_empty() { &file.prices } else { &args.prices } {
+        for spec in &s.prices {
             prices.set(spec).map_err(anyhow::Error::msg)?;
         }
-        let delivery = DeliveryConfig {
-            rates,
-            queue_limit_secs: args.queue_limit_secs.or(file.queue_limit_secs).unwrap_or(36_000),
-            prices,
-        };
+        let delivery = DeliveryConfig { rates, queue_limit_secs: s.queue_limit_secs.unwrap_or(36_000), prices };
         let ms = Duration::from_millis;
         let mut defaults = RequestSettings::default();
-        if let Some(v) = args.callback_connect_timeout_ms.or(file.callback_connect_timeout_ms) {
+        if let Some(v) = s.callback_connect_timeout_ms {
             defaults.connect_timeout = ms(v);
         }
-        if let Some(v) = args.callback_read_timeout_ms.or(file.callback_read_timeout_ms) {
+        if let Some(v) = s.callback_read_timeout_ms {
             defaults.read_timeout = ms(v);
             defaults.total_timeout = defaults.total_timeout.max(ms(v));
         }
-        if let Some(v) = args.callback_max_attempts.or(file.callback_max_attempts) {
+        if let Some(v) = s.callback_max_attempts {
             if v == 0 {
                 bail!("--callback-max-attempts must be at least 1");
             }
@@ -303,11 +296,10 @@ impl Config {
         }
         let callbacks = CallbackSettings {
             defaults,
-            retry_base: ms(args.callback_retry_base_ms.or(file.callback_retry_base_ms).unwrap_or(1000)),
+            retry_base: ms(s.callback_retry_base_ms.unwrap_or(1000)),
             retry_max: Duration::from_secs(60),
         };
-        let policy_name = args.webhook_address_policy.or(file.webhook_address_policy);
-        let webhook_address_policy = match policy_name.as_deref() {
+        let webhook_address_policy = match s.webhook_address_policy.as_deref() {
             None => AddressPolicy::default(),
             Some(p) => AddressPolicy::parse(p).with_context(|| {
                 format!(
@@ -315,49 +307,41 @@ impl Config {
                 )
             })?,
         };
-        for rule in &file.simulator_rules {
+        for rule in &s.simulator_rules {
             rule.validate().map_err(anyhow::Error::msg)?;
         }
-        let reply = |flag: Option<String>, file: Option<String>, default: &str| {
-            Some(flag.or(file).unwrap_or_else(|| default.to_string())).filter(|t| !t.is_empty())
+        let reply = |text: Option<String>, default: &str| {
+            Some(text.unwrap_or_else(|| default.to_string())).filter(|t| !t.is_empty())
         };
-        let min_schedule_lead_secs = args.min_schedule_lead.or(file.min_schedule_lead).unwrap_or(300);
+        let min_schedule_lead_secs = s.min_schedule_lead.unwrap_or(300);
         if min_schedule_lead_secs < 0 {
             bail!("--min-schedule-lead must not be negative");
         }
+        let all = s.simulator_delay_ms.unwrap_or(DEFAULT_SIMULATOR_DELAY_MS);
         Ok(Config {
-            retention_days: args.retention_days.or(file.retention_days).filter(|d| *d > 0),
-            link_shortening_domain: args
-                .link_shortening_domain
-                .or(file.link_shortening_domain)
-                .map(|d| d.trim_end_matches('/').to_string()),
-            link_click_callback: args.link_click_callback.or(file.link_click_callback),
-            require_owned_senders: args.require_owned_senders.or(file.require_owned_senders).unwrap_or(false),
+            retention_days: s.retention_days.filter(|d| *d > 0),
+            link_shortening_domain: s.link_shortening_domain.map(|d| d.trim_end_matches('/').to_string()),
+            link_click_callback: s.link_click_callback,
+            require_owned_senders: s.require_owned_senders.unwrap_or(false),
             min_schedule_lead_secs,
             opt_out_replies: OptOutReplies {
-                stop: reply(args.opt_out_stop_reply, file.opt_out_stop_reply, DEFAULT_STOP_REPLY),
-                start: reply(args.opt_out_start_reply, file.opt_out_start_reply, DEFAULT_START_REPLY),
-                help: reply(args.opt_out_help_reply, file.opt_out_help_reply, DEFAULT_HELP_REPLY),
+                stop: reply(s.opt_out_stop_reply, DEFAULT_STOP_REPLY),
+                start: reply(s.opt_out_start_reply, DEFAULT_START_REPLY),
+                help: reply(s.opt_out_help_reply, DEFAULT_HELP_REPLY),
             },
-            simulator_rules: file.simulator_rules,
+            simulator_rules: s.simulator_rules,
             delivery,
             callbacks,
             webhook_address_policy,
-            webhook_max_response_bytes: args
-                .webhook_max_response_bytes
-                .or(file.webhook_max_response_bytes)
-                .unwrap_or(64 * 1024),
-            listen: args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
-            db: args.db.or(file.db).unwrap_or_else(|| DEFAULT_DB.to_string()),
+            webhook_max_response_bytes: s.webhook_max_response_bytes.unwrap_or(64 * 1024),
+            listen: s.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
+            db: s.db.unwrap_or_else(|| DEFAULT_DB.to_string()),
             accounts,
-            accept_any_credentials: args.accept_any_credentials.or(file.accept_any_credentials).unwrap_or(false),
+            accept_any_credentials: s.accept_any_credentials.unwrap_or(false),
             public_url,
-            simulator_delays: {
-                let all = args.simulator_delay_ms.or(file.simulator_delay_ms).unwrap_or(DEFAULT_SIMULATOR_DELAY_MS);
-                Delays {
-                    submit: ms(args.simulator_submit_delay_ms.or(file.simulator_submit_delay_ms).unwrap_or(all)),
-                    receipt: ms(args.simulator_receipt_delay_ms.or(file.simulator_receipt_delay_ms).unwrap_or(all)),
-                }
+            simulator_delays: Delays {
+                submit: ms(s.simulator_submit_delay_ms.unwrap_or(all)),
+                receipt: ms(s.simulator_receipt_delay_ms.unwrap_or(all)),
             },
         })
     }
@@ -402,6 +386,49 @@ mod tests {
         assert!(parse_account(&sid).is_err());
         assert!(parse_account("AC123:tok").is_err());
         assert!(parse_account(&format!("{sid}:")).is_err());
+    }
+
+    #[test]
+    fn file_lists_and_rules_apply_unless_flags_give_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sb.toml");
+        std::fs::write(
+            &path,
+            "prices = [\"US=0.0079\"]\nsender_rates = [\"long-code=2\"]\n\
+             [[simulator_rules]]\nto = \"+1555*\"\noutcome = \"failed\"\n",
+        )
+        .unwrap();
+        let from_file = Config::resolve(ServeArgs { config: Some(path.clone()), ..Default::default() }).unwrap();
+        assert_eq!(from_file.simulator_rules.len(), 1);
+        assert_eq!(from_file.delivery.rates.rate_for("+14155550100"), Some(2.0));
+        let flags = ServeArgs { config: Some(path), sender_rates: vec!["long-code=5".into()], ..Default::default() };
+        assert_eq!(Config::resolve(flags).unwrap().delivery.rates.rate_for("+14155550100"), Some(5.0));
+    }
+
+    #[test]
+    fn every_flag_is_also_a_file_key() {
+        // The file and the flags are one definition: a flag's long name, in snake_case, is a key.
+        use clap::CommandFactory;
+        let cmd = Cli::command();
+        let serve = cmd.find_subcommand("serve").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for arg in serve.get_arguments().filter_map(|a| a.get_long()) {
+            if matches!(arg, "config" | "help" | "version") {
+                continue;
+            }
+            let key = arg.replace('-', "_");
+            let key = match key.as_str() {
+                "account" => "accounts".to_string(),
+                "sender_rate" => "sender_rates".to_string(),
+                "price" => "prices".to_string(),
+                _ => key,
+            };
+            let path = dir.path().join("k.toml");
+            std::fs::write(&path, format!("{key} = \"x\"\n")).unwrap();
+            let err = toml::from_str::<ServeArgs>(&std::fs::read_to_string(&path).unwrap()).err();
+            // A known key may fail on its value's type, never as an unknown field.
+            assert!(!err.is_some_and(|e| e.to_string().contains("unknown field")), "--{arg} has no file key");
+        }
     }
 
     #[test]

@@ -103,7 +103,6 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         },
         require_owned_senders: config.require_owned_senders,
         min_schedule_lead_secs: config.min_schedule_lead_secs,
-        opt_out_replies: config.opt_out_replies.clone(),
     });
     Ok(Prepared { router: api::router(state), announce })
 }

@@ -60,8 +60,6 @@ pub struct AppState {
     pub require_owned_senders: bool,
     /// Minimum `SendAt` lead, seconds.
     pub min_schedule_lead_secs: i64,
-    /// Automatic replies to opt-out keywords.
-    pub opt_out_replies: crate::config::OptOutReplies,
 }
 
 /// Shared state handle.
