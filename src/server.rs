@@ -4,6 +4,7 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::delivery::simulator::Simulator;
 use crate::delivery::Dispatcher;
+use crate::store::tokens::AccountTokens;
 use crate::store::{self, Account};
 use crate::webhooks::callbacks::Callbacks;
 use crate::webhooks::client::{RequestSettings, WebhookClient};
@@ -63,9 +64,9 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         tracing::info!(messages, callbacks, "resumed unfinished deliveries and callbacks");
     }
 
-    let cache = api::auth::AccountCache::default();
+    let tokens = AccountTokens::new(store.clone());
     for a in &accounts {
-        cache.put(a);
+        tokens.remember(a);
     }
     let inbound = Arc::new(Inbound {
         store: store.clone(),
@@ -86,7 +87,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     }
     let state = Arc::new(AppState {
         store,
-        accounts: cache,
+        tokens,
         accept_any_credentials: config.accept_any_credentials,
         keys,
         inbound,

@@ -9,29 +9,8 @@ use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use base64::Engine;
-use std::collections::HashMap;
-use std::sync::RwLock;
 use subtle::ConstantTimeEq;
 use switchboard_domain::{sid, TwilioError};
-
-/// Accounts by SID, cached in memory: every request authenticates, accounts rarely change.
-#[derive(Debug, Default)]
-pub struct AccountCache {
-    tokens: RwLock<HashMap<String, String>>,
-}
-
-impl AccountCache {
-    /// Remembers (or updates) an account.
-    pub fn put(&self, account: &Account) {
-        if let Ok(mut map) = self.tokens.write() {
-            map.insert(account.sid.clone(), account.auth_token.clone());
-        }
-    }
-
-    fn token(&self, sid: &str) -> Option<String> {
-        self.tokens.read().ok().and_then(|m| m.get(sid).cloned())
-    }
-}
 
 /// Splits an `Authorization: Basic …` header into user and password.
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
@@ -72,13 +51,7 @@ impl FromRequestParts<SharedState> for Authenticated {
 }
 
 async fn authenticate(state: &AppState, user: &str, pass: &str) -> ApiResult<Account> {
-    let known = match state.accounts.token(user) {
-        Some(t) => Some(t),
-        None => state.store.account(user).await?.map(|a| {
-            state.accounts.put(&a);
-            a.auth_token
-        }),
-    };
+    let known = state.tokens.token(user).await?;
     let token = match known {
         Some(t) => t,
         None if state.accept_any_credentials && sid::is_valid(user, "AC") && !pass.is_empty() => {
@@ -86,7 +59,7 @@ async fn authenticate(state: &AppState, user: &str, pass: &str) -> ApiResult<Acc
                 .store
                 .insert_account_if_absent(Account { sid: user.to_string(), auth_token: pass.to_string() })
                 .await?;
-            state.accounts.put(&stored);
+            state.tokens.remember(&stored);
             tracing::info!(account = %user, "account created on first use (--accept-any-credentials)");
             stored.auth_token
         }

@@ -38,8 +38,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     /// Persistence.
     pub store: Arc<dyn Store>,
-    /// Account tokens, cached.
-    pub accounts: auth::AccountCache,
+    /// Account tokens, cached (shared with status callbacks and inbound webhooks).
+    pub tokens: Arc<crate::store::tokens::AccountTokens>,
     /// See `--accept-any-credentials`.
     pub accept_any_credentials: bool,
     /// Time-ordered message keys.

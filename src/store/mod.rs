@@ -19,6 +19,7 @@ pub mod retention;
 pub mod senders;
 pub mod sqlite;
 pub mod sticky;
+pub mod tokens;
 
 use std::sync::Arc;
 use switchboard_domain::status::Status;
