@@ -216,6 +216,67 @@ impl TwilioError {
     pub fn cannot_cancel() -> Self {
         Self::bad_request(30409, "This message cannot be canceled")
     }
+
+    // --- delivery: a message's own `ErrorCode`/`ErrorMessage` -------------------------------
+    // These fail a message after its create was answered, so no response carries them; their
+    // HTTP status is nominal (400).
+
+    /// A message's failure with the given code and detail.
+    pub fn message_failed(code: u32, message: impl Into<String>) -> Self {
+        Self::bad_request(code, message)
+    }
+
+    /// A carrier's rejection or receipt code, with Twilio's short description of it.
+    pub fn delivery(code: u32) -> Self {
+        Self::message_failed(code, delivery_text(code))
+    }
+
+    /// 21701: the message's Messaging Service was deleted before a sender was chosen.
+    pub fn service_gone() -> Self {
+        Self::message_failed(21701, "The Messaging Service does not exist")
+    }
+
+    /// 21704: no sender in the Messaging Service's pool can reach the recipient.
+    pub fn no_sender_in_pool() -> Self {
+        Self::message_failed(21704, "No sender in the Messaging Service's pool can reach this recipient")
+    }
+
+    /// 21610 on a Messaging Service message: the recipient opted out of the chosen sender or
+    /// of the service (unlike [`TwilioError::unsubscribed`], the text names no number).
+    pub fn opted_out() -> Self {
+        Self::message_failed(21610, "Attempt to send to unsubscribed recipient")
+    }
+
+    /// 21612 on an RCS message: the device does not take RCS and no SMS sender can reach it.
+    pub fn no_rcs_fallback() -> Self {
+        Self::message_failed(21612, "The recipient does not take RCS and no SMS sender can reach it")
+    }
+
+    /// 63016: a freeform WhatsApp message outside the 24-hour customer-service window.
+    pub fn outside_whatsapp_window() -> Self {
+        Self::delivery(63016)
+    }
+
+    /// 30036: the message waited in its queue longer than its `ValidityPeriod`.
+    pub fn validity_expired() -> Self {
+        Self::delivery(30036)
+    }
+}
+
+/// Twilio's short description of a delivery error code ("Unknown error" for codes it lacks).
+fn delivery_text(code: u32) -> &'static str {
+    match code {
+        30001 => "Queue overflow",
+        30002 => "Account suspended",
+        30003 => "Unreachable destination handset",
+        30004 => "Message blocked",
+        30005 => "Unknown destination handset",
+        30006 => "Landline or unreachable carrier",
+        30007 => "Message filtered",
+        30036 => "Validity period expired",
+        63016 => "Failed to send freeform message because you are outside the allowed window. Please use a Template.",
+        _ => "Unknown error",
+    }
 }
 
 #[cfg(test)]
@@ -241,5 +302,20 @@ mod tests {
             assert_eq!((e.code, e.status), (code, status), "{e}");
         }
         assert_eq!(TwilioError::invalid_to("abc").message, "The 'To' number abc is not a valid phone number.");
+    }
+
+    #[test]
+    fn delivery_codes_carry_twilios_short_description() {
+        assert_eq!(TwilioError::delivery(30003).message, "Unreachable destination handset");
+        assert_eq!(TwilioError::validity_expired(), TwilioError::delivery(30036));
+        assert_eq!(TwilioError::validity_expired().message, "Validity period expired");
+        assert_eq!(TwilioError::outside_whatsapp_window().code, 63016);
+    }
+
+    #[test]
+    fn an_unknown_delivery_code_keeps_its_code_with_a_generic_text() {
+        let e = TwilioError::delivery(30999);
+        assert_eq!((e.code, e.message.as_str()), (30999, "Unknown error"));
+        assert_eq!(TwilioError::delivery(30008).message, "Unknown error");
     }
 }
