@@ -13,6 +13,7 @@ use std::sync::Arc;
 use switchboard_domain::message::{Message, SendOptions};
 use switchboard_domain::sid::KeyGenerator;
 use switchboard_domain::status::{Direction, Status};
+use switchboard_domain::TwilioError;
 
 /// Runs every behaviour below as a `#[tokio::test]` against the stores `$open` gives.
 macro_rules! suite {
@@ -281,7 +282,7 @@ pub(crate) async fn a_transition_applies_only_from_the_status_it_expects(store: 
         ..Transition::new(m.key(), Status::Sending, Status::Sent, T0 + 2)
     };
     let undelivered = Transition {
-        error: Some((30003, "Unreachable destination handset".into())),
+        error: Some(TwilioError::message_failed(30003, "Unreachable destination handset")),
         body: Some(String::new()),
         to_addr: Some("+1415555XXXX".into()),
         ..Transition::new(m.key(), Status::Sent, Status::Undelivered, T0 + 3)

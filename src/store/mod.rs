@@ -69,8 +69,8 @@ pub struct Transition {
     pub to: Status,
     /// When it happened, ms.
     pub at_ms: i64,
-    /// Error code and message for failed/undelivered.
-    pub error: Option<(u32, String)>,
+    /// The error a failed/undelivered message records (its code and message are stored).
+    pub error: Option<switchboard_domain::TwilioError>,
     /// Set `date_sent` (on `sent`).
     pub date_sent: Option<i64>,
     /// Set `price` (on `sent`).

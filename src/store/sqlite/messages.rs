@@ -250,7 +250,7 @@ fn list_sql(account: &str, f: &MessageFilter, cursor: &Cursor, limit: usize) -> 
 
 fn apply_transition(c: &Connection, t: &Transition) -> anyhow::Result<Applied> {
     let (code, message) = match &t.error {
-        Some((code, msg)) => (Some(*code), Some(msg.as_str())),
+        Some(e) => (Some(e.code), Some(e.message.as_str())),
         None => (None, None),
     };
     let changed = c

@@ -1,0 +1,110 @@
+//! Per-sender queues: each sender (`From`) has its own lane, drained at the sender's rate, so
+//! a slow sender never delays another one.
+
+use super::rates::RateTable;
+use super::{lifecycle, Inner};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use switchboard_domain::message::Message;
+use switchboard_domain::TwilioError;
+use tokio::time::Instant;
+
+/// One sender's queue.
+#[derive(Default)]
+struct Lane {
+    queue: VecDeque<Message>,
+    queued_segments: u64,
+    /// A task is draining this lane.
+    running: bool,
+}
+
+/// Every sender's lane, with the rates they are drained at.
+pub(super) struct Lanes {
+    lanes: Mutex<HashMap<String, Lane>>,
+    rates: RateTable,
+    /// A lane may hold at most this many seconds of segments at its rate (21611).
+    queue_limit_secs: u64,
+}
+
+/// Segments a message counts for in its lane (at least one, as an empty MMS still goes out).
+fn cost(m: &Message) -> u64 {
+    u64::from(m.num_segments.max(1))
+}
+
+impl Lanes {
+    pub(super) fn new(rates: RateTable, queue_limit_secs: u64) -> Self {
+        Lanes { lanes: Mutex::new(HashMap::new()), rates, queue_limit_secs }
+    }
+
+    /// 21611 when `from`'s lane already holds more than `queue_limit_secs` of segments at its
+    /// rate. Unlimited senders never overflow.
+    pub(super) fn check_capacity(&self, from: &str, segments: u32) -> Result<(), TwilioError> {
+        let Some(rate) = self.rates.rate_for(from) else { return Ok(()) };
+        let limit = rate * self.queue_limit_secs as f64;
+        let queued = self.lanes.lock().map_or(0, |l| l.get(from).map_or(0, |lane| lane.queued_segments));
+        if (queued + u64::from(segments)) as f64 > limit {
+            return Err(TwilioError::queue_full(from));
+        }
+        Ok(())
+    }
+
+    /// Segments waiting per sender.
+    pub(super) fn depths(&self) -> Vec<(String, u64)> {
+        self.lanes
+            .lock()
+            .map_or_else(|_| Vec::new(), |l| l.iter().map(|(k, lane)| (k.clone(), lane.queued_segments)).collect())
+    }
+
+    /// Appends a message to its sender's lane; returns the sender when its lane was idle and
+    /// needs a task to drain it.
+    fn push(&self, message: Message) -> Option<String> {
+        let sender = message.from.clone().unwrap_or_default();
+        let Ok(mut lanes) = self.lanes.lock() else { return None };
+        let lane = lanes.entry(sender.clone()).or_default();
+        lane.queued_segments += cost(&message);
+        lane.queue.push_back(message);
+        let was_running = std::mem::replace(&mut lane.running, true);
+        (!was_running).then_some(sender)
+    }
+
+    /// The next message of `sender`'s lane; `None` when the lane is empty, which also removes
+    /// it, so the next [`Lanes::push`] starts a new task.
+    fn pop(&self, sender: &str) -> Option<Message> {
+        let mut lanes = self.lanes.lock().ok()?;
+        let lane = lanes.get_mut(sender)?;
+        match lane.queue.pop_front() {
+            Some(m) => {
+                lane.queued_segments = lane.queued_segments.saturating_sub(cost(&m));
+                Some(m)
+            }
+            None => {
+                lanes.remove(sender);
+                None
+            }
+        }
+    }
+}
+
+/// Queues a `queued` message on its sender's lane, starting the lane's task when idle.
+pub(super) fn enqueue(inner: &Arc<Inner>, message: Message) {
+    if let Some(sender) = inner.lanes.push(message) {
+        tokio::spawn(run_lane(inner.clone(), sender));
+    }
+}
+
+/// Drains one sender's lane at its rate; ends when the lane is empty.
+async fn run_lane(inner: Arc<Inner>, sender: String) {
+    let rate = inner.lanes.rates.rate_for(&sender);
+    let mut next_at = Instant::now();
+    loop {
+        if rate.is_some() {
+            tokio::time::sleep_until(next_at).await;
+        }
+        let Some(message) = inner.lanes.pop(&sender) else { return };
+        if let Some(mps) = rate {
+            next_at = next_at.max(Instant::now()) + Duration::from_secs_f64(cost(&message) as f64 / mps);
+        }
+        tokio::spawn(lifecycle::send_one(inner.clone(), message));
+    }
+}
