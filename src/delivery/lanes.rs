@@ -108,3 +108,65 @@ async fn run_lane(inner: Arc<Inner>, sender: String) {
         tokio::spawn(lifecycle::send_one(inner.clone(), message));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::test_message;
+
+    const SENDER: &str = "+14155550100";
+
+    fn lanes(mps: &str, limit_secs: u64) -> Lanes {
+        let mut rates = RateTable::default();
+        rates.set(&format!("{SENDER}={mps}")).unwrap();
+        Lanes::new(rates, limit_secs)
+    }
+
+    fn message(segments: u32) -> Message {
+        Message { num_segments: segments, ..test_message(SENDER, "+14155550101") }
+    }
+
+    #[test]
+    fn a_paced_sender_refuses_segments_beyond_its_queue_limit_with_21611() {
+        let lanes = lanes("1", 3);
+        lanes.push(message(2));
+        assert_eq!(lanes.check_capacity(SENDER, 1), Ok(()));
+        let full = lanes.check_capacity(SENDER, 2).unwrap_err();
+        assert_eq!(full, TwilioError::queue_full(SENDER));
+    }
+
+    #[test]
+    fn an_unlimited_sender_never_overflows() {
+        let lanes = lanes("1", 0);
+        assert_eq!(lanes.check_capacity("+14155550199", 1_000), Ok(()));
+    }
+
+    #[test]
+    fn only_the_push_into_an_idle_lane_asks_for_a_task() {
+        let lanes = lanes("1", 10);
+        assert_eq!(lanes.push(message(1)).as_deref(), Some(SENDER));
+        assert_eq!(lanes.push(message(1)), None);
+    }
+
+    #[test]
+    fn a_lane_counts_its_segments_and_an_empty_one_counts_as_one() {
+        let lanes = lanes("1", 10);
+        lanes.push(message(3));
+        lanes.push(message(0));
+        assert_eq!(lanes.depths(), [(SENDER.to_string(), 4)]);
+        lanes.pop(SENDER);
+        assert_eq!(lanes.depths(), [(SENDER.to_string(), 1)]);
+    }
+
+    #[test]
+    fn draining_a_lane_removes_it_so_the_next_push_starts_a_new_task() {
+        let lanes = lanes("1", 10);
+        lanes.push(Message { body: "first".into(), ..message(1) });
+        lanes.push(Message { body: "second".into(), ..message(1) });
+        assert_eq!(lanes.pop(SENDER).map(|m| m.body), Some("first".into()));
+        assert_eq!(lanes.pop(SENDER).map(|m| m.body), Some("second".into()));
+        assert_eq!(lanes.pop(SENDER), None);
+        assert!(lanes.depths().is_empty());
+        assert_eq!(lanes.push(message(1)).as_deref(), Some(SENDER));
+    }
+}

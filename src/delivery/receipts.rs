@@ -126,30 +126,14 @@ pub(super) async fn recover_sent(inner: Arc<Inner>, message: Message) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_domain::message::SendOptions;
-    use switchboard_domain::status::Direction;
+    use crate::delivery::test_message;
 
     fn sent_message() -> Message {
         Message {
-            sid: "SM0123456789abcdef0123456789abcdef".into(),
-            account_sid: "AC00000000000000000000000000000000".into(),
-            messaging_service_sid: None,
-            from: Some("+14155550100".into()),
-            to: "+14155550101".into(),
-            body: "hello".into(),
             status: Status::Sent,
-            direction: Direction::OutboundApi,
-            num_segments: 1,
-            num_media: 0,
-            price: None,
-            price_unit: "USD".into(),
-            error_code: None,
-            error_message: None,
-            date_created: 0,
-            date_updated: 0,
             date_sent: Some(0),
             carrier_id: Some("c1".into()),
-            options: SendOptions::default(),
+            ..test_message("+14155550100", "+14155550101")
         }
     }
 
