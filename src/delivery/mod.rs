@@ -10,7 +10,7 @@
 //! comes from the [`rates::RateTable`]; with no rate its messages go out as fast as the carrier
 //! takes them.
 //!
-//! By job: [`lanes`] queues and paces, `assign` chooses a Messaging Service's sender,
+//! By job: `lanes` queues and paces, `assign` chooses a Messaging Service's sender,
 //! `lifecycle` takes a queued message to the carrier, `channels` holds the RCS and WhatsApp
 //! rules, `receipts` applies the carrier's receipts, and `batcher` groups status changes into
 //! store calls.
