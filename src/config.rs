@@ -6,14 +6,14 @@
 //! the two and turns them into the typed settings each module takes. Only `server.rs` and
 //! `main.rs` read a [`Config`]; every other module receives the values it needs.
 
+use crate::callbacks::CallbackSettings;
 use crate::delivery::pricing::PriceTable;
 use crate::delivery::rates::RateTable;
 use crate::delivery::simulator::{Delays, Rule};
 use crate::delivery::DeliveryConfig;
+use crate::outbound::client::RequestSettings;
+use crate::outbound::policy::AddressPolicy;
 use crate::store::Account;
-use crate::webhooks::callbacks::CallbackSettings;
-use crate::webhooks::client::RequestSettings;
-use crate::webhooks::policy::AddressPolicy;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};

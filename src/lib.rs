@@ -11,10 +11,13 @@
 
 pub mod api;
 pub mod backoff;
+pub mod callbacks;
 pub mod clock;
 pub mod config;
 pub mod delivery;
+pub mod inbound;
+pub mod media;
 pub mod metrics;
+pub mod outbound;
 pub mod server;
 pub mod store;
-pub mod webhooks;

@@ -1,14 +1,14 @@
 //! Wiring: opens the store, ensures accounts, starts delivery, and serves HTTP until shutdown.
 
 use crate::api::{self, AppState};
+use crate::callbacks::Callbacks;
 use crate::config::Config;
 use crate::delivery::simulator::Simulator;
 use crate::delivery::Dispatcher;
+use crate::inbound::Inbound;
+use crate::outbound::client::{RequestSettings, WebhookClient};
 use crate::store::tokens::AccountTokens;
 use crate::store::{self, Account};
-use crate::webhooks::callbacks::Callbacks;
-use crate::webhooks::client::{RequestSettings, WebhookClient};
-use crate::webhooks::inbound::Inbound;
 use std::future::Future;
 use std::sync::Arc;
 use switchboard_domain::sid::{self, KeyGenerator};
@@ -47,8 +47,8 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     let simulator = Simulator::new(config.simulator_delays, config.simulator_rules.clone(), events_tx);
     let keys = Arc::new(KeyGenerator::new());
     // Media bodies are larger than webhook answers: a dedicated client reads up to 5 MiB.
-    let media = crate::delivery::media::MediaFetcher {
-        client: WebhookClient::new(config.webhook_address_policy.clone(), crate::delivery::media::MAX_IMAGE_BYTES)?,
+    let media = crate::media::MediaFetcher {
+        client: WebhookClient::new(config.webhook_address_policy.clone(), crate::media::MAX_IMAGE_BYTES)?,
         keys: keys.clone(),
     };
     let dispatcher = Dispatcher::start(

@@ -7,7 +7,7 @@ use common::*;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use switchboard::webhooks::signature;
+use switchboard::outbound::signature;
 
 /// A webhook app answering each path with a fixed body (TwiML), recording every request.
 #[derive(Clone)]

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use std::time::{Duration, Instant};
-use switchboard::webhooks::signature;
+use switchboard::outbound::signature;
 
 fn messages() -> String {
     TestServer::messages_path(SID_A)

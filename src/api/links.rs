@@ -126,7 +126,7 @@ async fn report_click(state: &SharedState, url: &str, link: &ShortLink, user_age
     let attempt = state
         .inbound
         .client
-        .send_json(url, &event.to_string(), &crate::webhooks::client::RequestSettings::default())
+        .send_json(url, &event.to_string(), &crate::outbound::client::RequestSettings::default())
         .await;
     if !attempt.ok() {
         tracing::warn!(url, status = ?attempt.status, error = ?attempt.error, "link click callback failed");

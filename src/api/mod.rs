@@ -45,7 +45,7 @@ pub struct AppState {
     /// Time-ordered message keys.
     pub keys: Arc<KeyGenerator>,
     /// Inbound message processing (webhooks, TwiML replies, opt-outs).
-    pub inbound: Arc<crate::webhooks::inbound::Inbound>,
+    pub inbound: Arc<crate::inbound::Inbound>,
     /// Hands accepted messages to delivery.
     pub dispatcher: Dispatcher,
     /// The built-in carrier simulator (its runtime rules are set through `/_switchboard/`).

@@ -154,8 +154,7 @@ pub async fn inbound(
     if let Some(bad) = media_urls.iter().find(|u| !switchboard_domain::message::is_callback_url(u)) {
         return Err(TwilioError::invalid_media_url(bad).into());
     }
-    let sms =
-        crate::webhooks::inbound::InboundSms { account_sid: account.sid, from, to, body: get("Body"), media_urls };
+    let sms = crate::inbound::InboundSms { account_sid: account.sid, from, to, body: get("Body"), media_urls };
     let message = state.inbound.receive(sms).await?;
     Ok((axum::http::StatusCode::CREATED, Json(super::render::message(&message, true))).into_response())
 }

@@ -1,7 +1,7 @@
 //! Groups the status changes that become due together into one store call.
 
+use crate::callbacks::Callbacks;
 use crate::store::{Applied, CallbackRow, Store, Transition};
-use crate::webhooks::callbacks::Callbacks;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 

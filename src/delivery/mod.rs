@@ -21,15 +21,15 @@ pub mod carrier;
 mod channels;
 mod lanes;
 mod lifecycle;
-pub mod media;
 pub mod pricing;
 pub mod rates;
 mod receipts;
 pub mod simulator;
 
 use crate::backoff::Backoff;
+use crate::callbacks::{self, Callbacks};
+use crate::media;
 use crate::store::{Store, Transition};
-use crate::webhooks::callbacks::{self, Callbacks};
 use batcher::Batcher;
 use carrier::{Carrier, CarrierEvent};
 use lanes::Lanes;

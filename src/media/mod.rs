@@ -6,8 +6,8 @@
 //! codes: 11200 (unreachable, timeout, refused by policy, or not 2xx), 12300 (a content type
 //! that is missing or not accepted), 11751 (larger than its limit).
 
+use crate::outbound::client::{split_overrides, RequestSettings, WebhookClient};
 use crate::store::{Media, Store};
-use crate::webhooks::client::{split_overrides, RequestSettings, WebhookClient};
 use std::sync::Arc;
 use switchboard_domain::message::Message;
 use switchboard_domain::sid::KeyGenerator;

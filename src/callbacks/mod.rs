@@ -6,8 +6,8 @@
 //! Isolation: each callback runs in its own task, with at most [`PER_HOST_IN_FLIGHT`] requests
 //! per host at once, so a slow or dead endpoint only slows its own callbacks.
 
-use super::client::{RequestSettings, WebhookClient};
-use super::signature;
+use crate::outbound::client::{RequestSettings, WebhookClient};
+use crate::outbound::signature;
 use crate::store::{AttemptRecord, CallbackRow, NewCallback, Store};
 use rand::Rng;
 use std::collections::{HashMap, VecDeque};
@@ -167,9 +167,9 @@ impl Sender {
 
     /// Delivers one callback, retrying as its settings allow, recording every attempt.
     async fn deliver(self: Arc<Self>, row: CallbackRow) {
-        let (url, settings) = super::client::split_overrides(&row.request.url, &self.settings.defaults);
+        let (url, settings) = crate::outbound::client::split_overrides(&row.request.url, &self.settings.defaults);
         let method = row.request.method.to_ascii_uppercase();
-        let (target, body_params) = super::target_and_body(&method, &url, &row.request.params);
+        let (target, body_params) = crate::outbound::target_and_body(&method, &url, &row.request.params);
         let mut attempts = row.attempts;
         while attempts < settings.max_attempts {
             let Some(token) = self.token(&row.request.account_sid).await else {

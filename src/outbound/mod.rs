@@ -1,11 +1,8 @@
 //! Webhooks: signing, the bounded HTTP client, status callbacks, inbound messages and TwiML.
 
-pub mod callbacks;
 pub mod client;
-pub mod inbound;
 pub mod policy;
 pub mod signature;
-pub mod twiml;
 
 /// Where a webhook request goes and what its body carries: for GET, Twilio puts the
 /// parameters in the query string (and signs that full URL); for POST, in the form body.

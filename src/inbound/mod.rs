@@ -9,11 +9,12 @@
 //! `<Message>` attributes); none stops the server. Carriers deliver inbound traffic through the
 //! same [`Inbound::receive`].
 
-use super::client::{RequestSettings, WebhookClient};
-use super::twiml::{self, Verb};
-use super::{signature, target_and_body};
+pub mod twiml;
+
 use crate::config::OptOutReplies;
 use crate::delivery::Dispatcher;
+use crate::outbound::client::{RequestSettings, WebhookClient};
+use crate::outbound::{signature, target_and_body};
 use crate::store::senders::{PhoneNumber, Service};
 use crate::store::{Store, Transition};
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use switchboard_domain::routing::Keyword;
 use switchboard_domain::sid::KeyGenerator;
 use switchboard_domain::status::{Direction, Status};
 use switchboard_domain::TwilioError;
+use twiml::Verb;
 
 /// Twilio's code for a webhook that could not be fetched (connection, timeout, non-2xx).
 pub const HTTP_RETRIEVAL_FAILURE: u32 = 11200;
@@ -60,7 +62,7 @@ pub struct Inbound {
     /// Timeouts of webhook requests (one attempt unless the URL's fragment asks for more).
     pub settings: RequestSettings,
     /// Fetches and stores the media of inbound MMS.
-    pub media: crate::delivery::media::MediaFetcher,
+    pub media: crate::media::MediaFetcher,
     /// External base URL, without a trailing slash (the webhook's `MediaUrl{N}` point here).
     pub base_url: String,
 }
@@ -286,7 +288,7 @@ impl Inbound {
             Ok(Some(a)) => a.auth_token,
             _ => return Err("account not found".into()),
         };
-        let (url, settings) = super::client::split_overrides(url, &self.settings);
+        let (url, settings) = crate::outbound::client::split_overrides(url, &self.settings);
         let method = method.to_ascii_uppercase();
         let (target, body) = target_and_body(&method, &url, params);
         let headers = [("X-Twilio-Signature", signature::sign(&token, &target, &body))];
