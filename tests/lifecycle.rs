@@ -320,34 +320,20 @@ async fn privacy_options_discard_the_body_and_mask_addresses_once_final() {
 #[tokio::test]
 async fn retention_deletes_old_finished_messages_only() {
     use switchboard::store::{retention, Cursor, MessageFilter};
-    use switchboard_domain::message::{Message, SendOptions};
+    use switchboard_domain::message::Message;
     use switchboard_domain::sid::KeyGenerator;
-    use switchboard_domain::status::{Direction, Status};
+    use switchboard_domain::status::Status;
     let dir = tempfile::tempdir().unwrap();
     let store = switchboard::store::open(dir.path().join("r.db").to_str().unwrap()).await.unwrap();
     let keys = KeyGenerator::new();
     let day = 86_400_000;
     let now = chrono::Utc::now().timestamp_millis();
-    let msg = |at: i64, status: Status| Message {
-        sid: format!("SM{}", keys.next(at)),
-        account_sid: SID_A.into(),
-        messaging_service_sid: None,
-        from: Some("+14155550100".into()),
-        to: "+14155552671".into(),
-        body: "x".into(),
-        status,
-        direction: Direction::OutboundApi,
-        num_segments: 1,
-        num_media: 0,
-        price: None,
-        price_unit: "USD".into(),
-        error_code: None,
-        error_message: None,
-        date_created: at,
-        date_updated: at,
-        date_sent: None,
-        carrier_id: None,
-        options: SendOptions::default(),
+    let msg = |at: i64, status: Status| {
+        Message::builder(format!("SM{}", keys.next(at)), SID_A, "+14155552671", at)
+            .from(Some("+14155550100".into()))
+            .body("x")
+            .status(status)
+            .build()
     };
     let batch: Vec<Message> = (0..1200).map(|i| msg(now - 40 * day + i, Status::Delivered)).collect();
     store.insert_messages(batch).await.unwrap();

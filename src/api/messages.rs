@@ -119,27 +119,15 @@ pub async fn create(
             valid.body = body;
         }
     }
-    let message = Message {
-        sid: format!("{}{key}", valid.sid_prefix()),
-        account_sid: account.sid,
-        messaging_service_sid: valid.messaging_service_sid.clone(),
-        from,
-        to: valid.to.text.clone(),
-        status: valid.initial_status(),
-        direction: Direction::OutboundApi,
-        num_segments,
-        num_media: valid.options.media_urls.len() as u32,
-        price: None,
-        price_unit: "USD".to_string(),
-        error_code: None,
-        error_message: None,
-        date_created: now,
-        date_updated: now,
-        date_sent: None,
-        carrier_id: None,
-        body: valid.body,
-        options: valid.options,
-    };
+    let message = Message::builder(format!("{}{key}", valid.sid_prefix()), account.sid, valid.to.text.clone(), now)
+        .messaging_service_sid(valid.messaging_service_sid.clone())
+        .from(from)
+        .status(valid.initial_status())
+        .direction(Direction::OutboundApi)
+        .num_segments(num_segments)
+        .body(valid.body)
+        .options(valid.options)
+        .build();
     state.store.insert_message(message.clone()).await?;
     crate::metrics::status_changed(message.status);
     if message.options.provide_feedback == Some(true) {

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 use switchboard::store::{self, Account};
-use switchboard_domain::message::{Message, SendOptions};
+use switchboard_domain::message::Message;
 use switchboard_domain::sid::KeyGenerator;
-use switchboard_domain::status::{Direction, Status};
+use switchboard_domain::status::Status;
 
 /// Messages per `insert_messages` call (one transaction each).
 const CHUNK: usize = 20_000;
@@ -83,27 +83,16 @@ pub async fn seed(db: &str, account: &Account, count: u64, progress: impl Fn(u64
 fn message(keys: &KeyGenerator, account_sid: &str, i: u64, created_ms: i64) -> Message {
     let key = keys.next(created_ms);
     let sent = created_ms + SEND_LAG_MS;
-    Message {
-        carrier_id: Some(format!("sim-{key}")),
-        sid: format!("SM{key}"),
-        account_sid: account_sid.to_string(),
-        messaging_service_sid: None,
-        from: Some(FROM.to_string()),
-        to: TO[(i % TO.len() as u64) as usize].to_string(),
-        body: format!("Benchmark message {i}: your verification code is {:06}", i % 1_000_000),
-        status: Status::Delivered,
-        direction: Direction::OutboundApi,
-        num_segments: 1,
-        num_media: 0,
-        price: Some("-0.00790".to_string()),
-        price_unit: "USD".to_string(),
-        error_code: None,
-        error_message: None,
-        date_created: created_ms,
-        date_updated: sent + SEND_LAG_MS,
-        date_sent: Some(sent),
-        options: SendOptions::default(),
-    }
+    Message::builder(format!("SM{key}"), account_sid, TO[(i % TO.len() as u64) as usize], created_ms)
+        .carrier_id(format!("sim-{key}"))
+        .from(Some(FROM.to_string()))
+        .body(format!("Benchmark message {i}: your verification code is {:06}", i % 1_000_000))
+        .status(Status::Delivered)
+        .num_segments(1)
+        .price("-0.00790")
+        .sent_at(sent)
+        .updated_at(sent + SEND_LAG_MS)
+        .build()
 }
 
 #[cfg(test)]

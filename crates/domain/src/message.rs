@@ -1,4 +1,5 @@
-//! The Message record and the validation of a create request.
+//! The Message record (and [`MessageBuilder`], the one way to make one) and the validation of a
+//! create request.
 //!
 //! [`CreateParams`] holds the raw form values exactly as they arrived; [`validate_create`] turns
 //! them into a [`ValidCreate`] or the Twilio error the real API would give, checking in the
@@ -66,9 +67,150 @@ pub struct Message {
 }
 
 impl Message {
+    /// Starts a new message `sid` of `account_sid` to `to`, created at `created_ms`; see
+    /// [`MessageBuilder`] for the rest.
+    pub fn builder(
+        sid: impl Into<String>,
+        account_sid: impl Into<String>,
+        to: impl Into<String>,
+        created_ms: i64,
+    ) -> MessageBuilder {
+        MessageBuilder {
+            message: Message {
+                sid: sid.into(),
+                account_sid: account_sid.into(),
+                messaging_service_sid: None,
+                from: None,
+                to: to.into(),
+                body: String::new(),
+                status: Status::Queued,
+                direction: Direction::OutboundApi,
+                num_segments: 0,
+                num_media: 0,
+                price: None,
+                price_unit: "USD".to_string(),
+                error_code: None,
+                error_message: None,
+                date_created: created_ms,
+                date_updated: created_ms,
+                date_sent: None,
+                carrier_id: None,
+                options: SendOptions::default(),
+            },
+            num_segments: None,
+        }
+    }
+
     /// The time-ordered 32-hex key of the SID.
     pub fn key(&self) -> &str {
         &self.sid[2..]
+    }
+}
+
+/// Builds a new [`Message`]: the one way the server (API creates, inbound messages, TwiML
+/// replies) and the tests of every crate make one.
+///
+/// What is not set is what a message just created has: `queued`, `outbound-api`, no `From`
+/// (a Messaging Service has yet to choose), an empty body, no Messaging Service, default
+/// [`SendOptions`], no price (in USD), no error, no carrier id, not sent, updated when created.
+/// `num_segments` is counted as [`num_segments`] counts it unless set; `num_media` is always
+/// the number of `options.media_urls`.
+///
+/// ```
+/// use switchboard_domain::message::Message;
+/// use switchboard_domain::status::Status;
+///
+/// let m = Message::builder("SM0123456789abcdef0123456789abcdef", "AC…", "+14155552671", 0)
+///     .from(Some("+14155550100".into()))
+///     .body("hi")
+///     .status(Status::Delivered)
+///     .build();
+/// assert_eq!((m.num_segments, m.num_media, m.price_unit.as_str()), (1, 0, "USD"));
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct MessageBuilder {
+    message: Message,
+    num_segments: Option<u32>,
+}
+
+impl MessageBuilder {
+    /// The sender; `None` while a Messaging Service has not chosen one.
+    pub fn from(mut self, from: Option<String>) -> Self {
+        self.message.from = from;
+        self
+    }
+
+    /// The Messaging Service that sends (or received) it.
+    pub fn messaging_service_sid(mut self, sid: Option<String>) -> Self {
+        self.message.messaging_service_sid = sid;
+        self
+    }
+
+    /// The text.
+    pub fn body(mut self, body: impl Into<String>) -> Self {
+        self.message.body = body.into();
+        self
+    }
+
+    /// The status it starts in.
+    pub fn status(mut self, status: Status) -> Self {
+        self.message.status = status;
+        self
+    }
+
+    /// Which way it goes.
+    pub fn direction(mut self, direction: Direction) -> Self {
+        self.message.direction = direction;
+        self
+    }
+
+    /// The segment count, when it is not the one [`num_segments`] gives (0 while a Messaging
+    /// Service has not chosen the sender; an inbound message counts its body whatever its `To`).
+    pub fn num_segments(mut self, num_segments: u32) -> Self {
+        self.num_segments = Some(num_segments);
+        self
+    }
+
+    /// Everything else the create request (or the TwiML) said, media URLs included.
+    pub fn options(mut self, options: SendOptions) -> Self {
+        self.message.options = options;
+        self
+    }
+
+    /// The price, a negative decimal string.
+    pub fn price(mut self, price: impl Into<String>) -> Self {
+        self.message.price = Some(price.into());
+        self
+    }
+
+    /// The carrier's id for it.
+    pub fn carrier_id(mut self, carrier_id: impl Into<String>) -> Self {
+        self.message.carrier_id = Some(carrier_id.into());
+        self
+    }
+
+    /// When it was sent (for an inbound message: received), ms since the epoch.
+    pub fn sent_at(mut self, sent_ms: i64) -> Self {
+        self.message.date_sent = Some(sent_ms);
+        self
+    }
+
+    /// When it last changed, ms since the epoch.
+    pub fn updated_at(mut self, updated_ms: i64) -> Self {
+        self.message.date_updated = updated_ms;
+        self
+    }
+
+    /// The message.
+    pub fn build(self) -> Message {
+        let mut m = self.message;
+        m.num_media = u32::try_from(m.options.media_urls.len()).unwrap_or(u32::MAX);
+        m.num_segments = self.num_segments.unwrap_or_else(|| {
+            let is_mms = !m.options.media_urls.is_empty() || m.options.send_as_mms == Some(true);
+            num_segments(&m.to, &m.body, is_mms)
+        });
+        m
     }
 }
 
@@ -507,6 +649,20 @@ mod tests {
     const TO: (&str, &str) = ("To", "+14155552671");
     const FROM: (&str, &str) = ("From", "+14155550100");
     const BODY: (&str, &str) = ("Body", "hello");
+
+    #[test]
+    fn a_built_message_is_a_fresh_one_with_counted_segments_and_media() {
+        let m = Message::builder("SM1", "AC1", "+14155552671", 7).body("ж".repeat(71)).build();
+        assert_eq!((m.status, m.direction, m.from.as_deref()), (Status::Queued, Direction::OutboundApi, None));
+        assert_eq!((m.date_created, m.date_updated, m.date_sent), (7, 7, None));
+        assert_eq!((m.price, m.price_unit.as_str(), m.error_code, m.carrier_id), (None, "USD", None, None));
+        assert_eq!((m.num_segments, m.num_media), (2, 0), "71 UCS-2 characters take two segments");
+        let media = SendOptions { media_urls: vec!["https://e.com/a.png".into(); 2], ..Default::default() };
+        let mms = Message::builder("MM1", "AC1", "+14155552671", 7).body("ж".repeat(71)).options(media).build();
+        assert_eq!((mms.num_segments, mms.num_media), (1, 2));
+        let set = Message::builder("SM1", "AC1", "+14155552671", 7).body("hi").num_segments(0).build();
+        assert_eq!(set.num_segments, 0);
+    }
 
     #[test]
     fn a_plain_sms_validates_with_one_segment() {
