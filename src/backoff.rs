@@ -40,6 +40,13 @@ impl Backoff {
         self
     }
 
+    /// Goes on from `retries` waits already made (by a run before a restart), so the next wait is
+    /// as long as it would have been then.
+    pub fn continuing_after(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
     /// The wait before retry number `retry` (1 for the first retry), without jitter.
     pub fn delay(&self, retry: u32) -> Duration {
         if !self.doubling {
@@ -85,6 +92,14 @@ mod tests {
     fn huge_retry_numbers_do_not_overflow() {
         let b = Backoff::exponential(Duration::from_secs(1), Duration::from_secs(60));
         assert_eq!(b.delay(u32::MAX), Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn continuing_after_earlier_retries_waits_as_long_as_the_next_retry_would() {
+        let mut b = Backoff::exponential(Duration::from_millis(100), Duration::from_secs(10)).continuing_after(3);
+        let started = Instant::now();
+        assert!(b.wait().await);
+        assert_eq!(started.elapsed().as_millis(), 800, "retry 4 waits 100 ms doubled three times");
     }
 
     #[tokio::test(start_paused = true)]

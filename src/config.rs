@@ -11,6 +11,7 @@ use crate::delivery::pricing::PriceTable;
 use crate::delivery::rates::RateTable;
 use crate::delivery::simulator::{Delays, Rule};
 use crate::delivery::DeliveryConfig;
+use crate::inbound::opt_outs::{OptOutReplies, DEFAULT_HELP_REPLY, DEFAULT_START_REPLY, DEFAULT_STOP_REPLY};
 use crate::outbound::client::RequestSettings;
 use crate::outbound::policy::AddressPolicy;
 use crate::store::Account;
@@ -193,24 +194,6 @@ impl ServeArgs {
         merged.config = self.config.clone();
         Ok(merged)
     }
-}
-
-/// Twilio's default reply to STOP.
-pub const DEFAULT_STOP_REPLY: &str = "You have successfully been unsubscribed. You will not receive any more messages from this number. Reply START to resubscribe.";
-/// Twilio's default reply to START.
-pub const DEFAULT_START_REPLY: &str = "You have successfully been re-subscribed to messages from this number. Reply HELP for help. Reply STOP to unsubscribe. Msg&Data Rates May Apply.";
-/// Twilio's default reply to HELP.
-pub const DEFAULT_HELP_REPLY: &str = "Reply STOP to unsubscribe. Msg&Data Rates May Apply.";
-
-/// Automatic replies to opt-out keywords; `None` sends nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OptOutReplies {
-    /// Reply to STOP.
-    pub stop: Option<String>,
-    /// Reply to START.
-    pub start: Option<String>,
-    /// Reply to HELP.
-    pub help: Option<String>,
 }
 
 /// Fully resolved settings.

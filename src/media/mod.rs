@@ -1,12 +1,15 @@
-//! MMS media: fetching a message's `MediaUrl`s (through the bounded [`WebhookClient`], so
-//! timeouts and the address policy apply) and storing the bytes as `ME…` Media resources.
+//! MMS media, for delivery (outgoing MMS) and inbound messages alike: fetching a message's
+//! `MediaUrl`s (through the bounded [`WebhookClient`], so timeouts and the address policy
+//! apply) and storing the bytes as `ME…` Media resources.
 //!
 //! Limits follow Twilio's: 5 MB for the image types carriers transcode (`image/jpeg`,
 //! `image/png`, `image/gif`), 500 KB for every other accepted type. Failures map to Twilio's
 //! codes: 11200 (unreachable, timeout, refused by policy, or not 2xx), 12300 (a content type
 //! that is missing or not accepted), 11751 (larger than its limit).
 
-use crate::outbound::client::{split_overrides, RequestSettings, WebhookClient};
+use crate::outbound::client::{RequestSettings, WebhookClient};
+use crate::outbound::overrides::split_overrides;
+use crate::outbound::Method;
 use crate::store::{Media, Store};
 use std::sync::Arc;
 use switchboard_domain::message::Message;
@@ -68,14 +71,7 @@ pub async fn fetch_all(client: &WebhookClient, urls: &[String]) -> Result<Vec<Fe
     let mut out = Vec::with_capacity(urls.len());
     for raw in urls {
         let (url, settings) = split_overrides(raw, &defaults);
-        let mut attempts = 0;
-        let a = loop {
-            let a = client.send("GET", &url, &[], &[], &settings).await;
-            attempts += 1;
-            if a.ok() || !(a.retryable(&settings.retry_on) && attempts < settings.max_attempts) {
-                break a;
-            }
-        };
+        let a = client.send_with_retries(Method::Get, &url, &[], &[], &settings).await;
         if !a.ok() {
             if a.status.is_some_and(|s| (200..300).contains(&s)) {
                 // A 2xx whose body was cut at the client's limit.

@@ -7,7 +7,9 @@
 //! [`Attempt`] rather than an error or a panic.
 
 use super::policy::{AddressPolicy, NotAllowed, PolicyResolver};
+use super::{target_and_body, Method, UnsupportedMethod};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::error::Error as _;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,10 +18,6 @@ use url::{Host, Url};
 
 /// What Twilio's webhooks send as `User-Agent`; some receivers look for it.
 const USER_AGENT: &str = "TwilioProxy/1.1";
-/// Bounds of timeouts set by a URL fragment, in milliseconds.
-const TIMEOUT_BOUNDS_MS: (u64, u64) = (100, 60_000);
-/// Largest retry count (`rc`) a URL fragment may ask for.
-const MAX_RETRY_COUNT: u64 = 10;
 /// Clients kept per connect timeout; fragments can ask for many values, so the cache is bounded.
 const CLIENT_CACHE_LIMIT: usize = 16;
 
@@ -70,64 +68,6 @@ impl Default for RetryOn {
     }
 }
 
-/// Splits Twilio's connection-override fragment (`#ct=1000&rt=2000&tt=3000&rc=3&rp=4xx,5xx`) off a URL: returns the URL to request and `defaults` with the overrides applied.
-///
-/// Keys: `ct`/`rt`/`tt` connect/read/total timeout in ms (clamped to 100 ms..60 s), `rc` retry
-/// count (clamped to 0..10; attempts = rc + 1), `rp` retry policy, a comma-separated subset of
-/// `4xx`, `5xx`, `ct` (connect failure), `rt` (timeout), `all`. Other keys (`e`, `sni`, …) and
-/// unparseable values are ignored, keeping the default.
-pub fn split_overrides(url: &str, defaults: &RequestSettings) -> (String, RequestSettings) {
-    let mut settings = defaults.clone();
-    let Some((base, fragment)) = url.split_once('#') else {
-        return (url.to_string(), settings);
-    };
-    for (key, value) in form_urlencoded::parse(fragment.as_bytes()) {
-        match key.as_ref() {
-            "ct" => set_timeout(&mut settings.connect_timeout, &value),
-            "rt" => set_timeout(&mut settings.read_timeout, &value),
-            "tt" => set_timeout(&mut settings.total_timeout, &value),
-            "rc" => {
-                if let Ok(rc) = value.trim().parse::<u64>() {
-                    // At most MAX_RETRY_COUNT + 1, which fits u32.
-                    settings.max_attempts = u32::try_from(rc.min(MAX_RETRY_COUNT) + 1).unwrap_or(1);
-                }
-            }
-            "rp" => {
-                if let Some(retry_on) = parse_retry_policy(&value) {
-                    settings.retry_on = retry_on;
-                }
-            }
-            // `e` (edge), `sni`, and whatever Twilio adds later mean nothing here.
-            _ => {}
-        }
-    }
-    (base.to_string(), settings)
-}
-
-fn set_timeout(target: &mut Duration, value: &str) {
-    if let Ok(ms) = value.trim().parse::<u64>() {
-        *target = Duration::from_millis(ms.clamp(TIMEOUT_BOUNDS_MS.0, TIMEOUT_BOUNDS_MS.1));
-    }
-}
-
-/// Parses `rp`; `None` when it names nothing known, so a typo keeps the default policy.
-fn parse_retry_policy(value: &str) -> Option<RetryOn> {
-    let mut retry_on = RetryOn { connect: false, timeout: false, http_4xx: false, http_5xx: false };
-    let mut recognized = false;
-    for token in value.split(',') {
-        match token.trim().to_ascii_lowercase().as_str() {
-            "4xx" => retry_on.http_4xx = true,
-            "5xx" => retry_on.http_5xx = true,
-            "ct" => retry_on.connect = true,
-            "rt" => retry_on.timeout = true,
-            "all" => retry_on = RetryOn { connect: true, timeout: true, http_4xx: true, http_5xx: true },
-            _ => continue,
-        }
-        recognized = true;
-    }
-    recognized.then_some(retry_on)
-}
-
 /// How one attempt ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {
@@ -139,7 +79,8 @@ pub struct Attempt {
     pub error: Option<String>,
     /// Why the attempt failed; `None` for a 2xx with its whole body read.
     pub failure: Option<FailureKind>,
-    /// Response body, at most the client's `max_response_bytes` (a longer one is cut and fails with `Body` on a 2xx).
+    /// Response body, at most the client's `max_response_bytes` (a longer one is cut, and fails
+    /// with `Body` on a 2xx).
     pub body: Vec<u8>,
     /// The response's `Content-Type`, if a response arrived with one.
     pub content_type: Option<String>,
@@ -148,7 +89,8 @@ pub struct Attempt {
 /// Why an attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
-    /// No usable connection: refused, unreachable, DNS or TLS failure, connect timeout, or the connection dropped before a response.
+    /// No usable connection: refused, unreachable, DNS or TLS failure, connect timeout, or the
+    /// connection dropped before a response.
     Connect,
     /// No complete response within the read or total timeout.
     Timeout,
@@ -156,9 +98,11 @@ pub enum FailureKind {
     Http4xx,
     /// The receiver answered 5xx.
     Http5xx,
-    /// The receiver answered something neither 2xx, 4xx nor 5xx (e.g. a redirect, which is not followed).
+    /// The receiver answered something neither 2xx, 4xx nor 5xx (e.g. a redirect, which is not
+    /// followed).
     HttpOther,
-    /// Refused before sending: an address the policy forbids, or a request this client will not make (bad URL, scheme, method or header).
+    /// Refused before sending: an address the policy forbids, or a request this client will not
+    /// make (bad URL, scheme, method or header).
     Policy,
     /// A 2xx whose body was too large or could not be read.
     Body,
@@ -182,6 +126,12 @@ impl Attempt {
         }
     }
 
+    /// A request refused before sending because its method is neither GET nor POST: the
+    /// attempt a caller records when the method it was given does not parse.
+    pub fn unsupported_method(refusal: &UnsupportedMethod) -> Attempt {
+        Attempt::failed(FailureKind::Policy, refusal.to_string())
+    }
+
     fn failed(kind: FailureKind, error: String) -> Attempt {
         Attempt {
             status: None,
@@ -194,16 +144,18 @@ impl Attempt {
     }
 }
 
-/// What a request carries.
+/// What a request carries, and so its method.
 #[derive(Clone, Copy)]
 enum Payload<'a> {
     /// Form parameters: the body of a POST, the query of a GET.
-    Form(&'a [(String, String)]),
-    /// A JSON document (POST only).
+    Form(Method, &'a [(String, String)]),
+    /// A JSON document, POSTed.
     Json(&'a str),
 }
 
-/// One shared client for webhooks, callbacks and media: rustls, no redirects, no environment proxy, the address policy enforced, `User-Agent: TwilioProxy/1.1`, bounded response bodies. Cheap to clone.
+/// One shared client for webhooks, callbacks and media: rustls, no redirects, no environment
+/// proxy, the address policy enforced, `User-Agent: TwilioProxy/1.1`, bounded response bodies.
+/// Cheap to clone.
 #[derive(Clone)]
 pub struct WebhookClient {
     inner: Arc<Inner>,
@@ -227,26 +179,48 @@ impl WebhookClient {
         Ok(WebhookClient { inner: Arc::new(Inner { policy, max_response_bytes, clients }) })
     }
 
-    /// Sends one request: `method` "POST" (params as a form body) or "GET" (params appended to the query); `headers` are extra headers. Never fails: every failure is described in the [`Attempt`].
+    /// Sends one request: POST puts `params` in a form body, GET appends them to the query as
+    /// [`target_and_body`] does; `headers` are extra headers. Never fails: every failure is
+    /// described in the [`Attempt`].
     pub async fn send(
         &self,
-        method: &str,
+        method: Method,
         url: &str,
         params: &[(String, String)],
         headers: &[(&str, String)],
         settings: &RequestSettings,
     ) -> Attempt {
-        self.send_payload(method, url, Payload::Form(params), headers, settings).await
+        self.send_payload(url, Payload::Form(method, params), headers, settings).await
     }
 
-    /// POSTs a JSON document (event notifications such as link clicks), bounded like [`send`](Self::send).
+    /// Sends like [`send`](Self::send), then again at once while the failure is retryable under
+    /// `settings.retry_on` and fewer than `settings.max_attempts` were made; the last attempt.
+    pub async fn send_with_retries(
+        &self,
+        method: Method,
+        url: &str,
+        params: &[(String, String)],
+        headers: &[(&str, String)],
+        settings: &RequestSettings,
+    ) -> Attempt {
+        let mut attempts = 0;
+        loop {
+            let attempt = self.send(method, url, params, headers, settings).await;
+            attempts += 1;
+            if !(attempt.retryable(&settings.retry_on) && attempts < settings.max_attempts) {
+                return attempt;
+            }
+        }
+    }
+
+    /// POSTs a JSON document (event notifications such as link clicks), bounded like
+    /// [`send`](Self::send).
     pub async fn send_json(&self, url: &str, json: &str, settings: &RequestSettings) -> Attempt {
-        self.send_payload("POST", url, Payload::Json(json), &[], settings).await
+        self.send_payload(url, Payload::Json(json), &[], settings).await
     }
 
     async fn send_payload(
         &self,
-        method: &str,
         url: &str,
         payload: Payload<'_>,
         headers: &[(&str, String)],
@@ -256,9 +230,7 @@ impl WebhookClient {
         // reqwest's per-request timeout already covers connect to end of body; this outer one
         // also holds when the connect timeout is longer than the total.
         let mut attempt =
-            match tokio::time::timeout(settings.total_timeout, self.attempt(method, url, payload, headers, settings))
-                .await
-            {
+            match tokio::time::timeout(settings.total_timeout, self.attempt(url, payload, headers, settings)).await {
                 Ok(attempt) => attempt,
                 Err(_) => Attempt::failed(
                     FailureKind::Timeout,
@@ -271,7 +243,6 @@ impl WebhookClient {
 
     async fn attempt(
         &self,
-        method: &str,
         url: &str,
         payload: Payload<'_>,
         headers: &[(&str, String)],
@@ -281,7 +252,7 @@ impl WebhookClient {
             Ok(client) => client,
             Err(e) => return Attempt::failed(FailureKind::Connect, format!("building HTTP client: {}", describe(&e))),
         };
-        let request = match self.prepare(&client, method, url, payload, headers, settings) {
+        let request = match self.prepare(&client, url, payload, headers, settings) {
             Ok(request) => request,
             Err(refusal) => {
                 tracing::debug!(error = %refusal, "webhook request refused before sending");
@@ -316,20 +287,17 @@ impl WebhookClient {
     fn prepare(
         &self,
         client: &reqwest::Client,
-        method: &str,
         url: &str,
         payload: Payload<'_>,
         headers: &[(&str, String)],
         settings: &RequestSettings,
     ) -> Result<reqwest::RequestBuilder, String> {
-        let is_get = if method.eq_ignore_ascii_case("GET") {
-            true
-        } else if method.eq_ignore_ascii_case("POST") {
-            false
-        } else {
-            return Err(format!("unsupported method {method:?}; webhooks use GET or POST"));
+        // A GET's query comes from `target_and_body`, as the URL its caller signed did.
+        let url = match payload {
+            Payload::Form(Method::Get, params) => Cow::Owned(target_and_body(Method::Get, url, params).0),
+            _ => Cow::Borrowed(url),
         };
-        let mut target = Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
+        let target = Url::parse(&url).map_err(|e| format!("invalid URL: {e}"))?;
         if !matches!(target.scheme(), "http" | "https") {
             return Err(format!("unsupported URL scheme {:?}; webhooks use http or https", target.scheme()));
         }
@@ -356,20 +324,13 @@ impl WebhookClient {
             let value = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
             header_map.append(name, value);
         }
-        let builder = match (is_get, payload) {
-            (true, Payload::Form(params)) => {
-                // Appending keeps the existing query text as it was (a receiver signs it as written).
-                if !params.is_empty() {
-                    target.query_pairs_mut().extend_pairs(params);
-                }
-                client.get(target)
-            }
-            (true, Payload::Json(_)) => return Err("a JSON body needs POST".to_string()),
-            (false, Payload::Form(params)) => {
+        let builder = match payload {
+            Payload::Form(Method::Get, _) => client.get(target),
+            Payload::Form(Method::Post, params) => {
                 header_map.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
                 client.post(target).body(form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish())
             }
-            (false, Payload::Json(json)) => {
+            Payload::Json(json) => {
                 header_map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 client.post(target).body(json.to_string())
             }
@@ -549,7 +510,7 @@ mod tests {
         let p = params(&[("To", "+1 555"), ("Body", "héllo&x=y")]);
         let headers = [("X-Twilio-Signature", "c2ln".to_string()), ("I-Twilio-Idempotency-Token", "tok".to_string())];
         let attempt = client(AddressPolicy::AllowAll)
-            .send("POST", &format!("http://{addr}/cb?x=1"), &p, &headers, &quick())
+            .send(Method::Post, &format!("http://{addr}/cb?x=1"), &p, &headers, &quick())
             .await;
         assert!(attempt.ok(), "{attempt:?}");
         assert_eq!((attempt.status, attempt.failure, attempt.error.as_deref()), (Some(200), None, None));
@@ -568,8 +529,9 @@ mod tests {
     async fn get_appends_params_after_the_existing_query_and_sends_no_body() {
         let (addr, server) = serve(reply("204 No Content", "")).await;
         let p = params(&[("MessageSid", "SM1"), ("Body", "a b")]);
-        let attempt =
-            client(AddressPolicy::AllowAll).send("get", &format!("http://{addr}/cb?x=1"), &p, &[], &quick()).await;
+        let attempt = client(AddressPolicy::AllowAll)
+            .send(Method::parse("get").unwrap(), &format!("http://{addr}/cb?x=1"), &p, &[], &quick())
+            .await;
         assert!(attempt.ok(), "{attempt:?}");
         let request = server.await.unwrap();
         assert!(request.starts_with("GET /cb?x=1&MessageSid=SM1&Body=a+b HTTP/1.1\r\n"), "{request}");
@@ -581,7 +543,7 @@ mod tests {
     async fn get_without_params_requests_the_url_unchanged() {
         let (addr, server) = serve(reply("200 OK", "")).await;
         let attempt =
-            client(AddressPolicy::AllowAll).send("GET", &format!("http://{addr}/cb"), &[], &[], &quick()).await;
+            client(AddressPolicy::AllowAll).send(Method::Get, &format!("http://{addr}/cb"), &[], &[], &quick()).await;
         assert!(attempt.ok(), "{attempt:?}");
         assert!(server.await.unwrap().starts_with("GET /cb HTTP/1.1\r\n"));
     }
@@ -590,7 +552,7 @@ mod tests {
     async fn server_error_is_http5xx_and_retryable_by_default() {
         let (addr, _server) = serve(reply("500 Internal Server Error", "boom")).await;
         let attempt =
-            client(AddressPolicy::AllowAll).send("POST", &format!("http://{addr}/"), &[], &[], &quick()).await;
+            client(AddressPolicy::AllowAll).send(Method::Post, &format!("http://{addr}/"), &[], &[], &quick()).await;
         assert_eq!((attempt.status, attempt.failure), (Some(500), Some(FailureKind::Http5xx)));
         assert_eq!(attempt.body, b"boom");
         assert!(!attempt.ok());
@@ -598,11 +560,66 @@ mod tests {
         assert!(!attempt.retryable(&RetryOn { http_5xx: false, ..RetryOn::default() }));
     }
 
+    /// A server answering each of `responses` to one connection in turn; the handle yields how
+    /// many requests it served.
+    async fn serve_each(responses: Vec<String>) -> (SocketAddr, tokio::task::JoinHandle<usize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = tokio::spawn(async move {
+            let mut served = 0;
+            for response in responses {
+                let Ok(Ok((mut stream, _))) = tokio::time::timeout(Duration::from_millis(300), listener.accept()).await
+                else {
+                    break;
+                };
+                read_request(&mut stream).await;
+                stream.write_all(response.as_bytes()).await.unwrap();
+                stream.shutdown().await.unwrap();
+                served += 1;
+            }
+            served
+        });
+        (addr, handle)
+    }
+
+    #[tokio::test]
+    async fn send_with_retries_sends_again_while_the_failure_is_retryable() {
+        let (addr, server) = serve_each(vec![
+            reply("503 Service Unavailable", ""),
+            reply("500 Internal Server Error", ""),
+            reply("200 OK", ""),
+        ])
+        .await;
+        let settings = RequestSettings { max_attempts: 3, ..quick() };
+        let attempt = client(AddressPolicy::AllowAll)
+            .send_with_retries(Method::Post, &format!("http://{addr}/"), &[], &[], &settings)
+            .await;
+        assert!(attempt.ok(), "{attempt:?}");
+        assert_eq!(server.await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn send_with_retries_stops_at_max_attempts_and_at_a_failure_not_retried() {
+        let (addr, server) = serve_each(vec![reply("500 Internal Server Error", ""); 3]).await;
+        let settings = RequestSettings { max_attempts: 2, ..quick() };
+        let attempt = client(AddressPolicy::AllowAll)
+            .send_with_retries(Method::Get, &format!("http://{addr}/"), &[], &[], &settings)
+            .await;
+        assert_eq!(attempt.status, Some(500));
+        assert_eq!(server.await.unwrap(), 2);
+        let (addr, server) = serve_each(vec![reply("404 Not Found", ""); 3]).await;
+        let attempt = client(AddressPolicy::AllowAll)
+            .send_with_retries(Method::Get, &format!("http://{addr}/"), &[], &[], &settings)
+            .await;
+        assert_eq!(attempt.status, Some(404));
+        assert_eq!(server.await.unwrap(), 1);
+    }
+
     #[tokio::test]
     async fn not_found_is_http4xx_and_not_retryable_by_default() {
         let (addr, _server) = serve(reply("404 Not Found", "")).await;
         let attempt =
-            client(AddressPolicy::AllowAll).send("POST", &format!("http://{addr}/"), &[], &[], &quick()).await;
+            client(AddressPolicy::AllowAll).send(Method::Post, &format!("http://{addr}/"), &[], &[], &quick()).await;
         assert_eq!((attempt.status, attempt.failure), (Some(404), Some(FailureKind::Http4xx)));
         assert!(!attempt.retryable(&RetryOn::default()));
         assert!(attempt.retryable(&RetryOn { http_4xx: true, ..RetryOn::default() }));
@@ -613,7 +630,7 @@ mod tests {
         let response = "HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/\r\nContent-Length: 0\r\n\r\n";
         let (addr, _server) = serve(response.to_string()).await;
         let attempt =
-            client(AddressPolicy::AllowAll).send("POST", &format!("http://{addr}/"), &[], &[], &quick()).await;
+            client(AddressPolicy::AllowAll).send(Method::Post, &format!("http://{addr}/"), &[], &[], &quick()).await;
         assert_eq!((attempt.status, attempt.failure), (Some(302), Some(FailureKind::HttpOther)));
         assert!(attempt.error.unwrap().contains("redirects are not followed"));
     }
@@ -623,7 +640,7 @@ mod tests {
         let addr = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
         // The listener is dropped: nothing listens on `addr` any more.
         let attempt =
-            client(AddressPolicy::AllowAll).send("POST", &format!("http://{addr}/"), &[], &[], &quick()).await;
+            client(AddressPolicy::AllowAll).send(Method::Post, &format!("http://{addr}/"), &[], &[], &quick()).await;
         assert_eq!((attempt.status, attempt.failure), (None, Some(FailureKind::Connect)), "{attempt:?}");
         let error = attempt.error.clone().unwrap();
         assert!(error.contains("connect") && !error.contains("http://"), "{error}");
@@ -641,7 +658,7 @@ mod tests {
         });
         let settings = RequestSettings { read_timeout: Duration::from_millis(200), ..quick() };
         let attempt =
-            client(AddressPolicy::AllowAll).send("POST", &format!("http://{addr}/"), &[], &[], &settings).await;
+            client(AddressPolicy::AllowAll).send(Method::Post, &format!("http://{addr}/"), &[], &[], &settings).await;
         assert_eq!((attempt.status, attempt.failure), (None, Some(FailureKind::Timeout)), "{attempt:?}");
         assert!(
             attempt.latency >= Duration::from_millis(150) && attempt.latency < Duration::from_secs(1),
@@ -661,7 +678,7 @@ mod tests {
         });
         let settings = RequestSettings { total_timeout: Duration::from_millis(200), ..quick() };
         let attempt =
-            client(AddressPolicy::AllowAll).send("POST", &format!("http://{addr}/"), &[], &[], &settings).await;
+            client(AddressPolicy::AllowAll).send(Method::Post, &format!("http://{addr}/"), &[], &[], &settings).await;
         assert_eq!(attempt.failure, Some(FailureKind::Timeout), "{attempt:?}");
         assert!(attempt.latency < Duration::from_secs(1), "{attempt:?}");
     }
@@ -671,7 +688,7 @@ mod tests {
         let (addr, _server) = serve(reply("200 OK", &"x".repeat(100))).await;
         let attempt = WebhookClient::new(AddressPolicy::AllowAll, 10)
             .unwrap()
-            .send("POST", &format!("http://{addr}/"), &[], &[], &quick())
+            .send(Method::Post, &format!("http://{addr}/"), &[], &[], &quick())
             .await;
         assert_eq!((attempt.status, attempt.failure), (Some(200), Some(FailureKind::Body)), "{attempt:?}");
         assert_eq!(attempt.body, b"xxxxxxxxxx");
@@ -684,7 +701,7 @@ mod tests {
         let (addr, _server) = serve(reply("200 OK", "0123456789")).await;
         let attempt = WebhookClient::new(AddressPolicy::AllowAll, 10)
             .unwrap()
-            .send("POST", &format!("http://{addr}/"), &[], &[], &quick())
+            .send(Method::Post, &format!("http://{addr}/"), &[], &[], &quick())
             .await;
         assert!(attempt.ok(), "{attempt:?}");
         assert_eq!(attempt.body, b"0123456789");
@@ -696,7 +713,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let c = client(AddressPolicy::PublicOnly);
         for url in [format!("http://{addr}/"), format!("http://[::ffff:127.0.0.1]:{}/", addr.port())] {
-            let attempt = c.send("POST", &url, &[], &[], &quick()).await;
+            let attempt = c.send(Method::Post, &url, &[], &[], &quick()).await;
             assert_eq!((attempt.status, attempt.failure), (None, Some(FailureKind::Policy)), "{attempt:?}");
             assert!(attempt.error.clone().unwrap().contains("address not allowed by policy"), "{attempt:?}");
             assert!(!attempt.retryable(&RetryOn { connect: true, timeout: true, http_4xx: true, http_5xx: true }));
@@ -710,7 +727,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let attempt = client(AddressPolicy::PublicOnly)
-            .send("POST", &format!("http://localhost:{port}/"), &[], &[], &quick())
+            .send(Method::Post, &format!("http://localhost:{port}/"), &[], &[], &quick())
             .await;
         assert_eq!(attempt.failure, Some(FailureKind::Policy), "{attempt:?}");
         assert!(attempt.error.unwrap().contains("address not allowed by policy"));
@@ -722,7 +739,7 @@ mod tests {
     async fn no_private_reaches_loopback_receivers() {
         let (addr, _server) = serve(reply("200 OK", "")).await;
         let attempt =
-            client(AddressPolicy::NoPrivate).send("POST", &format!("http://{addr}/"), &[], &[], &quick()).await;
+            client(AddressPolicy::NoPrivate).send(Method::Post, &format!("http://{addr}/"), &[], &[], &quick()).await;
         assert!(attempt.ok(), "{attempt:?}");
     }
 
@@ -730,17 +747,21 @@ mod tests {
     async fn requests_the_client_will_not_make_are_refused_as_policy() {
         let c = client(AddressPolicy::AllowAll);
         let bad_header = [("X-Bad", "a\r\nInjected: 1".to_string())];
-        for (method, url, headers) in [
-            ("POST", "not a url", &[][..]),
-            ("POST", "ftp://example.com/", &[][..]),
-            ("POST", "file:///etc/passwd", &[][..]),
-            ("PUT", "http://example.com/", &[][..]),
-            ("POST", "http://example.com/", &bad_header[..]),
+        for (url, headers) in [
+            ("not a url", &[][..]),
+            ("ftp://example.com/", &[][..]),
+            ("file:///etc/passwd", &[][..]),
+            ("http://example.com/", &bad_header[..]),
         ] {
-            let attempt = c.send(method, url, &[], headers, &quick()).await;
-            assert_eq!(attempt.failure, Some(FailureKind::Policy), "{method} {url}: {attempt:?}");
+            let attempt = c.send(Method::Post, url, &[], headers, &quick()).await;
+            assert_eq!(attempt.failure, Some(FailureKind::Policy), "{url}: {attempt:?}");
             assert!(attempt.error.is_some());
         }
+        // A method other than GET or POST cannot reach `send`; its callers record this attempt.
+        let put = Attempt::unsupported_method(&Method::parse("PUT").unwrap_err());
+        assert_eq!((put.status, put.failure), (None, Some(FailureKind::Policy)));
+        assert_eq!(put.error.as_deref(), Some("unsupported method \"PUT\"; webhooks use GET or POST"));
+        assert!(!put.retryable(&RetryOn { connect: true, timeout: true, http_4xx: true, http_5xx: true }));
     }
 
     #[test]
@@ -779,75 +800,5 @@ mod tests {
             (Duration::from_secs(5), Duration::from_secs(15), Duration::from_secs(20), 5)
         );
         assert_eq!(d.retry_on, RetryOn { connect: true, timeout: true, http_4xx: false, http_5xx: true });
-    }
-
-    #[test]
-    fn split_overrides_strips_the_fragment_and_applies_every_key() {
-        let (url, s) =
-            split_overrides("https://x.com/a?b=1#ct=1000&rt=2000&tt=3000&rc=3&rp=4xx,5xx", &RequestSettings::default());
-        assert_eq!(url, "https://x.com/a?b=1");
-        assert_eq!(
-            s,
-            RequestSettings {
-                connect_timeout: Duration::from_millis(1000),
-                read_timeout: Duration::from_millis(2000),
-                total_timeout: Duration::from_millis(3000),
-                max_attempts: 4,
-                retry_on: RetryOn { connect: false, timeout: false, http_4xx: true, http_5xx: true },
-            }
-        );
-    }
-
-    #[test]
-    fn split_overrides_without_fragment_keeps_url_and_defaults() {
-        let defaults = RequestSettings::default();
-        assert_eq!(split_overrides("https://x.com/a?b=1", &defaults), ("https://x.com/a?b=1".to_string(), defaults));
-    }
-
-    #[test]
-    fn split_overrides_strips_a_fragment_even_when_it_overrides_nothing() {
-        let defaults = RequestSettings::default();
-        assert_eq!(split_overrides("https://x.com/a?b=1#rc=2", &defaults).0, "https://x.com/a?b=1");
-        assert_eq!(split_overrides("https://x.com/a#", &defaults), ("https://x.com/a".to_string(), defaults.clone()));
-        assert_eq!(
-            split_overrides("https://x.com/a#e=ie1&sni=unique&foo", &defaults),
-            ("https://x.com/a".to_string(), defaults)
-        );
-    }
-
-    #[test]
-    fn split_overrides_ignores_bad_values() {
-        let defaults = RequestSettings::default();
-        let (_, s) = split_overrides("https://x.com/#ct=abc&rt=-5&tt=&rc=x&rc=-1&rp=&ct=1.5", &defaults);
-        assert_eq!(s, defaults);
-        let (_, s) = split_overrides("https://x.com/#rp=bogus,nothing", &defaults);
-        assert_eq!(s.retry_on, defaults.retry_on);
-        let (_, s) = split_overrides("https://x.com/#ct=99999999999999999999999", &defaults);
-        assert_eq!(s.connect_timeout, defaults.connect_timeout);
-    }
-
-    #[test]
-    fn split_overrides_clamps_to_sane_bounds() {
-        let (_, s) = split_overrides("https://x.com/#ct=0&rt=5&tt=3600000&rc=99", &RequestSettings::default());
-        assert_eq!(s.connect_timeout, Duration::from_millis(100));
-        assert_eq!(s.read_timeout, Duration::from_millis(100));
-        assert_eq!(s.total_timeout, Duration::from_secs(60));
-        assert_eq!(s.max_attempts, 11);
-        let (_, s) = split_overrides("https://x.com/#rc=0", &RequestSettings::default());
-        assert_eq!(s.max_attempts, 1);
-    }
-
-    #[test]
-    fn split_overrides_reads_each_retry_policy_token() {
-        let rp = |f: &str| split_overrides(&format!("https://x.com/#rp={f}"), &RequestSettings::default()).1.retry_on;
-        let none = RetryOn { connect: false, timeout: false, http_4xx: false, http_5xx: false };
-        assert_eq!(rp("ct"), RetryOn { connect: true, ..none });
-        assert_eq!(rp("rt"), RetryOn { timeout: true, ..none });
-        assert_eq!(rp("4xx"), RetryOn { http_4xx: true, ..none });
-        assert_eq!(rp("5XX"), RetryOn { http_5xx: true, ..none });
-        assert_eq!(rp("all"), RetryOn { connect: true, timeout: true, http_4xx: true, http_5xx: true });
-        // Unknown tokens beside known ones are skipped; percent-encoded commas are commas.
-        assert_eq!(rp("ct,bogus,%20rt"), RetryOn { connect: true, timeout: true, ..none });
-        assert_eq!(rp("4xx%2C5xx"), RetryOn { http_4xx: true, http_5xx: true, ..none });
     }
 }

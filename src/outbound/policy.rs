@@ -38,7 +38,7 @@ enum Class {
 }
 
 impl AddressPolicy {
-    /// Parses a policy name: `allow-all`, `public-only` or `no-private`.
+    /// Parses a policy name: `allow-all`, `public-only`, `no-private` or `loopback-only`.
     pub fn parse(s: &str) -> Option<AddressPolicy> {
         match s {
             "allow-all" => Some(AddressPolicy::AllowAll),
@@ -150,7 +150,8 @@ pub struct NotAllowed {
     pub policy: &'static str,
 }
 
-/// A reqwest DNS resolver that drops the addresses the policy forbids, failing with [`NotAllowed`] if none remain.
+/// A reqwest DNS resolver that drops the addresses the policy forbids, failing with
+/// [`NotAllowed`] if none remain.
 #[derive(Debug, Clone)]
 pub struct PolicyResolver {
     policy: AddressPolicy,
@@ -293,8 +294,10 @@ mod tests {
     }
 
     #[test]
-    fn parse_accepts_the_three_names_and_round_trips() {
-        for p in [AddressPolicy::AllowAll, AddressPolicy::PublicOnly, AddressPolicy::NoPrivate] {
+    fn parse_accepts_the_four_names_and_round_trips() {
+        for p in
+            [AddressPolicy::AllowAll, AddressPolicy::PublicOnly, AddressPolicy::NoPrivate, AddressPolicy::LoopbackOnly]
+        {
             assert_eq!(AddressPolicy::parse(p.as_str()), Some(p));
         }
         assert_eq!(AddressPolicy::parse("public-only"), Some(AddressPolicy::PublicOnly));

@@ -17,7 +17,8 @@ pub fn sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String 
     base64::engine::general_purpose::STANDARD.encode(mac(auth_token, url, params))
 }
 
-/// Constant-time check of a received signature, accepting the URL with and without its port as Twilio's validators do.
+/// Constant-time check of a received signature, accepting the URL with and without its port,
+/// as Twilio's validators do.
 pub fn verify(auth_token: &str, url: &str, params: &[(String, String)], signature: &str) -> bool {
     // Twilio's back end is inconsistent about writing the port, so its validators try the URL as
     // given, without its port, and with the scheme's default port; so do we.
@@ -56,6 +57,8 @@ fn mac(auth_token: &str, url: &str, params: &[(String, String)]) -> Vec<u8> {
 /// The other spellings of `url` Twilio's validators accept: without its port (if it has one) or
 /// with the scheme's default port (if it has none). Empty for non-HTTP URLs.
 fn port_variants(url: &str) -> Vec<String> {
+    // Plain string slicing, not `url::Url`: Url normalizes (drops a default port, lower-cases
+    // the host, re-encodes the path), and the signature must be computed on the URL as given.
     let starts = |prefix: &str| url.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix));
     let (default_port, scheme_len) = if starts("https://") {
         (443, "https://".len())
