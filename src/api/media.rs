@@ -6,7 +6,9 @@
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
 use super::form::{self, Pairs};
+use super::messages::MESSAGE_PREFIXES;
 use super::paging::{PageRequest, V2010Page};
+use super::params::path_sid;
 use super::render::rfc2822;
 use super::SharedState;
 use crate::store::Media;
@@ -16,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
-use switchboard_domain::{datefilter, sid, TwilioError};
+use switchboard_domain::{datefilter, TwilioError};
 
 /// The routes of this resource (depth 6 and 7 under the account; `{file}` is `ME….json` or
 /// `ME…`, as axum cannot match a literal suffix after a parameter).
@@ -51,25 +53,14 @@ pub fn render(m: &Media) -> MediaJson<'_> {
     }
 }
 
-fn message_sid<'a>(s: &'a str, uri: &Uri) -> Result<&'a str, ApiError> {
-    Some(s).filter(|s| sid::is_valid(s, "MM") || sid::is_valid(s, "SM")).ok_or_else(|| not_found(uri))
-}
-
 fn not_found(uri: &Uri) -> ApiError {
     ApiError(TwilioError::not_found(uri.path()))
 }
 
 /// `ME….json` → (`ME…`, true); `ME…` → (`ME…`, false).
 fn media_sid<'a>(file: &'a str, uri: &Uri) -> Result<(&'a str, bool), ApiError> {
-    let (s, json) = match file.strip_suffix(".json") {
-        Some(s) => (s, true),
-        None => (file, false),
-    };
-    if sid::is_valid(s, "ME") {
-        Ok((s, json))
-    } else {
-        Err(not_found(uri))
-    }
+    let (s, json) = file.strip_suffix(".json").map_or((file, false), |s| (s, true));
+    Ok((path_sid(s, &["ME"], uri)?, json))
 }
 
 /// A `[from, until)` range of creation times, ms.
@@ -114,7 +105,7 @@ async fn list(
     Path((_, msid)): Path<(String, String)>,
     uri: Uri,
 ) -> ApiResult<Response> {
-    let msid = message_sid(&msid, &uri)?;
+    let msid = path_sid(&msid, MESSAGE_PREFIXES, &uri)?;
     if state.store.message(&account.sid, msid).await?.is_none() {
         return Err(not_found(&uri));
     }
@@ -134,7 +125,7 @@ async fn fetch(
     Path((_, msid, file)): Path<(String, String, String)>,
     uri: Uri,
 ) -> ApiResult<Response> {
-    let msid = message_sid(&msid, &uri)?;
+    let msid = path_sid(&msid, MESSAGE_PREFIXES, &uri)?;
     let (me, json) = media_sid(&file, &uri)?;
     if json {
         let m = state.store.media(&account.sid, msid, me).await?.ok_or_else(|| not_found(&uri))?;
@@ -154,7 +145,7 @@ async fn delete(
     Path((_, msid, file)): Path<(String, String, String)>,
     uri: Uri,
 ) -> ApiResult<Response> {
-    let msid = message_sid(&msid, &uri)?;
+    let msid = path_sid(&msid, MESSAGE_PREFIXES, &uri)?;
     let (me, json) = media_sid(&file, &uri)?;
     if !json || !state.store.delete_media(&account.sid, msid, me).await? {
         return Err(not_found(&uri));

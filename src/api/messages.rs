@@ -4,6 +4,7 @@ use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
 use super::form::{self, Pairs};
 use super::paging::{PageRequest, V2010Page};
+use super::params::json_sid;
 use super::render;
 use super::SharedState;
 use crate::clock::now_ms;
@@ -17,7 +18,10 @@ use switchboard_domain::address;
 use switchboard_domain::datefilter;
 use switchboard_domain::message::{validate_create, CreateParams, Message};
 use switchboard_domain::status::{Direction, Status};
-use switchboard_domain::{sid, TwilioError};
+use switchboard_domain::TwilioError;
+
+/// The SID prefixes of messages: SMS and MMS.
+pub(super) const MESSAGE_PREFIXES: &[&str] = &["SM", "MM"];
 
 /// POST …/Messages.json: validate, persist durably, answer 201, hand to delivery.
 pub async fn create(
@@ -146,7 +150,7 @@ pub async fn fetch(
     Path((_, file)): Path<(String, String)>,
     uri: Uri,
 ) -> ApiResult<Response> {
-    let sid = message_sid(&file, &uri)?;
+    let sid = json_sid(&file, MESSAGE_PREFIXES, &uri)?;
     let m = state.store.message(&account.sid, sid).await?.ok_or_else(|| TwilioError::not_found(uri.path()))?;
     Ok(Json(render::message(&m, true)).into_response())
 }
@@ -160,7 +164,7 @@ pub async fn update(
     uri: Uri,
     body: Body,
 ) -> ApiResult<Response> {
-    let sid = message_sid(&file, &uri)?;
+    let sid = json_sid(&file, MESSAGE_PREFIXES, &uri)?;
     let pairs = form::read_form(body).await?;
     let not_found = || ApiError(TwilioError::not_found(uri.path()));
     let outcome = match (form::last(&pairs, "Status"), form::last(&pairs, "Body")) {
@@ -207,7 +211,7 @@ pub async fn delete(
     Path((_, file)): Path<(String, String)>,
     uri: Uri,
 ) -> ApiResult<Response> {
-    let sid = message_sid(&file, &uri)?;
+    let sid = json_sid(&file, MESSAGE_PREFIXES, &uri)?;
     match state.store.delete_message(&account.sid, sid).await? {
         Conditional::Done(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         Conditional::WrongStatus(st) => Err(TwilioError::not_complete("delete", st.as_str()).into()),
@@ -244,13 +248,6 @@ pub async fn feedback(
     Ok(Json(render::feedback(&account.sid, &f)).into_response())
 }
 
-/// `SM….json` → `SM…`; anything else is not a resource we have.
-fn message_sid<'a>(file: &'a str, uri: &Uri) -> Result<&'a str, ApiError> {
-    file.strip_suffix(".json")
-        .filter(|s| sid::is_valid(s, "SM") || sid::is_valid(s, "MM"))
-        .ok_or_else(|| ApiError(TwilioError::not_found(uri.path())))
-}
-
 /// GET …/Messages.json: filters, newest first, keyset pages.
 pub async fn list(
     State(state): State<SharedState>,
@@ -259,7 +256,7 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let q = form::decode(uri.query().unwrap_or("").as_bytes());
     let (filter, echo) = parse_filters(&q)?;
-    let req = PageRequest::parse(&q, &["SM", "MM"])?;
+    let req = PageRequest::parse(&q, MESSAGE_PREFIXES)?;
     let rows = state.store.list_messages(&account.sid, &filter, &req.cursor, req.limit()).await?;
     let window = req.window(rows, |m| m.sid.as_str());
     let items = window.rows.iter().map(|m| render::message(m, true)).collect();
