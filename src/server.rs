@@ -26,6 +26,9 @@ pub struct Prepared {
 /// when none is configured), resumes unfinished deliveries and builds the router.
 /// `base_url` is the server's external URL (for absolute URLs in v1 resources and webhooks).
 pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared> {
+    // Phone-number metadata loads on first use (over a second in a debug build): load it now,
+    // so the first request, whose dates are already set, does not pay for it.
+    tokio::task::spawn_blocking(|| switchboard_domain::address::parse_phone("+14155550100")).await?;
     let store = store::open(&config.db).await?;
     for account in &config.accounts {
         store.upsert_account(account.clone()).await?;
