@@ -45,7 +45,11 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
 
     let metrics = crate::metrics::install();
     let client = WebhookClient::new(config.webhook_address_policy.clone(), config.webhook_max_response_bytes)?;
-    let callbacks = Callbacks::start(store.clone(), client.clone(), config.callbacks.clone());
+    let tokens = AccountTokens::new(store.clone());
+    for a in &accounts {
+        tokens.remember(a);
+    }
+    let callbacks = Callbacks::start(store.clone(), tokens.clone(), client.clone(), config.callbacks.clone());
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let simulator = Simulator::new(config.simulator_delays, config.simulator_rules.clone(), events_tx);
     let keys = Arc::new(KeyGenerator::new());
@@ -67,12 +71,9 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         tracing::info!(messages, callbacks, "resumed unfinished deliveries and callbacks");
     }
 
-    let tokens = AccountTokens::new(store.clone());
-    for a in &accounts {
-        tokens.remember(a);
-    }
     let inbound = Arc::new(Inbound {
         store: store.clone(),
+        tokens: tokens.clone(),
         dispatcher: dispatcher.clone(),
         client,
         keys: keys.clone(),

@@ -10,6 +10,7 @@ use crate::backoff::Backoff;
 use crate::outbound::client::{Attempt, RequestSettings, WebhookClient};
 use crate::outbound::overrides::split_overrides;
 use crate::outbound::{signature, target_and_body, Method};
+use crate::store::tokens::AccountTokens;
 use crate::store::{AttemptRecord, CallbackRow, Store};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -52,23 +53,22 @@ struct Courier {
     store: Arc<dyn Store>,
     client: WebhookClient,
     settings: CallbackSettings,
-    tokens: Mutex<HashMap<String, String>>,
+    tokens: Arc<AccountTokens>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     done: mpsc::UnboundedSender<Cmd>,
 }
 
 impl Callbacks {
     /// Starts the sender.
-    pub fn start(store: Arc<dyn Store>, client: WebhookClient, settings: CallbackSettings) -> Callbacks {
+    pub fn start(
+        store: Arc<dyn Store>,
+        tokens: Arc<AccountTokens>,
+        client: WebhookClient,
+        settings: CallbackSettings,
+    ) -> Callbacks {
         let (tx, mut rx) = mpsc::unbounded_channel::<Cmd>();
-        let courier = Arc::new(Courier {
-            store,
-            client,
-            settings,
-            tokens: Mutex::new(HashMap::new()),
-            hosts: Mutex::new(HashMap::new()),
-            done: tx.clone(),
-        });
+        let courier =
+            Arc::new(Courier { store, client, settings, tokens, hosts: Mutex::new(HashMap::new()), done: tx.clone() });
         tokio::spawn(async move {
             // Messages with a callback in flight, and what waits behind it.
             let mut waiting: HashMap<String, VecDeque<CallbackRow>> = HashMap::new();
@@ -109,17 +109,6 @@ impl Callbacks {
 }
 
 impl Courier {
-    async fn token(&self, account_sid: &str) -> Option<String> {
-        if let Some(t) = self.tokens.lock().ok().and_then(|m| m.get(account_sid).cloned()) {
-            return Some(t);
-        }
-        let account = self.store.account(account_sid).await.ok().flatten()?;
-        if let Ok(mut m) = self.tokens.lock() {
-            m.insert(account.sid, account.auth_token.clone());
-        }
-        Some(account.auth_token)
-    }
-
     fn host_permits(&self, url: &str) -> Arc<Semaphore> {
         let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
         let Ok(mut hosts) = self.hosts.lock() else { return Arc::new(Semaphore::new(PER_HOST_IN_FLIGHT)) };
@@ -140,7 +129,7 @@ impl Courier {
             .with_jitter()
             .continuing_after(attempts);
         while attempts < settings.max_attempts {
-            let Some(token) = self.token(&row.request.account_sid).await else {
+            let Ok(Some(token)) = self.tokens.token(&row.request.account_sid).await else {
                 tracing::warn!(callback = row.id, "account of a callback is gone; dropping it");
                 break;
             };

@@ -22,6 +22,7 @@ pub use webhook::HTTP_RETRIEVAL_FAILURE;
 use crate::delivery::Dispatcher;
 use crate::media::MediaFetcher;
 use crate::outbound::client::{RequestSettings, WebhookClient};
+use crate::store::tokens::AccountTokens;
 use crate::store::{Store, Transition};
 use std::sync::Arc;
 use switchboard_domain::address;
@@ -52,6 +53,8 @@ pub struct InboundSms {
 pub struct Inbound {
     /// Persistence.
     pub store: Arc<dyn Store>,
+    /// Account tokens (webhooks are signed with the account's).
+    pub tokens: Arc<AccountTokens>,
     /// Sends the replies.
     pub dispatcher: Dispatcher,
     /// Calls the webhooks.

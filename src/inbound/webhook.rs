@@ -109,8 +109,8 @@ impl Inbound {
 
     /// One signed request; `Ok(body)` on 2xx, else the reason.
     async fn fetch(&self, m: &Message, url: &str, method: &str, params: &[(String, String)]) -> Result<String, String> {
-        let token = match self.store.account(&m.account_sid).await {
-            Ok(Some(a)) => a.auth_token,
+        let token = match self.tokens.token(&m.account_sid).await {
+            Ok(Some(token)) => token,
             _ => return Err("account not found".into()),
         };
         let (url, settings) = split_overrides(url, &self.settings);
