@@ -17,39 +17,10 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 // --- row mapping -----------------------------------------------------------------------------
 
-const SERVICE_COLUMNS: &str = "sid, account_sid, friendly_name, inbound_request_url, inbound_method, fallback_url, \
-     fallback_method, status_callback, sticky_sender, smart_encoding, area_code_geomatch, validity_period, \
-     use_inbound_webhook_on_number, settings, date_created, date_updated";
-
 const POOL_COLUMNS: &str = "sid, service_sid, kind, address, country_code, date_created";
 
 fn bad(what: &str, detail: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("bad {what}: {detail}").into())
-}
-
-fn service_from_row(r: &Row<'_>) -> rusqlite::Result<ServiceRecord> {
-    let settings: String = r.get(13)?;
-    Ok(ServiceRecord {
-        service: Service {
-            sid: r.get(0)?,
-            account_sid: r.get(1)?,
-            friendly_name: r.get(2)?,
-            inbound_request_url: r.get(3)?,
-            inbound_method: r.get(4)?,
-            fallback_url: r.get(5)?,
-            fallback_method: r.get(6)?,
-            status_callback: r.get(7)?,
-            sticky_sender: r.get(8)?,
-            smart_encoding: r.get(9)?,
-            area_code_geomatch: r.get(10)?,
-            validity_period: r.get(11)?,
-            use_inbound_webhook_on_number: r.get(12)?,
-            date_created: r.get(14)?,
-            date_updated: r.get(15)?,
-        },
-        settings: serde_json::from_str::<ServiceSettings>(&settings)
-            .map_err(|e| bad("service settings", e.to_string()))?,
-    })
 }
 
 fn pool_from_row(r: &Row<'_>) -> rusqlite::Result<PoolSender> {
@@ -106,13 +77,6 @@ fn run_list<T>(
 /// A list query: SQL, arguments, and whether rows come back in reverse list order.
 type ListSql = (String, Vec<Value>, bool);
 
-fn service_list_sql(account: &str, cursor: &Cursor, limit: usize) -> ListSql {
-    let mut sql = format!("SELECT {SERVICE_COLUMNS} FROM services WHERE account_sid = ?");
-    let mut args = vec![Value::Text(account.to_string())];
-    let reversed = page_clause(&mut sql, &mut args, "MG", cursor, limit);
-    (sql, args, reversed)
-}
-
 fn pool_list_sql(service: &str, kind: PoolKind, cursor: &Cursor, limit: usize) -> ListSql {
     let mut sql = format!("SELECT {POOL_COLUMNS} FROM pool_senders WHERE service_sid = ? AND kind = ?");
     let mut args = vec![Value::Text(service.to_string()), Value::Text(kind.as_str().to_string())];
@@ -143,8 +107,7 @@ fn bare(address: &str) -> String {
 }
 
 fn get_service(c: &Connection, account: &str, sid: &str) -> anyhow::Result<Option<ServiceRecord>> {
-    let sql = format!("SELECT {SERVICE_COLUMNS} FROM services WHERE sid = ?1 AND account_sid = ?2");
-    Ok(c.prepare_cached(&sql)?.query_row(params![sid, account], service_from_row).optional()?)
+    get_record(c, account, sid)
 }
 
 // --- phone numbers and short codes ------------------------------------------------------------
@@ -153,17 +116,22 @@ fn get_service(c: &Connection, account: &str, sid: &str) -> anyhow::Result<Optio
 /// address unique per account, the SMS webhooks, the address and friendly-name filters, paging in
 /// creation order, and removal from their pool on delete. Rows are read by column name, so each
 /// kind names its columns once, in [`NumberKind::fixed`] and [`NumberKind::settable`].
-pub(crate) trait NumberKind: Sized + Send + Sync + 'static {
+pub(crate) trait NumberKind: Record {
+    /// The column holding what goes in `From` (unique per account).
+    const ADDRESS: &'static str;
+    /// Its SID, account and address.
+    fn key(&self) -> (&str, &str, &str);
+}
+
+/// A sender record stored in one table of its own, keyed by SID within an account, whose
+/// columns split into those written once and those an update may change.
+pub(crate) trait Record: Sized + Send + Sync + 'static {
     /// Its table.
     const TABLE: &'static str;
     /// Its SID prefix.
     const PREFIX: &'static str;
-    /// The column holding what goes in `From` (unique per account).
-    const ADDRESS: &'static str;
     /// Reads a `SELECT *` row.
     fn from_row(r: &Row<'_>) -> rusqlite::Result<Self>;
-    /// Its SID, account and address.
-    fn key(&self) -> (&str, &str, &str);
     /// The columns written once, at creation.
     fn fixed(&self) -> Vec<(&'static str, Value)>;
     /// The columns an update may change.
@@ -199,9 +167,16 @@ impl SmsWebhooks {
 }
 
 impl NumberKind for IncomingNumber {
+    const ADDRESS: &'static str = "phone_number";
+
+    fn key(&self) -> (&str, &str, &str) {
+        (&self.number.sid, &self.number.account_sid, &self.number.phone_number)
+    }
+}
+
+impl Record for IncomingNumber {
     const TABLE: &'static str = "phone_numbers";
     const PREFIX: &'static str = "PN";
-    const ADDRESS: &'static str = "phone_number";
 
     fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
         let settings: String = r.get("settings")?;
@@ -218,10 +193,6 @@ impl NumberKind for IncomingNumber {
             settings: serde_json::from_str::<NumberSettings>(&settings)
                 .map_err(|e| bad("number settings", e.to_string()))?,
         })
-    }
-
-    fn key(&self) -> (&str, &str, &str) {
-        (&self.number.sid, &self.number.account_sid, &self.number.phone_number)
     }
 
     fn fixed(&self) -> Vec<(&'static str, Value)> {
@@ -245,9 +216,16 @@ impl NumberKind for IncomingNumber {
 }
 
 impl NumberKind for ShortCode {
+    const ADDRESS: &'static str = "short_code";
+
+    fn key(&self) -> (&str, &str, &str) {
+        (&self.sid, &self.account_sid, &self.short_code)
+    }
+}
+
+impl Record for ShortCode {
     const TABLE: &'static str = "short_codes";
     const PREFIX: &'static str = "SC";
-    const ADDRESS: &'static str = "short_code";
 
     fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(ShortCode {
@@ -261,10 +239,6 @@ impl NumberKind for ShortCode {
             date_created: r.get("date_created")?,
             date_updated: r.get("date_updated")?,
         })
-    }
-
-    fn key(&self) -> (&str, &str, &str) {
-        (&self.sid, &self.account_sid, &self.short_code)
     }
 
     fn fixed(&self) -> Vec<(&'static str, Value)> {
@@ -286,7 +260,65 @@ impl NumberKind for ShortCode {
     }
 }
 
-fn get_number<K: NumberKind>(c: &Connection, account: &str, sid: &str) -> anyhow::Result<Option<K>> {
+impl Record for ServiceRecord {
+    const TABLE: &'static str = "services";
+    const PREFIX: &'static str = "MG";
+
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        let settings: String = r.get("settings")?;
+        Ok(ServiceRecord {
+            service: Service {
+                sid: r.get("sid")?,
+                account_sid: r.get("account_sid")?,
+                friendly_name: r.get("friendly_name")?,
+                inbound_request_url: r.get("inbound_request_url")?,
+                inbound_method: r.get("inbound_method")?,
+                fallback_url: r.get("fallback_url")?,
+                fallback_method: r.get("fallback_method")?,
+                status_callback: r.get("status_callback")?,
+                sticky_sender: r.get("sticky_sender")?,
+                smart_encoding: r.get("smart_encoding")?,
+                area_code_geomatch: r.get("area_code_geomatch")?,
+                validity_period: r.get("validity_period")?,
+                use_inbound_webhook_on_number: r.get("use_inbound_webhook_on_number")?,
+                date_created: r.get("date_created")?,
+                date_updated: r.get("date_updated")?,
+            },
+            settings: serde_json::from_str::<ServiceSettings>(&settings)
+                .map_err(|e| bad("service settings", e.to_string()))?,
+        })
+    }
+
+    fn fixed(&self) -> Vec<(&'static str, Value)> {
+        let s = &self.service;
+        vec![
+            ("sid", text(&s.sid)),
+            ("account_sid", text(&s.account_sid)),
+            ("date_created", Value::Integer(s.date_created)),
+        ]
+    }
+
+    fn settable(&self) -> anyhow::Result<Vec<(&'static str, Value)>> {
+        let s = &self.service;
+        Ok(vec![
+            ("friendly_name", text(&s.friendly_name)),
+            ("inbound_request_url", opt_text(s.inbound_request_url.as_deref())),
+            ("inbound_method", text(&s.inbound_method)),
+            ("fallback_url", opt_text(s.fallback_url.as_deref())),
+            ("fallback_method", text(&s.fallback_method)),
+            ("status_callback", opt_text(s.status_callback.as_deref())),
+            ("sticky_sender", Value::Integer(i64::from(s.sticky_sender))),
+            ("smart_encoding", Value::Integer(i64::from(s.smart_encoding))),
+            ("area_code_geomatch", Value::Integer(i64::from(s.area_code_geomatch))),
+            ("validity_period", Value::Integer(i64::from(s.validity_period))),
+            ("use_inbound_webhook_on_number", Value::Integer(i64::from(s.use_inbound_webhook_on_number))),
+            ("settings", Value::Text(serde_json::to_string(&self.settings)?)),
+            ("date_updated", Value::Integer(s.date_updated)),
+        ])
+    }
+}
+
+fn get_record<K: Record>(c: &Connection, account: &str, sid: &str) -> anyhow::Result<Option<K>> {
     let sql = format!("SELECT * FROM {} WHERE sid = ?1 AND account_sid = ?2", K::TABLE);
     Ok(c.prepare_cached(&sql)?.query_row(params![sid, account], K::from_row).optional()?)
 }
@@ -302,26 +334,32 @@ fn insert_number<K: NumberKind>(c: &Connection, record: &K) -> anyhow::Result<Re
     if let Some(existing) = number_by_address::<K>(c, account, address)? {
         return Ok(Err(Refused::Duplicate(existing.key().0.to_string())));
     }
+    insert_record(c, record)?;
+    Ok(Ok(()))
+}
+
+/// Inserts a new record with all its columns.
+fn insert_record<R: Record>(c: &Connection, record: &R) -> anyhow::Result<()> {
     let mut cols = record.fixed();
     cols.extend(record.settable()?);
     let names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
     let marks = vec!["?"; cols.len()].join(", ");
-    let sql = format!("INSERT INTO {} ({}) VALUES ({marks})", K::TABLE, names.join(", "));
+    let sql = format!("INSERT INTO {} ({}) VALUES ({marks})", R::TABLE, names.join(", "));
     c.prepare_cached(&sql)?.execute(params_from_iter(cols.into_iter().map(|(_, v)| v)))?;
-    Ok(Ok(()))
+    Ok(())
 }
 
-/// Applies `edit` and stores only the settable columns, so identity never changes; answers the
+/// Applies `edit` to a record and stores only its settable columns, so identity never changes; answers the
 /// row as stored.
-fn update_number<K: NumberKind>(c: &Connection, account: &str, sid: &str, edit: Edit<K>) -> anyhow::Result<Option<K>> {
-    let Some(mut record) = get_number::<K>(c, account, sid)? else { return Ok(None) };
+fn update_record<K: Record>(c: &Connection, account: &str, sid: &str, edit: Edit<K>) -> anyhow::Result<Option<K>> {
+    let Some(mut record) = get_record::<K>(c, account, sid)? else { return Ok(None) };
     edit(&mut record);
     let cols = record.settable()?;
     let sets: Vec<String> = cols.iter().map(|(n, _)| format!("{n} = ?")).collect();
     let sql = format!("UPDATE {} SET {} WHERE sid = ? AND account_sid = ?", K::TABLE, sets.join(", "));
     let args = cols.into_iter().map(|(_, v)| v).chain([text(sid), text(account)]);
     c.prepare_cached(&sql)?.execute(params_from_iter(args))?;
-    get_number::<K>(c, account, sid)
+    get_record::<K>(c, account, sid)
 }
 
 /// Deletes a number or short code and takes it out of its pool.
@@ -336,10 +374,17 @@ fn delete_number<K: NumberKind>(c: &Connection, account: &str, sid: &str) -> any
 
 /// The list query of numbers or short codes.
 fn number_list_sql<K: NumberKind>(account: &str, filter: &SenderFilter, cursor: &Cursor, limit: usize) -> ListSql {
-    let mut sql = format!("SELECT * FROM {} WHERE account_sid = ?", K::TABLE);
+    list_sql::<K>(account, Some((K::ADDRESS, filter)), cursor, limit)
+}
+
+/// The list query of a kind of record, narrowed by a number filter on the address column.
+fn list_sql<R: Record>(account: &str, filter: Option<(&str, &SenderFilter)>, cursor: &Cursor, limit: usize) -> ListSql {
+    let mut sql = format!("SELECT * FROM {} WHERE account_sid = ?", R::TABLE);
     let mut args = vec![text(account)];
-    filter_clause(&mut sql, &mut args, K::ADDRESS, filter);
-    let reversed = page_clause(&mut sql, &mut args, K::PREFIX, cursor, limit);
+    if let Some((column, filter)) = filter {
+        filter_clause(&mut sql, &mut args, column, filter);
+    }
+    let reversed = page_clause(&mut sql, &mut args, R::PREFIX, cursor, limit);
     (sql, args, reversed)
 }
 
@@ -352,7 +397,7 @@ impl<K: NumberKind> NumberStore<K> for SqliteStore {
     async fn number(&self, account_sid: &str, sid: &str) -> StoreResult<Option<K>> {
         let Some(sid) = normalize_sid(sid, K::PREFIX) else { return Ok(None) };
         let account = account_sid.to_string();
-        self.read(move |c| get_number(c, &account, &sid)).await
+        self.read(move |c| get_record(c, &account, &sid)).await
     }
 
     async fn list_numbers(
@@ -369,7 +414,7 @@ impl<K: NumberKind> NumberStore<K> for SqliteStore {
     async fn update_number(&self, account_sid: &str, sid: &str, edit: Edit<K>) -> StoreResult<Option<K>> {
         let Some(sid) = normalize_sid(sid, K::PREFIX) else { return Ok(None) };
         let account = account_sid.to_string();
-        self.write(move |c| update_number(c, &account, &sid, edit)).await
+        self.write(move |c| update_record(c, &account, &sid, edit)).await
     }
 
     async fn delete_number(&self, account_sid: &str, sid: &str) -> StoreResult<bool> {
@@ -414,13 +459,13 @@ fn add_pool_member(
     let (sid, kind, address, country_code) = match sender {
         NewPoolSender::PhoneNumber(sid) => {
             let Some(sid) = normalize_sid(&sid, "PN") else { return Ok(Err(Refused::NoSender)) };
-            let Some(n) = get_number::<IncomingNumber>(c, account, &sid)? else { return Ok(Err(Refused::NoSender)) };
+            let Some(n) = get_record::<IncomingNumber>(c, account, &sid)? else { return Ok(Err(Refused::NoSender)) };
             let country = pool_country(&n.number.phone_number);
             (sid, PoolKind::PhoneNumber, n.number.phone_number, country)
         }
         NewPoolSender::ShortCode(sid) => {
             let Some(sid) = normalize_sid(&sid, "SC") else { return Ok(Err(Refused::NoSender)) };
-            let Some(sc) = get_number::<ShortCode>(c, account, &sid)? else { return Ok(Err(Refused::NoSender)) };
+            let Some(sc) = get_record::<ShortCode>(c, account, &sid)? else { return Ok(Err(Refused::NoSender)) };
             (sid, PoolKind::ShortCode, sc.short_code, Some(sc.country_code))
         }
         NewPoolSender::AlphaSender { sid, alpha_sender } => (sid, PoolKind::AlphaSender, alpha_sender, None),
@@ -509,36 +554,7 @@ impl SenderStore for SqliteStore {
     // --- Messaging Services ------------------------------------------------------------------
 
     async fn insert_service(&self, r: ServiceRecord) -> StoreResult<()> {
-        let settings = serde_json::to_string(&r.settings)?;
-        self.write(move |c| {
-            let s = &r.service;
-            c.prepare_cached(
-                "INSERT INTO services (sid, account_sid, friendly_name, inbound_request_url, inbound_method,
-                    fallback_url, fallback_method, status_callback, sticky_sender, smart_encoding, area_code_geomatch,
-                    validity_period, use_inbound_webhook_on_number, settings, date_created, date_updated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-            )?
-            .execute(params![
-                s.sid,
-                s.account_sid,
-                s.friendly_name,
-                s.inbound_request_url,
-                s.inbound_method,
-                s.fallback_url,
-                s.fallback_method,
-                s.status_callback,
-                s.sticky_sender,
-                s.smart_encoding,
-                s.area_code_geomatch,
-                s.validity_period,
-                s.use_inbound_webhook_on_number,
-                settings,
-                s.date_created,
-                s.date_updated
-            ])?;
-            Ok(())
-        })
-        .await
+        self.write(move |c| insert_record(c, &r)).await
     }
 
     async fn service_record(&self, account_sid: &str, sid: &str) -> StoreResult<Option<ServiceRecord>> {
@@ -548,8 +564,8 @@ impl SenderStore for SqliteStore {
     }
 
     async fn list_services(&self, account_sid: &str, cursor: &Cursor, limit: usize) -> StoreResult<Vec<ServiceRecord>> {
-        let (sql, args, reversed) = service_list_sql(account_sid, cursor, limit);
-        self.read(move |c| run_list(c, &sql, args, reversed, service_from_row)).await
+        let (sql, args, reversed) = list_sql::<ServiceRecord>(account_sid, None, cursor, limit);
+        self.read(move |c| run_list(c, &sql, args, reversed, ServiceRecord::from_row)).await
     }
 
     async fn update_service(
@@ -560,41 +576,7 @@ impl SenderStore for SqliteStore {
     ) -> StoreResult<Option<ServiceRecord>> {
         let Some(sid) = normalize_sid(sid, "MG") else { return Ok(None) };
         let account = account_sid.to_string();
-        self.write(move |c| {
-            let Some(before) = get_service(c, &account, &sid)? else { return Ok(None) };
-            let mut r = before.clone();
-            edit(&mut r);
-            r.service.sid = before.service.sid;
-            r.service.account_sid = before.service.account_sid;
-            r.service.date_created = before.service.date_created;
-            let s = &r.service;
-            c.prepare_cached(
-                "UPDATE services SET friendly_name = ?3, inbound_request_url = ?4, inbound_method = ?5,
-                    fallback_url = ?6, fallback_method = ?7, status_callback = ?8, sticky_sender = ?9,
-                    smart_encoding = ?10, area_code_geomatch = ?11, validity_period = ?12,
-                    use_inbound_webhook_on_number = ?13, settings = ?14, date_updated = ?15
-                 WHERE sid = ?1 AND account_sid = ?2",
-            )?
-            .execute(params![
-                s.sid,
-                s.account_sid,
-                s.friendly_name,
-                s.inbound_request_url,
-                s.inbound_method,
-                s.fallback_url,
-                s.fallback_method,
-                s.status_callback,
-                s.sticky_sender,
-                s.smart_encoding,
-                s.area_code_geomatch,
-                s.validity_period,
-                s.use_inbound_webhook_on_number,
-                serde_json::to_string(&r.settings)?,
-                s.date_updated
-            ])?;
-            Ok(Some(r))
-        })
-        .await
+        self.write(move |c| update_record(c, &account, &sid, edit)).await
     }
 
     async fn delete_service(&self, account_sid: &str, sid: &str) -> StoreResult<bool> {
@@ -717,7 +699,7 @@ mod tests {
                 queries.push(number_list_sql::<IncomingNumber>("AC1", f, &cursor, 51));
                 queries.push(number_list_sql::<ShortCode>("AC1", f, &cursor, 51));
             }
-            queries.push(service_list_sql("AC1", &cursor, 51));
+            queries.push(list_sql::<ServiceRecord>("AC1", None, &cursor, 51));
             queries.push(pool_list_sql("MG1", PoolKind::AlphaSender, &cursor, 51));
         }
         queries.push((POOL_SQL.to_string(), vec![Value::Text("MG1".into())], false));
