@@ -1,16 +1,16 @@
 //! Switchboard: a self-hosted, Twilio-compatible Programmable Messaging server.
 //!
-//! Map (see `docs/ARCHITECTURE.md` for the full one):
+//! Map, leaf first: a module uses only the ones before it (see `docs/ARCHITECTURE.md`):
 //! - `crates/domain` — pure rules: SIDs, addresses, segments, statuses, Twilio errors;
-//! - [`clock`] — the time every layer reads;
-//! - [`config`] — command line, environment and TOML configuration;
-//! - [`api`] — the HTTP surface: routing, auth, Twilio-shaped JSON and errors;
+//! - [`clock`], [`backoff`], [`metrics`] — time, retry waits, counters;
 //! - [`outbound`] — the bounded HTTP client, address policy, request signature;
-//! - [`store`] — the storage trait and its engines;
+//! - [`store`] — the storage traits and their engines;
 //! - [`media`] and [`callbacks`] — MMS media fetching, status callbacks from the outbox;
 //! - [`delivery`] — the dispatcher and carriers (the built-in simulator);
 //! - [`inbound`] — inbound messages: webhooks, TwiML replies, opt-outs;
-//! - [`server`] — wiring: builds the state and serves until shutdown.
+//! - [`api`] — the HTTP surface: routing, auth, Twilio-shaped JSON and errors;
+//! - [`config`] and [`server`] — settings; wiring that builds the state and serves until
+//!   shutdown.
 
 pub mod api;
 pub mod backoff;
