@@ -9,15 +9,15 @@ use super::form::{self, Pairs};
 use super::messages::MESSAGE_PREFIXES;
 use super::paging::{PageRequest, V2010Page};
 use super::params::path_sid;
-use super::render::rfc2822;
+use super::render::{self, MediaJson};
 use super::SharedState;
-use crate::store::Media;
+
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Serialize;
+
 use switchboard_domain::{datefilter, TwilioError};
 
 /// The routes of this resource (depth 6 and 7 under the account; `{file}` is `ME….json` or
@@ -26,31 +26,6 @@ pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/2010-04-01/Accounts/{account}/Messages/{sid}/Media.json", get(list))
         .route("/2010-04-01/Accounts/{account}/Messages/{sid}/Media/{file}", get(fetch).delete(delete))
-}
-
-/// A Media resource, keys in Twilio's (alphabetical) order.
-#[derive(Serialize)]
-pub struct MediaJson<'a> {
-    account_sid: &'a str,
-    content_type: &'a str,
-    date_created: String,
-    date_updated: String,
-    parent_sid: &'a str,
-    sid: &'a str,
-    uri: String,
-}
-
-/// Renders a media item.
-pub fn render(m: &Media) -> MediaJson<'_> {
-    MediaJson {
-        account_sid: &m.account_sid,
-        content_type: &m.content_type,
-        date_created: rfc2822(m.date_created),
-        date_updated: rfc2822(m.date_updated),
-        parent_sid: &m.message_sid,
-        sid: &m.sid,
-        uri: format!("/2010-04-01/Accounts/{}/Messages/{}/Media/{}.json", m.account_sid, m.message_sid, m.sid),
-    }
 }
 
 fn not_found(uri: &Uri) -> ApiError {
@@ -114,7 +89,7 @@ async fn list(
     let req = PageRequest::parse(&q, &["ME"])?;
     let rows = state.store.list_media(&account.sid, msid, created, &req.cursor, req.limit()).await?;
     let window = req.window(rows, |m| m.sid.as_str());
-    let items: Vec<MediaJson<'_>> = window.rows.iter().map(render).collect();
+    let items: Vec<MediaJson<'_>> = window.rows.iter().map(render::media).collect();
     Ok(Json(V2010Page::new("media_list", &req, &window, uri.path(), &echo, items)).into_response())
 }
 
@@ -129,7 +104,7 @@ async fn fetch(
     let (me, json) = media_sid(&file, &uri)?;
     if json {
         let m = state.store.media(&account.sid, msid, me).await?.ok_or_else(|| not_found(&uri))?;
-        return Ok(Json(render(&m)).into_response());
+        return Ok(Json(render::media(&m)).into_response());
     }
     let (m, bytes) = state.store.media_content(&account.sid, msid, me).await?.ok_or_else(|| not_found(&uri))?;
     let content_type =

@@ -1,7 +1,8 @@
 //! Twilio's JSON for each resource: every property present, types exactly as Twilio's
 //! (counts and prices as strings, dates in RFC 2822 GMT), URIs root-relative.
 
-use crate::store::senders::{IncomingNumber, ShortCode};
+use crate::store::senders::{IncomingNumber, PoolKind, PoolSender, ServiceRecord, ShortCode};
+use crate::store::Media;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use switchboard_domain::message::{Message, API_VERSION};
@@ -243,5 +244,168 @@ pub fn short_code(sc: &ShortCode) -> ShortCodeJson<'_> {
         sms_method: &sc.sms.method,
         sms_url: sc.sms.url.as_deref(),
         uri: format!("/2010-04-01/Accounts/{}/SMS/ShortCodes/{}.json", sc.account_sid, sc.sid),
+    }
+}
+
+/// A Media resource, keys in Twilio's (alphabetical) order.
+#[derive(Serialize)]
+pub struct MediaJson<'a> {
+    account_sid: &'a str,
+    content_type: &'a str,
+    date_created: String,
+    date_updated: String,
+    parent_sid: &'a str,
+    sid: &'a str,
+    uri: String,
+}
+
+/// A Media item.
+pub fn media(m: &Media) -> MediaJson<'_> {
+    MediaJson {
+        account_sid: &m.account_sid,
+        content_type: &m.content_type,
+        date_created: rfc2822(m.date_created),
+        date_updated: rfc2822(m.date_updated),
+        parent_sid: &m.message_sid,
+        sid: &m.sid,
+        uri: format!("/2010-04-01/Accounts/{}/Messages/{}/Media/{}.json", m.account_sid, m.message_sid, m.sid),
+    }
+}
+
+/// `links` of a Service: its subresources, absolute (only the three pools are served here).
+#[derive(Serialize)]
+struct ServiceLinks {
+    phone_numbers: String,
+    short_codes: String,
+    alpha_senders: String,
+    messages: String,
+    us_app_to_person: String,
+    us_app_to_person_usecases: String,
+    channel_senders: String,
+    destination_alpha_senders: String,
+}
+
+/// A Service: exactly the properties of Twilio's `messaging.v1.service`, in alphabetical order.
+#[derive(Serialize)]
+pub struct ServiceJson<'a> {
+    account_sid: &'a str,
+    area_code_geomatch: bool,
+    date_created: String,
+    date_updated: String,
+    fallback_method: &'a str,
+    fallback_to_long_code: bool,
+    fallback_url: Option<&'a str>,
+    friendly_name: &'a str,
+    inbound_method: &'a str,
+    inbound_request_url: Option<&'a str>,
+    links: ServiceLinks,
+    mms_converter: bool,
+    scan_message_content: &'a str,
+    sid: &'a str,
+    smart_encoding: bool,
+    status_callback: Option<&'a str>,
+    sticky_sender: bool,
+    synchronous_validation: bool,
+    url: String,
+    us_app_to_person_registered: bool,
+    use_inbound_webhook_on_number: bool,
+    usecase: &'a str,
+    validity_period: u32,
+}
+
+/// A Messaging Service; `base_url` is the server's external URL.
+pub fn service<'a>(base_url: &str, r: &'a ServiceRecord) -> ServiceJson<'a> {
+    let (s, x) = (&r.service, &r.settings);
+    let url = format!("{base_url}/v1/Services/{}", s.sid);
+    ServiceJson {
+        account_sid: &s.account_sid,
+        area_code_geomatch: s.area_code_geomatch,
+        date_created: iso8601(s.date_created),
+        date_updated: iso8601(s.date_updated),
+        fallback_method: &s.fallback_method,
+        fallback_to_long_code: x.fallback_to_long_code,
+        fallback_url: s.fallback_url.as_deref(),
+        friendly_name: &s.friendly_name,
+        inbound_method: &s.inbound_method,
+        inbound_request_url: s.inbound_request_url.as_deref(),
+        links: ServiceLinks {
+            phone_numbers: format!("{url}/PhoneNumbers"),
+            short_codes: format!("{url}/ShortCodes"),
+            alpha_senders: format!("{url}/AlphaSenders"),
+            messages: format!("{url}/Messages"),
+            us_app_to_person: format!("{url}/Compliance/Usa2p"),
+            us_app_to_person_usecases: format!("{url}/Compliance/Usa2p/Usecases"),
+            channel_senders: format!("{url}/ChannelSenders"),
+            destination_alpha_senders: format!("{url}/DestinationAlphaSenders"),
+        },
+        mms_converter: x.mms_converter,
+        scan_message_content: &x.scan_message_content,
+        sid: &s.sid,
+        smart_encoding: s.smart_encoding,
+        status_callback: s.status_callback.as_deref(),
+        sticky_sender: s.sticky_sender,
+        synchronous_validation: x.synchronous_validation,
+        url,
+        us_app_to_person_registered: x.us_app_to_person_registered,
+        use_inbound_webhook_on_number: s.use_inbound_webhook_on_number,
+        usecase: &x.usecase,
+        validity_period: s.validity_period,
+    }
+}
+
+/// A pool member: exactly the properties of Twilio's `messaging.v1.service.phone_number`,
+/// `.short_code` or `.alpha_sender` (the address key and `country_code` vary by kind).
+#[derive(Serialize)]
+pub struct PoolJson<'a> {
+    account_sid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alpha_sender: Option<&'a str>,
+    capabilities: &'static [&'static str],
+    /// Absent for alpha senders; `null` when a number's country is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    country_code: Option<Option<&'a str>>,
+    date_created: String,
+    date_updated: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone_number: Option<&'a str>,
+    service_sid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    short_code: Option<&'a str>,
+    sid: &'a str,
+    url: String,
+}
+
+/// A member of a Messaging Service's sender pool, of `account_sid`.
+pub fn pool_sender<'a>(base_url: &str, account_sid: &'a str, m: &'a PoolSender) -> PoolJson<'a> {
+    let address = Some(m.address.as_str());
+    let (phone_number, short_code, alpha_sender) = match m.kind {
+        PoolKind::PhoneNumber => (address, None, None),
+        PoolKind::ShortCode => (None, address, None),
+        PoolKind::AlphaSender => (None, None, address),
+    };
+    PoolJson {
+        account_sid,
+        alpha_sender,
+        capabilities: match m.kind {
+            PoolKind::PhoneNumber => &["MMS", "SMS", "Voice"],
+            _ => &["SMS"],
+        },
+        country_code: (m.kind != PoolKind::AlphaSender).then_some(m.country_code.as_deref()),
+        date_created: iso8601(m.date_created),
+        date_updated: iso8601(m.date_created),
+        phone_number,
+        service_sid: &m.service_sid,
+        short_code,
+        sid: &m.sid,
+        url: format!("{base_url}/v1/Services/{}/{}/{}", m.service_sid, pool_segment(m.kind), m.sid),
+    }
+}
+
+/// The path segment of a pool kind (`PhoneNumbers`, `ShortCodes`, `AlphaSenders`).
+pub fn pool_segment(kind: PoolKind) -> &'static str {
+    match kind {
+        PoolKind::PhoneNumber => "PhoneNumbers",
+        PoolKind::ShortCode => "ShortCodes",
+        PoolKind::AlphaSender => "AlphaSenders",
     }
 }

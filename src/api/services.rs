@@ -14,16 +14,17 @@ use super::error::{ApiError, ApiResult};
 use super::form;
 use super::paging::{PageRequest, V1Page};
 use super::params::{set, Params};
+use super::render;
 use super::SharedState;
 use crate::clock::now_ms;
-use crate::store::senders::{NewPoolSender, PoolKind, PoolSender, Refused, Service, ServiceRecord, ServiceSettings};
+use crate::store::senders::{NewPoolSender, PoolKind, Refused, Service, ServiceRecord, ServiceSettings};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Serialize;
+
 use switchboard_domain::address::{self, AddressKind};
 use switchboard_domain::message::VALIDITY_RANGE;
 use switchboard_domain::TwilioError;
@@ -34,7 +35,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/Services", get(list_services).post(create_service))
         .route("/v1/Services/{sid}", get(fetch_service).post(update_service).delete(delete_service));
     for kind in [PoolKind::PhoneNumber, PoolKind::ShortCode, PoolKind::AlphaSender] {
-        let collection = format!("/v1/Services/{{service}}/{}", segment(kind));
+        let collection = format!("/v1/Services/{{service}}/{}", render::pool_segment(kind));
         let member = format!("{collection}/{{sid}}");
         router = router
             .route(
@@ -61,15 +62,6 @@ pub fn routes() -> Router<SharedState> {
             );
     }
     router
-}
-
-/// The path segment of a pool kind.
-fn segment(kind: PoolKind) -> &'static str {
-    match kind {
-        PoolKind::PhoneNumber => "PhoneNumbers",
-        PoolKind::ShortCode => "ShortCodes",
-        PoolKind::AlphaSender => "AlphaSenders",
-    }
 }
 
 /// The list key of a pool kind (`meta.key`).
@@ -199,7 +191,7 @@ pub async fn create_service(
     };
     patch.apply(&mut r, now);
     state.store.insert_service(r.clone()).await?;
-    Ok((StatusCode::CREATED, Json(service_json(&state.base_url, &r))).into_response())
+    Ok((StatusCode::CREATED, Json(render::service(&state.base_url, &r))).into_response())
 }
 
 /// GET /v1/Services/{Sid}
@@ -210,7 +202,7 @@ pub async fn fetch_service(
     uri: Uri,
 ) -> ApiResult<Response> {
     let r = state.store.service_record(&account.sid, &sid).await?.ok_or_else(|| TwilioError::not_found(uri.path()))?;
-    Ok(Json(service_json(&state.base_url, &r)).into_response())
+    Ok(Json(render::service(&state.base_url, &r)).into_response())
 }
 
 /// POST /v1/Services/{Sid}: changes what is given, keeps the rest.
@@ -228,7 +220,7 @@ pub async fn update_service(
         .update_service(&account.sid, &sid, Box::new(move |r| patch.apply(r, now)))
         .await?
         .ok_or_else(|| TwilioError::not_found(uri.path()))?;
-    Ok(Json(service_json(&state.base_url, &r)).into_response())
+    Ok(Json(render::service(&state.base_url, &r)).into_response())
 }
 
 /// DELETE /v1/Services/{Sid}: the service and its pool (the senders themselves stay).
@@ -255,7 +247,7 @@ pub async fn list_services(
     let req = PageRequest::parse(&q, &["MG"])?;
     let rows = state.store.list_services(&account.sid, &req.cursor, req.limit()).await?;
     let window = req.window(rows, |r| r.service.sid.as_str());
-    let items = window.rows.iter().map(|r| service_json(&state.base_url, r)).collect();
+    let items = window.rows.iter().map(|r| render::service(&state.base_url, r)).collect();
     let url = format!("{}{}", state.base_url, uri.path());
     Ok(Json(V1Page::new("services", &req, &window, &url, &[], items)).into_response())
 }
@@ -315,7 +307,7 @@ async fn add_to_pool(
     };
     match state.store.add_to_pool(&account.sid, &service, sender, now_ms()).await? {
         Ok(member) => {
-            Ok((StatusCode::CREATED, Json(pool_json(&state.base_url, &account.sid, &member))).into_response())
+            Ok((StatusCode::CREATED, Json(render::pool_sender(&state.base_url, &account.sid, &member))).into_response())
         }
         Err(Refused::NoService) => Err(TwilioError::not_found(uri.path()).into()),
         Err(Refused::NoSender) => Err(TwilioError::invalid_parameter(format!(
@@ -362,7 +354,7 @@ async fn fetch_pool_sender(
         .pool_sender(&account.sid, &service, kind, &sid)
         .await?
         .ok_or_else(|| TwilioError::not_found(uri.path()))?;
-    Ok(Json(pool_json(&state.base_url, &account.sid, &member)).into_response())
+    Ok(Json(render::pool_sender(&state.base_url, &account.sid, &member)).into_response())
 }
 
 /// DELETE /v1/Services/{ServiceSid}/{…}/{Sid}: out of the pool (a number or short code stays
@@ -397,7 +389,7 @@ async fn list_pool(
         .await?
         .ok_or_else(|| ApiError(TwilioError::not_found(uri.path())))?;
     let window = req.window(rows, |m| m.sid.as_str());
-    let items = window.rows.iter().map(|m| pool_json(&state.base_url, &account.sid, m)).collect();
+    let items = window.rows.iter().map(|m| render::pool_sender(&state.base_url, &account.sid, m)).collect();
     let url = format!("{}{}", state.base_url, uri.path());
     Ok(Json(V1Page::new(list_key(kind), &req, &window, &url, &[], items)).into_response())
 }
@@ -405,135 +397,6 @@ async fn list_pool(
 // --- JSON ------------------------------------------------------------------------------------
 
 pub use super::render::iso8601;
-
-/// `links` of a Service: its subresources, absolute (only the three pools are served here).
-#[derive(Serialize)]
-struct ServiceLinks {
-    phone_numbers: String,
-    short_codes: String,
-    alpha_senders: String,
-    messages: String,
-    us_app_to_person: String,
-    us_app_to_person_usecases: String,
-    channel_senders: String,
-    destination_alpha_senders: String,
-}
-
-/// A Service: exactly the properties of Twilio's `messaging.v1.service`, in alphabetical order.
-#[derive(Serialize)]
-pub struct ServiceJson<'a> {
-    account_sid: &'a str,
-    area_code_geomatch: bool,
-    date_created: String,
-    date_updated: String,
-    fallback_method: &'a str,
-    fallback_to_long_code: bool,
-    fallback_url: Option<&'a str>,
-    friendly_name: &'a str,
-    inbound_method: &'a str,
-    inbound_request_url: Option<&'a str>,
-    links: ServiceLinks,
-    mms_converter: bool,
-    scan_message_content: &'a str,
-    sid: &'a str,
-    smart_encoding: bool,
-    status_callback: Option<&'a str>,
-    sticky_sender: bool,
-    synchronous_validation: bool,
-    url: String,
-    us_app_to_person_registered: bool,
-    use_inbound_webhook_on_number: bool,
-    usecase: &'a str,
-    validity_period: u32,
-}
-
-/// Renders a service; `base_url` is the server's external URL.
-pub fn service_json<'a>(base_url: &str, r: &'a ServiceRecord) -> ServiceJson<'a> {
-    let (s, x) = (&r.service, &r.settings);
-    let url = format!("{base_url}/v1/Services/{}", s.sid);
-    ServiceJson {
-        account_sid: &s.account_sid,
-        area_code_geomatch: s.area_code_geomatch,
-        date_created: iso8601(s.date_created),
-        date_updated: iso8601(s.date_updated),
-        fallback_method: &s.fallback_method,
-        fallback_to_long_code: x.fallback_to_long_code,
-        fallback_url: s.fallback_url.as_deref(),
-        friendly_name: &s.friendly_name,
-        inbound_method: &s.inbound_method,
-        inbound_request_url: s.inbound_request_url.as_deref(),
-        links: ServiceLinks {
-            phone_numbers: format!("{url}/PhoneNumbers"),
-            short_codes: format!("{url}/ShortCodes"),
-            alpha_senders: format!("{url}/AlphaSenders"),
-            messages: format!("{url}/Messages"),
-            us_app_to_person: format!("{url}/Compliance/Usa2p"),
-            us_app_to_person_usecases: format!("{url}/Compliance/Usa2p/Usecases"),
-            channel_senders: format!("{url}/ChannelSenders"),
-            destination_alpha_senders: format!("{url}/DestinationAlphaSenders"),
-        },
-        mms_converter: x.mms_converter,
-        scan_message_content: &x.scan_message_content,
-        sid: &s.sid,
-        smart_encoding: s.smart_encoding,
-        status_callback: s.status_callback.as_deref(),
-        sticky_sender: s.sticky_sender,
-        synchronous_validation: x.synchronous_validation,
-        url,
-        us_app_to_person_registered: x.us_app_to_person_registered,
-        use_inbound_webhook_on_number: s.use_inbound_webhook_on_number,
-        usecase: &x.usecase,
-        validity_period: s.validity_period,
-    }
-}
-
-/// A pool member: exactly the properties of Twilio's `messaging.v1.service.phone_number`,
-/// `.short_code` or `.alpha_sender` (the address key and `country_code` vary by kind).
-#[derive(Serialize)]
-pub struct PoolJson<'a> {
-    account_sid: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    alpha_sender: Option<&'a str>,
-    capabilities: &'static [&'static str],
-    /// Absent for alpha senders; `null` when a number's country is unknown.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    country_code: Option<Option<&'a str>>,
-    date_created: String,
-    date_updated: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    phone_number: Option<&'a str>,
-    service_sid: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    short_code: Option<&'a str>,
-    sid: &'a str,
-    url: String,
-}
-
-/// Renders a pool member of `account_sid`.
-pub fn pool_json<'a>(base_url: &str, account_sid: &'a str, m: &'a PoolSender) -> PoolJson<'a> {
-    let address = Some(m.address.as_str());
-    let (phone_number, short_code, alpha_sender) = match m.kind {
-        PoolKind::PhoneNumber => (address, None, None),
-        PoolKind::ShortCode => (None, address, None),
-        PoolKind::AlphaSender => (None, None, address),
-    };
-    PoolJson {
-        account_sid,
-        alpha_sender,
-        capabilities: match m.kind {
-            PoolKind::PhoneNumber => &["MMS", "SMS", "Voice"],
-            _ => &["SMS"],
-        },
-        country_code: (m.kind != PoolKind::AlphaSender).then_some(m.country_code.as_deref()),
-        date_created: iso8601(m.date_created),
-        date_updated: iso8601(m.date_created),
-        phone_number,
-        service_sid: &m.service_sid,
-        short_code,
-        sid: &m.sid,
-        url: format!("{base_url}/v1/Services/{}/{}/{}", m.service_sid, segment(m.kind), m.sid),
-    }
-}
 
 #[cfg(test)]
 mod tests {
