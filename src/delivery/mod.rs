@@ -215,25 +215,8 @@ async fn transition(inner: &Inner, m: &Message, mut t: Transition, raw_dlr_done_
 /// A queued one-segment outbound message, for unit tests.
 #[cfg(test)]
 fn test_message(from: &str, to: &str) -> Message {
-    Message {
-        sid: "SM0123456789abcdef0123456789abcdef".into(),
-        account_sid: "AC00000000000000000000000000000000".into(),
-        messaging_service_sid: None,
-        from: Some(from.into()),
-        to: to.into(),
-        body: "hello".into(),
-        status: Status::Queued,
-        direction: Direction::OutboundApi,
-        num_segments: 1,
-        num_media: 0,
-        price: None,
-        price_unit: "USD".into(),
-        error_code: None,
-        error_message: None,
-        date_created: 0,
-        date_updated: 0,
-        date_sent: None,
-        carrier_id: None,
-        options: switchboard_domain::message::SendOptions::default(),
-    }
+    Message::builder("SM0123456789abcdef0123456789abcdef", "AC00000000000000000000000000000000", to, 0)
+        .from(Some(from.into()))
+        .body("hello")
+        .build()
 }

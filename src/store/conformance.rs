@@ -66,27 +66,7 @@ const HANDSET: &str = "+14155552671";
 
 /// A queued outbound SMS of `account` to `to`, created at `at`.
 pub(crate) fn outbound(keys: &KeyGenerator, account: &str, to: &str, at: i64) -> Message {
-    Message {
-        sid: format!("SM{}", keys.next(at)),
-        account_sid: account.into(),
-        messaging_service_sid: None,
-        from: Some(SENDER.into()),
-        to: to.into(),
-        body: "hi".into(),
-        status: Status::Queued,
-        direction: Direction::OutboundApi,
-        num_segments: 1,
-        num_media: 0,
-        price: None,
-        price_unit: "USD".into(),
-        error_code: None,
-        error_message: None,
-        date_created: at,
-        date_updated: at,
-        date_sent: None,
-        carrier_id: None,
-        options: SendOptions::default(),
-    }
+    Message::builder(format!("SM{}", keys.next(at)), account, to, at).from(Some(SENDER.into())).body("hi").build()
 }
 
 /// An inbound message from `from` to the account's sender, in `status`.
