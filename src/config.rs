@@ -158,6 +158,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_RETENTION_DAYS", value_name = "DAYS")]
     pub retention_days: Option<u32>,
 
+    /// How long a `sent` message waits for its delivery receipt: after this many seconds it
+    /// counts as final for DELETE and the retention sweep (before, DELETE is 20009) [default: 3600].
+    #[arg(long, env = "SWITCHBOARD_RECEIPT_WINDOW_SECS", value_name = "SECS")]
+    pub receipt_window_secs: Option<u64>,
+
     /// Automatic reply to STOP (empty: none) [default: Twilio's text].
     #[arg(long, env = "SWITCHBOARD_OPT_OUT_STOP_REPLY", value_name = "TEXT")]
     pub opt_out_stop_reply: Option<String>,
@@ -229,6 +234,8 @@ pub struct Config {
     pub opt_out_replies: OptOutReplies,
     /// Messages older than this many days are deleted (`None`: kept).
     pub retention_days: Option<u32>,
+    /// Seconds after which a `sent` message without a receipt counts as final for deletion.
+    pub receipt_window_secs: u64,
     /// Short-link prefix (`None`: the public URL + `/l`).
     pub link_shortening_domain: Option<String>,
     /// Click events go here.
@@ -303,6 +310,7 @@ impl Config {
         let all = s.simulator_delay_ms.unwrap_or(DEFAULT_SIMULATOR_DELAY_MS);
         Ok(Config {
             retention_days: s.retention_days.filter(|d| *d > 0),
+            receipt_window_secs: s.receipt_window_secs.unwrap_or(3600),
             link_shortening_domain: s.link_shortening_domain.map(|d| d.trim_end_matches('/').to_string()),
             link_click_callback: s.link_click_callback,
             require_owned_senders: s.require_owned_senders.unwrap_or(false),
@@ -360,6 +368,18 @@ mod tests {
         assert_eq!(c.db, "flag.db");
         assert!(c.accept_any_credentials);
         assert_eq!(c.simulator_delays.submit, Duration::from_millis(DEFAULT_SIMULATOR_DELAY_MS));
+    }
+
+    #[test]
+    fn the_receipt_window_defaults_to_an_hour_and_is_read_from_the_file_or_a_flag() {
+        assert_eq!(Config::resolve(ServeArgs::default()).unwrap().receipt_window_secs, 3600);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sb.toml");
+        std::fs::write(&path, "receipt_window_secs = 60\n").unwrap();
+        let from_file = ServeArgs { config: Some(path.clone()), ..Default::default() };
+        assert_eq!(Config::resolve(from_file).unwrap().receipt_window_secs, 60);
+        let flag = ServeArgs { config: Some(path), receipt_window_secs: Some(1), ..Default::default() };
+        assert_eq!(Config::resolve(flag).unwrap().receipt_window_secs, 1);
     }
 
     #[test]

@@ -83,7 +83,8 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         base_url: base_url.trim_end_matches('/').to_string(),
     });
     if let Some(days) = config.retention_days {
-        tokio::spawn(crate::store::retention::run(store.clone(), days));
+        let window = std::time::Duration::from_secs(config.receipt_window_secs);
+        tokio::spawn(crate::store::retention::run(store.clone(), days, window));
     }
     let resumed_inbound = inbound.resume().await?;
     if resumed_inbound > 0 {
@@ -108,6 +109,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         },
         require_owned_senders: config.require_owned_senders,
         min_schedule_lead_secs: config.min_schedule_lead_secs,
+        receipt_window_secs: config.receipt_window_secs,
     });
     Ok(Prepared { router: api::router(state), announce })
 }

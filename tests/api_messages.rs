@@ -280,17 +280,19 @@ async fn messages_walk_to_their_simulated_outcome() {
 }
 
 #[tokio::test]
-async fn redact_and_delete_need_a_final_state() {
+async fn redaction_needs_the_message_to_have_left_the_queue_and_delete_a_final_state() {
     let s = TestServer::start().await;
     let pending = s.create("+15005550300", "in flight").await;
     let psid = pending["sid"].as_str().unwrap();
     s.wait_for_status(psid, "sent").await;
     let path = TestServer::message_path(SID_A, psid);
-    assert_error(&s.post(&path, &[("Body", "")]).await, 20009, 400);
     assert_error(&s.delete(&path).await, 20009, 400);
     assert_error(&s.post(&path, &[("Status", "canceled")]).await, 30409, 400);
     assert_error(&s.post(&path, &[("Status", "sent")]).await, 20001, 400);
     assert_error(&s.post(&path, &[("Body", "new text")]).await, 20001, 400);
+    let (code, redacted) = s.post(&path, &[("Body", "")]).await;
+    assert_eq!(code, 200, "a sent message may be redacted: {redacted}");
+    assert_eq!((redacted["body"].as_str(), redacted["status"].as_str()), (Some(""), Some("sent")));
 
     let done = s.create("+14155552671", "secret text").await;
     let sid = done["sid"].as_str().unwrap();
@@ -304,6 +306,34 @@ async fn redact_and_delete_need_a_final_state() {
     assert_eq!((code, body), (204, Value::Null));
     assert_error(&s.get(&path).await, 20404, 404);
     assert_error(&s.delete(&path).await, 20404, 404);
+}
+
+#[tokio::test]
+async fn a_message_still_sending_cannot_be_redacted() {
+    let s = TestServer::start_with(|c| c.simulator_delays.submit = std::time::Duration::from_secs(30)).await;
+    let m = s.create("+14155552671", "on its way").await;
+    let sid = m["sid"].as_str().unwrap();
+    s.wait_for_status(sid, "sending").await;
+    let (code, err) = s.post(&TestServer::message_path(SID_A, sid), &[("Body", "")]).await;
+    assert_eq!((code, err["code"].as_u64()), (400, Some(20009)), "{err}");
+    assert_eq!(err["message"], "Cannot redact this resource before it is complete (status: sending)");
+    assert_eq!(s.get(&TestServer::message_path(SID_A, sid)).await.1["body"], "on its way");
+}
+
+#[tokio::test]
+async fn a_sent_message_can_be_deleted_once_the_receipt_window_has_passed() {
+    let s = TestServer::start_with(|c| c.receipt_window_secs = 1).await;
+    let m = s.create("+15005550300", "no receipt will come").await;
+    let sid = m["sid"].as_str().unwrap();
+    s.wait_for_status(sid, "sent").await;
+    let path = TestServer::message_path(SID_A, sid);
+    let (code, err) = s.delete(&path).await;
+    assert_eq!((code, err["code"].as_u64()), (400, Some(20009)), "{err}");
+    assert_eq!(err["message"], "Cannot delete this resource before it is complete (status: sent)");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (code, body) = s.delete(&path).await;
+    assert_eq!((code, body), (204, Value::Null));
+    assert_error(&s.get(&path).await, 20404, 404);
 }
 
 /// Collects every SID of a listing by following `next_page_uri`.

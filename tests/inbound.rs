@@ -166,6 +166,45 @@ async fn an_inbound_message_reaches_the_numbers_webhook_signed_with_twilios_para
 }
 
 #[tokio::test]
+async fn an_obfuscated_inbound_message_keeps_the_handsets_number_until_received_then_hides_its_last_digits() {
+    let s = TestServer::start().await;
+    let app = App::start(vec![("/sms", 200, "<Response/>".into())]).await;
+    buy_number(&s, OURS, &[("SmsUrl", &format!("{}/sms", app.url))]).await;
+    let path = format!("/_switchboard/Accounts/{SID_A}/Inbound.json");
+    let mut sids = Vec::new();
+    for (from, to) in [(HANDSET, OURS), ("whatsapp:+14155552671", "whatsapp:+14155550100")] {
+        let form = [
+            ("From", from),
+            ("To", to),
+            ("Body", "my pin is 4321"),
+            ("AddressRetention", "obfuscate"),
+            ("ContentRetention", "discard"),
+        ];
+        let (code, m) = s.post(&path, &form).await;
+        assert_eq!(code, 201, "{m}");
+        assert_eq!(m["from"], from, "kept while the webhook runs");
+        sids.push(m["sid"].as_str().unwrap().to_string());
+    }
+    let got = app.wait_for("/sms", 2).await;
+    assert_eq!(got[0].param("From"), Some(HANDSET), "the application gets the real number");
+    assert_eq!(got[0].param("Body"), Some("my pin is 4321"));
+    let sms = s.wait_for_status(&sids[0], "received").await;
+    assert_eq!(
+        (sms["from"].as_str(), sms["to"].as_str(), sms["body"].as_str()),
+        (Some("+1415555XXXX"), Some(OURS), Some(""))
+    );
+    let wa = s.wait_for_status(&sids[1], "received").await;
+    assert_eq!(
+        (wa["from"].as_str(), wa["to"].as_str()),
+        (Some("whatsapp:+1415555XXXX"), Some("whatsapp:+14155550100"))
+    );
+    let (_, page) = s.get(&format!("{}?From=%2B14155552671", TestServer::messages_path(SID_A))).await;
+    assert!(page["messages"].as_array().unwrap().iter().all(|m| m["sid"] != sids[0].as_str()), "{page}");
+    let bad = [("From", HANDSET), ("To", OURS), ("Body", "x"), ("AddressRetention", "mask")];
+    assert_error(&s.post(&path, &bad).await, 20001, 400);
+}
+
+#[tokio::test]
 async fn twiml_message_replies_are_sent_as_outbound_replies_with_their_callbacks() {
     let s = TestServer::start().await;
     let cb = Receiver::start(0, Duration::ZERO).await;

@@ -292,8 +292,10 @@ async fn callbacks_of_each_message_arrive_in_order_under_concurrency() {
 }
 
 #[tokio::test]
-async fn privacy_options_discard_the_body_and_mask_addresses_once_final() {
+async fn privacy_options_discard_the_body_and_obfuscate_the_recipient_once_final() {
     let s = TestServer::start().await;
+    let rx = Receiver::start(0, Duration::ZERO).await;
+    let callback = format!("{}/privacy", rx.url);
     let form = |to: &'static str| {
         vec![
             ("To", to),
@@ -301,15 +303,24 @@ async fn privacy_options_discard_the_body_and_mask_addresses_once_final() {
             ("Body", "secret code 1234"),
             ("ContentRetention", "discard"),
             ("AddressRetention", "obfuscate"),
+            ("StatusCallback", callback.as_str()),
         ]
     };
     let (code, m) = s.post(&messages(), &form("+14155552671")).await;
     assert_eq!(code, 201, "{m}");
     assert_eq!(m["body"], "secret code 1234", "kept until the message is final");
-    let done = s.wait_for_status(m["sid"].as_str().unwrap(), "delivered").await;
+    let sid = m["sid"].as_str().unwrap();
+    let done = s.wait_for_status(sid, "delivered").await;
     assert_eq!(done["body"], "");
-    assert_eq!(done["to"], "+*******2671");
-    assert_eq!(done["from"], "+*******0100");
+    assert_eq!(done["to"], "+1415555XXXX", "Twilio's form: the recipient's last four digits");
+    assert_eq!(done["from"], "+14155550100", "the account's own number stays");
+    let got = rx.wait_statuses(sid, &["sending", "sent", "delivered"]).await;
+    assert_eq!(got[1].param("To"), Some("+14155552671"), "before obfuscation");
+    assert_eq!(got[2].param("To"), Some("+1415555XXXX"), "the final callback shows the message as kept");
+    assert_eq!(got[2].param("From"), Some("+14155550100"));
+    // A filter by the original number no longer finds it.
+    let (_, page) = s.get(&format!("{}?To=%2B14155552671", messages())).await;
+    assert!(page["messages"].as_array().unwrap().iter().all(|m| m["sid"] != sid), "{page}");
     // A message that never becomes final keeps both.
     let (_, pending) = s.post(&messages(), &form("+15005550300")).await;
     let sent = s.wait_for_status(pending["sid"].as_str().unwrap(), "sent").await;
@@ -338,12 +349,21 @@ async fn retention_deletes_old_finished_messages_only() {
     let batch: Vec<Message> = (0..1200).map(|i| msg(now - 40 * day + i, Status::Delivered)).collect();
     store.insert_messages(batch).await.unwrap();
     store.insert_messages(vec![msg(now - 40 * day + 5000, Status::Scheduled)]).await.unwrap();
+    // Sent 40 days ago with no receipt since: past the receipt window, so done with.
+    let stuck = Message { date_sent: Some(now - 40 * day + 6000), ..msg(now - 40 * day + 6000, Status::Sent) };
+    // Created as long ago but sent ten minutes ago: its receipt may still come.
+    let lately_sent = Message { date_sent: Some(now - 600_000), ..msg(now - 40 * day + 7000, Status::Sent) };
+    store.insert_messages(vec![stuck, lately_sent]).await.unwrap();
     store.insert_messages(vec![msg(now - day, Status::Delivered)]).await.unwrap();
-    let removed = retention::sweep(store.as_ref(), now - 30 * day).await;
-    assert_eq!(removed, 1200);
+    let removed = retention::sweep(store.as_ref(), now - 30 * day, now - 3_600_000).await;
+    assert_eq!(removed, 1201);
     let left = store.list_messages(SID_A, &MessageFilter::default(), &Cursor::Start, 100).await.unwrap();
     let statuses: Vec<Status> = left.iter().map(|m| m.status).collect();
-    assert_eq!(statuses, [Status::Delivered, Status::Scheduled], "recent and unfinished messages stay");
+    assert_eq!(
+        statuses,
+        [Status::Delivered, Status::Sent, Status::Scheduled],
+        "recent, unfinished and still-awaited messages stay"
+    );
 }
 
 #[tokio::test]

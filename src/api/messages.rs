@@ -155,8 +155,8 @@ pub async fn fetch(
     Ok(Json(render::message(&m, true)).into_response())
 }
 
-/// POST …/Messages/{Sid}.json: `Body=""` redacts a final message; `Status=canceled` cancels a
-/// scheduled one.
+/// POST …/Messages/{Sid}.json: `Body=""` redacts a message that has left the queue (`sent` or
+/// final; 20009 before); `Status=canceled` cancels a scheduled one.
 pub async fn update(
     State(state): State<SharedState>,
     Authenticated(account): Authenticated,
@@ -204,7 +204,8 @@ pub async fn update(
     }
 }
 
-/// DELETE …/Messages/{Sid}.json: 204 for a message in a final state.
+/// DELETE …/Messages/{Sid}.json: 204 for a message in a final state, or `sent` longer ago than
+/// the receipt window (no receipt will come); 20009 otherwise.
 pub async fn delete(
     State(state): State<SharedState>,
     Authenticated(account): Authenticated,
@@ -212,7 +213,8 @@ pub async fn delete(
     uri: Uri,
 ) -> ApiResult<Response> {
     let sid = json_sid(&file, MESSAGE_PREFIXES, &uri)?;
-    match state.store.delete_message(&account.sid, sid).await? {
+    let window_ms = i64::try_from(state.receipt_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    match state.store.delete_message(&account.sid, sid, now_ms().saturating_sub(window_ms)).await? {
         Conditional::Done(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         Conditional::WrongStatus(st) => Err(TwilioError::not_complete("delete", st.as_str()).into()),
         Conditional::NotFound => Err(TwilioError::not_found(uri.path()).into()),

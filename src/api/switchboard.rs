@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use switchboard_domain::message::parse_enum;
 use switchboard_domain::TwilioError;
 
 /// Liveness: the process answers.
@@ -133,7 +134,8 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
 }
 
 /// POST /_switchboard/Accounts/{AccountSid}/Inbound.json: simulates a handset texting one of
-/// the account's numbers (`From` the handset, `To` the number, `Body`, repeated `MediaUrl`).
+/// the account's numbers (`From` the handset, `To` the number, `Body`, repeated `MediaUrl`,
+/// optional `AddressRetention`/`ContentRetention` standing for the account's redaction setting).
 /// Answers 201 with the inbound Message; the webhook runs in the background.
 pub async fn inbound(
     State(state): State<SharedState>,
@@ -154,7 +156,19 @@ pub async fn inbound(
     if let Some(bad) = media_urls.iter().find(|u| !switchboard_domain::message::is_callback_url(u)) {
         return Err(TwilioError::invalid_media_url(bad).into());
     }
-    let sms = crate::inbound::InboundSms { account_sid: account.sid, from, to, body: get("Body"), media_urls };
+    let param = |name: &str| super::form::last(&pairs, name).map(str::to_string);
+    let retention = (
+        parse_enum("AddressRetention", &param("AddressRetention"), &["retain", "obfuscate"])?,
+        parse_enum("ContentRetention", &param("ContentRetention"), &["retain", "discard"])?,
+    );
+    let sms = crate::inbound::InboundSms {
+        account_sid: account.sid,
+        from,
+        to,
+        body: get("Body"),
+        media_urls,
+        retention,
+    };
     let message = state.inbound.receive(sms).await?;
     Ok((axum::http::StatusCode::CREATED, Json(super::render::message(&message, true))).into_response())
 }

@@ -188,18 +188,19 @@ async fn fail(inner: &Inner, m: &Message, from: Status, error: TwilioError) -> b
 /// Applies one transition with its status callback; true if it applied. Store errors are
 /// retried: a status change must not be lost.
 async fn transition(inner: &Inner, m: &Message, mut t: Transition, raw_dlr_done_ms: Option<i64>) -> bool {
-    t.callback = callbacks::status_callback(m, t.to, t.error.as_ref().map(|e| e.code), raw_dlr_done_ms);
-    if t.to.is_final() {
-        // Privacy options take effect once nothing more will happen to the message.
-        if m.options.content_retention.as_deref() == Some("discard") {
-            t.body = Some(String::new());
+    // Privacy options take effect once nothing more will happen to the message; the callback
+    // of that change already shows the message as kept (Twilio sends the obfuscated `To`).
+    let kept = t.to.is_final().then(|| m.retained());
+    if let Some(kept) = &kept {
+        if kept.body != m.body {
+            t.body = Some(kept.body.clone());
         }
-        if m.options.address_retention.as_deref() == Some("obfuscate") {
-            t.to_addr = Some(switchboard_domain::address::obfuscate(&m.to));
-            let from = t.from_addr.clone().or_else(|| m.from.clone());
-            t.from_addr = from.map(|f| switchboard_domain::address::obfuscate(&f));
+        if kept.to != m.to {
+            t.to_addr = Some(kept.to.clone());
         }
     }
+    let shown = kept.as_ref().unwrap_or(m);
+    t.callback = callbacks::status_callback(shown, t.to, t.error.as_ref().map(|e| e.code), raw_dlr_done_ms);
     let mut backoff = Backoff::exponential(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         match inner.batcher.apply(t.clone()).await {

@@ -47,6 +47,10 @@ pub struct InboundSms {
     pub body: String,
     /// Media URLs.
     pub media_urls: Vec<String>,
+    /// `AddressRetention` (`obfuscate`: the handset's number loses its last four digits once
+    /// `received`) and `ContentRetention` (`discard`: the body is emptied then), as Twilio's
+    /// account-level redaction does for inbound messages.
+    pub retention: (Option<String>, Option<String>),
 }
 
 /// Everything inbound processing needs.
@@ -113,7 +117,12 @@ impl Inbound {
             .direction(Direction::Inbound)
             .num_segments(segments)
             .sent_at(now)
-            .options(SendOptions { media_urls: sms.media_urls.clone(), ..Default::default() })
+            .options(SendOptions {
+                media_urls: sms.media_urls.clone(),
+                address_retention: sms.retention.0.clone(),
+                content_retention: sms.retention.1.clone(),
+                ..Default::default()
+            })
             .build();
         self.store.insert_message(message.clone()).await.map_err(internal)?;
         crate::metrics::status_changed(Status::Receiving);
@@ -155,6 +164,14 @@ impl Inbound {
         }
         let mut t = Transition::new(m.key(), Status::Receiving, Status::Received, crate::clock::now_ms());
         t.price = Some(format!("-{:.5}", 0.0079 * f64::from(m.num_segments.max(1))));
+        // Privacy options apply once the webhook has had the real message.
+        let kept = m.retained();
+        if kept.from != m.from {
+            t.from_addr = kept.from;
+        }
+        if kept.body != m.body {
+            t.body = Some(kept.body);
+        }
         if let Err(e) = self.store.apply_transitions(vec![t]).await {
             tracing::error!(error = %format!("{e:#}"), message = %m.sid, "inbound message not marked received");
         } else {

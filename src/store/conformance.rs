@@ -26,8 +26,9 @@ macro_rules! suite {
             a_batch_insert_stores_every_message_with_its_first_event,
             lists_run_newest_first_and_page_both_ways,
             lists_filter_by_to_from_and_send_date,
-            only_a_final_message_can_be_redacted,
+            a_message_can_be_redacted_once_it_has_left_the_queue,
             deleting_a_final_message_removes_its_history_but_not_its_unsent_callbacks,
+            a_sent_message_can_be_deleted_once_its_receipt_window_has_passed,
             a_transition_applies_only_from_the_status_it_expects,
             a_message_is_found_by_its_carrier_id,
             unfinished_outbound_lists_messages_still_moving_oldest_first,
@@ -197,20 +198,27 @@ pub(crate) async fn lists_filter_by_to_from_and_send_date(store: Arc<dyn Store>)
     assert_eq!(sids(&list(s, "AC1", &until, Cursor::Start, 10).await), [&m1.sid]);
 }
 
-pub(crate) async fn only_a_final_message_can_be_redacted(store: Arc<dyn Store>) {
+pub(crate) async fn a_message_can_be_redacted_once_it_has_left_the_queue(store: Arc<dyn Store>) {
     let keys = KeyGenerator::new();
     let queued = outbound(&keys, "AC1", HANDSET, T0);
-    let delivered = with_status(outbound(&keys, "AC1", HANDSET, T0 + 1), Status::Delivered);
-    insert(store.as_ref(), &[&queued, &delivered]).await;
-    assert_eq!(
-        store.redact_message("AC1", &queued.sid, T0 + 5).await.unwrap(),
-        Conditional::WrongStatus(Status::Queued)
-    );
+    let sending = with_status(outbound(&keys, "AC1", HANDSET, T0 + 1), Status::Sending);
+    let sent = with_status(outbound(&keys, "AC1", HANDSET, T0 + 2), Status::Sent);
+    let delivered = with_status(outbound(&keys, "AC1", HANDSET, T0 + 3), Status::Delivered);
+    let receiving = inbound(&keys, "AC1", HANDSET, T0 + 4, Status::Receiving);
+    insert(store.as_ref(), &[&queued, &sending, &sent, &delivered, &receiving]).await;
+    for waiting in [&queued, &sending, &receiving] {
+        assert_eq!(
+            store.redact_message("AC1", &waiting.sid, T0 + 5).await.unwrap(),
+            Conditional::WrongStatus(waiting.status)
+        );
+    }
     assert_eq!(store.redact_message("AC2", &delivered.sid, T0 + 5).await.unwrap(), Conditional::NotFound);
     assert_eq!(store.redact_message("AC1", "SM123", T0 + 5).await.unwrap(), Conditional::NotFound);
-    let redacted = Message { body: String::new(), date_updated: T0 + 5, ..delivered.clone() };
-    assert_eq!(store.redact_message("AC1", &delivered.sid, T0 + 5).await.unwrap(), Conditional::Done(redacted.clone()));
-    assert_eq!(store.message("AC1", &delivered.sid).await.unwrap(), Some(redacted));
+    for done in [&sent, &delivered] {
+        let redacted = Message { body: String::new(), date_updated: T0 + 5, ..done.clone() };
+        assert_eq!(store.redact_message("AC1", &done.sid, T0 + 5).await.unwrap(), Conditional::Done(redacted.clone()));
+        assert_eq!(store.message("AC1", &done.sid).await.unwrap(), Some(redacted));
+    }
     assert_eq!(store.message("AC1", &queued.sid).await.unwrap(), Some(queued));
 }
 
@@ -227,9 +235,13 @@ pub(crate) async fn deleting_a_final_message_removes_its_history_but_not_its_uns
     store.set_feedback("AC1", &m.sid, "confirmed", T0 + 3, false).await.unwrap();
     store.insert_media(vec![(media_item(&keys, &m, T0 + 3, 2), vec![1, 2])]).await.unwrap();
 
-    assert_eq!(store.delete_message("AC1", &queued.sid).await.unwrap(), Conditional::WrongStatus(Status::Queued));
-    assert_eq!(store.delete_message("AC2", &m.sid).await.unwrap(), Conditional::NotFound);
-    assert_eq!(store.delete_message("AC1", &m.sid).await.unwrap(), Conditional::Done(()));
+    let any_cutoff = i64::MAX;
+    assert_eq!(
+        store.delete_message("AC1", &queued.sid, any_cutoff).await.unwrap(),
+        Conditional::WrongStatus(Status::Queued)
+    );
+    assert_eq!(store.delete_message("AC2", &m.sid, any_cutoff).await.unwrap(), Conditional::NotFound);
+    assert_eq!(store.delete_message("AC1", &m.sid, T0).await.unwrap(), Conditional::Done(()));
     assert_eq!(store.message("AC1", &m.sid).await.unwrap(), None);
     assert_eq!(store.message_events("AC1", &m.sid).await.unwrap(), None);
     assert_eq!(store.set_feedback("AC1", &m.sid, "confirmed", T0 + 4, true).await.unwrap(), None);
@@ -237,8 +249,23 @@ pub(crate) async fn deleting_a_final_message_removes_its_history_but_not_its_uns
     assert!(media.is_empty(), "{media:?}");
     let pending = store.pending_callbacks().await.unwrap();
     assert_eq!(pending.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(), [m.key()]);
-    assert_eq!(store.delete_message("AC1", &m.sid).await.unwrap(), Conditional::NotFound);
+    assert_eq!(store.delete_message("AC1", &m.sid, any_cutoff).await.unwrap(), Conditional::NotFound);
     assert!(store.message("AC1", &queued.sid).await.unwrap().is_some());
+}
+
+pub(crate) async fn a_sent_message_can_be_deleted_once_its_receipt_window_has_passed(store: Arc<dyn Store>) {
+    let keys = KeyGenerator::new();
+    let sent = Message { date_sent: Some(T0 + 10), ..with_status(outbound(&keys, "AC1", HANDSET, T0), Status::Sent) };
+    insert(store.as_ref(), &[&sent]).await;
+    for still_waiting in [T0, T0 + 10] {
+        assert_eq!(
+            store.delete_message("AC1", &sent.sid, still_waiting).await.unwrap(),
+            Conditional::WrongStatus(Status::Sent)
+        );
+    }
+    assert!(store.message("AC1", &sent.sid).await.unwrap().is_some());
+    assert_eq!(store.delete_message("AC1", &sent.sid, T0 + 11).await.unwrap(), Conditional::Done(()));
+    assert_eq!(store.message("AC1", &sent.sid).await.unwrap(), None);
 }
 
 pub(crate) async fn a_transition_applies_only_from_the_status_it_expects(store: Arc<dyn Store>) {
@@ -394,15 +421,20 @@ pub(crate) async fn purge_removes_only_old_messages_that_are_done_with(store: Ar
     let old_queued = outbound(&keys, "AC1", HANDSET, T0 + 1);
     let old_sent = with_status(outbound(&keys, "AC2", HANDSET, T0 + 2), Status::Sent);
     let old_receiving = inbound(&keys, "AC1", HANDSET, T0 + 3, Status::Receiving);
+    // Created long ago but sent only lately (a scheduled message): its receipt may still come.
+    let lately_sent =
+        Message { date_sent: Some(T0 + 9_000), ..with_status(outbound(&keys, "AC1", HANDSET, T0 + 4), Status::Sent) };
     let new_delivered = with_status(outbound(&keys, "AC1", HANDSET, T0 + 10_000), Status::Delivered);
-    insert(store.as_ref(), &[&old_delivered, &old_queued, &old_sent, &old_receiving, &new_delivered]).await;
-    assert_eq!(store.purge_messages_before(T0 + 5000, 1).await.unwrap(), 1);
+    insert(store.as_ref(), &[&old_delivered, &old_queued, &old_sent, &old_receiving, &lately_sent, &new_delivered])
+        .await;
+    let receipt_cutoff = T0 + 8_000;
+    assert_eq!(store.purge_messages_before(T0 + 5000, receipt_cutoff, 1).await.unwrap(), 1);
     assert_eq!(store.message("AC1", &old_delivered.sid).await.unwrap(), None, "oldest first");
-    assert_eq!(store.purge_messages_before(T0 + 5000, 10).await.unwrap(), 1);
-    assert_eq!(store.purge_messages_before(T0 + 5000, 10).await.unwrap(), 0);
+    assert_eq!(store.purge_messages_before(T0 + 5000, receipt_cutoff, 10).await.unwrap(), 1);
+    assert_eq!(store.purge_messages_before(T0 + 5000, receipt_cutoff, 10).await.unwrap(), 0);
     assert_eq!(store.message("AC2", &old_sent.sid).await.unwrap(), None);
     assert_eq!(store.message_events("AC2", &old_sent.sid).await.unwrap(), None);
-    for kept in [&old_queued, &old_receiving, &new_delivered] {
+    for kept in [&old_queued, &old_receiving, &lately_sent, &new_delivered] {
         assert!(store.message("AC1", &kept.sid).await.unwrap().is_some(), "{kept:?}");
     }
 }

@@ -61,10 +61,16 @@ pub trait MessageStore: Send + Sync {
         cursor: &Cursor,
         limit: usize,
     ) -> StoreResult<Vec<Message>>;
-    /// Empties the body of a message in a final state.
+    /// Empties the body of a message that has left the queue (`Status::can_be_redacted`).
     async fn redact_message(&self, account_sid: &str, sid: &str, now_ms: i64) -> StoreResult<Conditional<Message>>;
-    /// Deletes a message in a final state, with its events.
-    async fn delete_message(&self, account_sid: &str, sid: &str) -> StoreResult<Conditional<()>>;
+    /// Deletes a message that is done with (`Message::is_done_with(receipt_cutoff_ms)`: final,
+    /// or `sent` before the cut-off), with its events.
+    async fn delete_message(
+        &self,
+        account_sid: &str,
+        sid: &str,
+        receipt_cutoff_ms: i64,
+    ) -> StoreResult<Conditional<()>>;
 
     /// Applies status transitions (each only if the message is still in `from`), storing
     /// their callbacks in the same transaction.
@@ -76,9 +82,9 @@ pub trait MessageStore: Send + Sync {
     async fn unfinished_outbound(&self) -> StoreResult<Vec<Message>>;
     /// Inbound messages whose processing a restart interrupted, oldest first.
     async fn receiving_inbound(&self) -> StoreResult<Vec<Message>>;
-    /// Deletes up to `limit` messages created before `cutoff_ms` that are done with (final or
-    /// `sent`), with their events and callbacks; returns how many went.
-    async fn purge_messages_before(&self, cutoff_ms: i64, limit: usize) -> StoreResult<usize>;
+    /// Deletes up to `limit` messages created before `cutoff_ms` that are done with (final, or
+    /// `sent` before `receipt_cutoff_ms`), with their events and callbacks; returns how many went.
+    async fn purge_messages_before(&self, cutoff_ms: i64, receipt_cutoff_ms: i64, limit: usize) -> StoreResult<usize>;
     /// True when `from` (a handset address) sent the account a message since `since_ms`.
     async fn has_inbound_since(&self, account_sid: &str, from: &str, since_ms: i64) -> StoreResult<bool>;
 

@@ -10,11 +10,14 @@ const BATCH: usize = 500;
 /// Time between sweeps.
 const EVERY: Duration = Duration::from_secs(60);
 
-/// Sweeps forever: deletes messages created more than `days` days ago.
-pub async fn run(store: Arc<dyn Store>, days: u32) {
+/// Sweeps forever: deletes messages created more than `days` days ago (a `sent` one only once
+/// `receipt_window` has passed since it was sent).
+pub async fn run(store: Arc<dyn Store>, days: u32, receipt_window: Duration) {
+    let window_ms = i64::try_from(receipt_window.as_millis()).unwrap_or(i64::MAX);
     loop {
-        let cutoff = crate::clock::now_ms() - i64::from(days) * 86_400_000;
-        let removed = sweep(store.as_ref(), cutoff).await;
+        let now = crate::clock::now_ms();
+        let cutoff = now - i64::from(days) * 86_400_000;
+        let removed = sweep(store.as_ref(), cutoff, now.saturating_sub(window_ms)).await;
         if removed > 0 {
             tracing::info!(removed, days, "retention: deleted old messages");
         }
@@ -22,12 +25,12 @@ pub async fn run(store: Arc<dyn Store>, days: u32) {
     }
 }
 
-/// Deletes every message done with and created before `cutoff_ms`, a batch at a time; returns
-/// how many were deleted.
-pub async fn sweep(store: &dyn Store, cutoff_ms: i64) -> usize {
+/// Deletes every message done with (final, or `sent` before `receipt_cutoff_ms`) and created
+/// before `cutoff_ms`, a batch at a time; returns how many were deleted.
+pub async fn sweep(store: &dyn Store, cutoff_ms: i64, receipt_cutoff_ms: i64) -> usize {
     let mut total = 0;
     loop {
-        match store.purge_messages_before(cutoff_ms, BATCH).await {
+        match store.purge_messages_before(cutoff_ms, receipt_cutoff_ms, BATCH).await {
             Ok(n) => {
                 total += n;
                 if n < BATCH {

@@ -106,23 +106,16 @@ pub fn country_of(e164: &str) -> Option<String> {
     country
 }
 
-/// The masked form of an address kept under `AddressRetention=obfuscate`: every digit but the
-/// last four becomes `*` (`+14155552671` → `+*******2671`); a channel prefix and non-digits stay.
+/// The form Twilio keeps of the other party's address under `AddressRetention=obfuscate`: its
+/// last four digits become `XXXX` (`+14155552671` → `+1415555XXXX`, `whatsapp:+1…` keeps its
+/// prefix). An address that does not end in four digits (already obfuscated, an opaque channel
+/// ID) is returned as it is, so obfuscating twice changes nothing.
 pub fn obfuscate(address: &str) -> String {
-    let total = address.bytes().filter(u8::is_ascii_digit).count();
-    let mut seen = 0;
-    address
-        .chars()
-        .map(|c| {
-            if c.is_ascii_digit() {
-                seen += 1;
-                if seen + 4 <= total {
-                    return '*';
-                }
-            }
-            c
-        })
-        .collect()
+    let Some(head) = address.len().checked_sub(4) else { return address.to_string() };
+    match address.get(head..) {
+        Some(tail) if tail.bytes().all(|b| b.is_ascii_digit()) => format!("{}XXXX", &address[..head]),
+        _ => address.to_string(),
+    }
 }
 
 /// Twilio's test-credential numbers (`+1500555xxxx`) and the docs' fictional `+1555…`
@@ -212,11 +205,14 @@ mod tests {
     }
 
     #[test]
-    fn obfuscation_keeps_the_last_four_digits_and_any_channel_prefix() {
-        assert_eq!(obfuscate("+14155552671"), "+*******2671");
-        assert_eq!(obfuscate("whatsapp:+14155552671"), "whatsapp:+*******2671");
-        assert_eq!(obfuscate("12345"), "*2345");
-        assert_eq!(obfuscate("MyBrand"), "MyBrand");
+    fn obfuscation_replaces_the_last_four_digits_with_xxxx_and_keeps_any_channel_prefix() {
+        assert_eq!(obfuscate("+14155552671"), "+1415555XXXX");
+        assert_eq!(obfuscate("whatsapp:+14155552671"), "whatsapp:+1415555XXXX");
+        assert_eq!(obfuscate("+442079460958"), "+44207946XXXX");
+        assert_eq!(obfuscate("+1415555XXXX"), "+1415555XXXX", "idempotent");
+        assert_eq!(obfuscate("messenger:page.name"), "messenger:page.name");
+        assert_eq!(obfuscate("123"), "123");
+        assert_eq!(obfuscate("+1415555267€"), "+1415555267€", "a multi-byte tail is not split");
     }
 
     #[test]

@@ -105,6 +105,31 @@ impl Message {
     pub fn key(&self) -> &str {
         &self.sid[2..]
     }
+
+    /// True when the message may be deleted (by the API or the retention sweep): its status is
+    /// final, or it is `sent` and was sent before `receipt_cutoff_ms` (now minus the receipt
+    /// window), so no delivery receipt is expected any more.
+    pub fn is_done_with(&self, receipt_cutoff_ms: i64) -> bool {
+        self.status.is_final()
+            || (self.status == Status::Sent && self.date_sent.unwrap_or(self.date_updated) < receipt_cutoff_ms)
+    }
+
+    /// The message as kept once final: `ContentRetention=discard` empties the body and
+    /// `AddressRetention=obfuscate` hides the last four digits of the address that is not the
+    /// account's (`to` of an outbound message, `from` of an inbound one), as Twilio does.
+    pub fn retained(&self) -> Message {
+        let mut kept = self.clone();
+        if self.options.content_retention.as_deref() == Some("discard") {
+            kept.body = String::new();
+        }
+        if self.options.address_retention.as_deref() == Some("obfuscate") {
+            match self.direction {
+                Direction::Inbound => kept.from = self.from.as_deref().map(address::obfuscate),
+                _ => kept.to = address::obfuscate(&self.to),
+            }
+        }
+        kept
+    }
 }
 
 /// Builds a new [`Message`]: the one way the server (API creates, inbound messages, TwiML
@@ -608,7 +633,8 @@ pub fn parse_bool(name: &str, v: &Option<String>) -> Result<Option<bool>, Twilio
     }
 }
 
-fn parse_enum(name: &str, v: &Option<String>, allowed: &[&str]) -> Result<Option<String>, TwilioError> {
+/// An optional enum parameter: absent or empty is `None`, a value outside `allowed` is 20001.
+pub fn parse_enum(name: &str, v: &Option<String>, allowed: &[&str]) -> Result<Option<String>, TwilioError> {
     match non_empty(v) {
         None => Ok(None),
         Some(s) if allowed.contains(&s) => Ok(Some(s.to_string())),
@@ -763,5 +789,59 @@ mod tests {
         .unwrap();
         assert_eq!(v.to.text, "whatsapp:+14155552671");
         assert_eq!(v.from.unwrap().text, "whatsapp:+14155550100");
+    }
+
+    fn stored(direction: Direction, status: Status) -> Message {
+        Message {
+            sid: format!("SM{}", "0".repeat(32)),
+            account_sid: "AC1".into(),
+            messaging_service_sid: None,
+            from: Some("+14155550100".into()),
+            to: "+14155552671".into(),
+            body: "secret".into(),
+            status,
+            direction,
+            num_segments: 1,
+            num_media: 0,
+            price: None,
+            price_unit: "USD".into(),
+            error_code: None,
+            error_message: None,
+            date_created: 1_000,
+            date_updated: 2_000,
+            date_sent: Some(1_500),
+            carrier_id: None,
+            options: SendOptions::default(),
+        }
+    }
+
+    #[test]
+    fn a_sent_message_is_done_with_only_once_its_receipt_window_has_passed() {
+        let sent = stored(Direction::OutboundApi, Status::Sent);
+        assert!(!sent.is_done_with(1_500), "sent at the cut-off: still waiting");
+        assert!(sent.is_done_with(1_501));
+        let unsent_date = Message { date_sent: None, ..sent.clone() };
+        assert!(!unsent_date.is_done_with(2_000) && unsent_date.is_done_with(2_001), "else its last change counts");
+        assert!(stored(Direction::OutboundApi, Status::Delivered).is_done_with(0));
+        assert!(!stored(Direction::OutboundApi, Status::Sending).is_done_with(i64::MAX));
+    }
+
+    #[test]
+    fn retention_options_hide_the_body_and_the_other_partys_digits_only() {
+        let mut out = stored(Direction::OutboundApi, Status::Delivered);
+        assert_eq!(out.retained(), out, "nothing asked, nothing changed");
+        out.options.address_retention = Some("obfuscate".into());
+        out.options.content_retention = Some("discard".into());
+        let kept = out.retained();
+        assert_eq!(
+            (kept.to.as_str(), kept.from.as_deref(), kept.body.as_str()),
+            ("+1415555XXXX", Some("+14155550100"), "")
+        );
+        let mut inbound = stored(Direction::Inbound, Status::Received);
+        (inbound.from, inbound.to) = (Some("whatsapp:+14155552671".into()), "whatsapp:+14155550100".into());
+        inbound.options.address_retention = Some("obfuscate".into());
+        let kept = inbound.retained();
+        assert_eq!((kept.from.as_deref(), kept.to.as_str()), (Some("whatsapp:+1415555XXXX"), "whatsapp:+14155550100"));
+        assert_eq!(kept.body, "secret");
     }
 }

@@ -73,7 +73,8 @@ impl Status {
         Status::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
-    /// True once nothing more will happen to the message, so it may be redacted or deleted.
+    /// True once nothing more will happen to the message, so it may be deleted (a `sent`
+    /// message also may, once its receipt window has passed: see `Message::is_done_with`).
     ///
     /// `sent` is not final: a delivery receipt may still arrive. `delivered` is final even
     /// though a WhatsApp/RCS `read` may follow, because Twilio lets such messages be deleted.
@@ -88,6 +89,13 @@ impl Status {
                 | Status::Canceled
                 | Status::PartiallyDelivered
         )
+    }
+
+    /// True once the message has left the queue, so its body may be redacted: `sent` (Twilio's
+    /// own redaction example answers a `sent` message) and every final status. While it is
+    /// `queued`, `accepted`, `scheduled`, `sending` or `receiving` the body is still needed.
+    pub fn can_be_redacted(self) -> bool {
+        self == Status::Sent || self.is_final()
     }
 }
 
@@ -143,5 +151,16 @@ mod tests {
             assert!(!st.is_final(), "{st:?}");
         }
         assert!(Status::Delivered.is_final() && Status::Canceled.is_final());
+    }
+
+    #[test]
+    fn a_message_can_be_redacted_once_it_has_left_the_queue() {
+        for st in Status::ALL {
+            let waiting = matches!(
+                st,
+                Status::Queued | Status::Accepted | Status::Scheduled | Status::Sending | Status::Receiving
+            );
+            assert_eq!(st.can_be_redacted(), !waiting, "{st:?}");
+        }
     }
 }

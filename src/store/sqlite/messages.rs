@@ -1,7 +1,7 @@
 //! SQL of messages: insert, fetch, list, redact, delete, transitions, events and notes,
 //! restart recovery, purge.
 
-use super::rows::{self, final_message, from_row, get_message, insert_event, split_sid, Page, COLUMNS};
+use super::rows::{self, from_row, get_message, insert_event, message_if, split_sid, Page, COLUMNS};
 use super::{callbacks, SqliteStore};
 use crate::store::messages::{Conditional, MessageEvent, MessageFilter, MessageStore};
 use crate::store::{Applied, Cursor, StoreResult, Transition};
@@ -51,7 +51,7 @@ impl MessageStore for SqliteStore {
         let Some((prefix, key)) = split_sid(sid) else { return Ok(Conditional::NotFound) };
         let account = account_sid.to_string();
         self.write(move |c| {
-            let m = match final_message(c, &account, &prefix, &key)? {
+            let m = match message_if(c, &account, &prefix, &key, |m| m.status.can_be_redacted())? {
                 Ok(m) => m,
                 Err(answer) => return Ok(answer),
             };
@@ -61,11 +61,16 @@ impl MessageStore for SqliteStore {
         .await
     }
 
-    async fn delete_message(&self, account_sid: &str, sid: &str) -> StoreResult<Conditional<()>> {
+    async fn delete_message(
+        &self,
+        account_sid: &str,
+        sid: &str,
+        receipt_cutoff_ms: i64,
+    ) -> StoreResult<Conditional<()>> {
         let Some((prefix, key)) = split_sid(sid) else { return Ok(Conditional::NotFound) };
         let account = account_sid.to_string();
         self.write(move |c| {
-            if let Err(answer) = final_message::<()>(c, &account, &prefix, &key)? {
+            if let Err(answer) = message_if::<()>(c, &account, &prefix, &key, |m| m.is_done_with(receipt_cutoff_ms))? {
                 return Ok(answer);
             }
             // Callbacks not yet sent stay in the outbox, so the sender still delivers them.
@@ -98,17 +103,19 @@ impl MessageStore for SqliteStore {
         .await
     }
 
-    async fn purge_messages_before(&self, cutoff_ms: i64, limit: usize) -> StoreResult<usize> {
+    async fn purge_messages_before(&self, cutoff_ms: i64, receipt_cutoff_ms: i64, limit: usize) -> StoreResult<usize> {
         let bound = sid::min_key_at(cutoff_ms);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.write(move |c| {
+            // Message::is_done_with, in SQL.
             let keys: Vec<String> = c
                 .prepare_cached(
                     "SELECT key FROM messages WHERE key < ?1
-                     AND status NOT IN ('queued', 'sending', 'accepted', 'scheduled', 'receiving')
+                     AND (status NOT IN ('queued', 'sending', 'sent', 'accepted', 'scheduled', 'receiving')
+                          OR (status = 'sent' AND COALESCE(date_sent, date_updated) < ?3))
                      ORDER BY key LIMIT ?2",
                 )?
-                .query_map(params![bound, limit], |r| r.get(0))?
+                .query_map(params![bound, limit, receipt_cutoff_ms], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             for key in &keys {
                 delete_with_history(c, key, Callbacks::All)?;

@@ -97,18 +97,19 @@ pub(super) fn get_message(c: &Connection, account: &str, prefix: &str, key: &str
     Ok(c.prepare_cached(&sql)?.query_row(params![key, account, prefix], from_row).optional()?)
 }
 
-/// The message of `account` if it is in a final state; otherwise the answer a conditional
-/// change (redact, delete) gives instead.
-pub(super) fn final_message<T>(
+/// The message of `account` if `allowed` says its state permits a conditional change (redact,
+/// delete); otherwise the answer that change gives instead.
+pub(super) fn message_if<T>(
     c: &Connection,
     account: &str,
     prefix: &str,
     key: &str,
+    allowed: impl FnOnce(&Message) -> bool,
 ) -> anyhow::Result<Result<Message, crate::store::Conditional<T>>> {
     use crate::store::Conditional;
     Ok(match get_message(c, account, prefix, key)? {
         None => Err(Conditional::NotFound),
-        Some(m) if !m.status.is_final() => Err(Conditional::WrongStatus(m.status)),
+        Some(m) if !allowed(&m) => Err(Conditional::WrongStatus(m.status)),
         Some(m) => Ok(m),
     })
 }
