@@ -65,8 +65,10 @@ class SwitchboardServer:
         start_timeout: float = 20.0,
         log_copy: Path | None = None,
         db_path: str | None = None,
+        extra_args: list[str] | None = None,
     ):
         self.accounts = accounts
+        self.extra_args = list(extra_args or [])  # more `serve` flags, e.g. a short receipt window
         self.db_path = db_path  # a database that outlives this process (restart tests)
         self.start_timeout = start_timeout
         self.log_copy = log_copy
@@ -89,6 +91,7 @@ class SwitchboardServer:
                "--webhook-address-policy", "loopback-only"]
         for acct in self.accounts:
             cmd += ["--account", f"{acct.sid}:{acct.token}"]
+        cmd += self.extra_args
         self._stderr = open(os.path.join(self.tmpdir, "server.stderr.log"), "wb")
         env = dict(os.environ)
         env.setdefault("SWITCHBOARD_LOG", "info")

@@ -152,13 +152,6 @@ def test_delete_of_message_not_in_final_state_is_400_20009(client, sent_not_fina
     assert client.messages(sent_not_final.sid).fetch().status == "sent"
 
 
-def test_redact_of_message_not_in_final_state_is_400_20009(client, sent_not_final):
-    exc = expect_rest_error(client.messages(sent_not_final.sid).update, body="")
-
-    assert (exc.status, exc.code) == (400, 20009)
-    assert client.messages(sent_not_final.sid).fetch().body == "stuck in sent"
-
-
 def test_cancel_of_message_that_is_not_scheduled_is_400_30409(client, sent_not_final):
     exc = expect_rest_error(client.messages(sent_not_final.sid).update, status="canceled")
 
