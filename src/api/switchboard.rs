@@ -161,14 +161,8 @@ pub async fn inbound(
         parse_enum("AddressRetention", &param("AddressRetention"), &["retain", "obfuscate"])?,
         parse_enum("ContentRetention", &param("ContentRetention"), &["retain", "discard"])?,
     );
-    let sms = crate::inbound::InboundSms {
-        account_sid: account.sid,
-        from,
-        to,
-        body: get("Body"),
-        media_urls,
-        retention,
-    };
+    let sms =
+        crate::inbound::InboundSms { account_sid: account.sid, from, to, body: get("Body"), media_urls, retention };
     let message = state.inbound.receive(sms).await?;
     Ok((axum::http::StatusCode::CREATED, Json(super::render::message(&message, true))).into_response())
 }

@@ -792,27 +792,14 @@ mod tests {
     }
 
     fn stored(direction: Direction, status: Status) -> Message {
-        Message {
-            sid: format!("SM{}", "0".repeat(32)),
-            account_sid: "AC1".into(),
-            messaging_service_sid: None,
-            from: Some("+14155550100".into()),
-            to: "+14155552671".into(),
-            body: "secret".into(),
-            status,
-            direction,
-            num_segments: 1,
-            num_media: 0,
-            price: None,
-            price_unit: "USD".into(),
-            error_code: None,
-            error_message: None,
-            date_created: 1_000,
-            date_updated: 2_000,
-            date_sent: Some(1_500),
-            carrier_id: None,
-            options: SendOptions::default(),
-        }
+        Message::builder(format!("SM{}", "0".repeat(32)), "AC1", "+14155552671", 1_000)
+            .from(Some("+14155550100".into()))
+            .body("secret")
+            .status(status)
+            .direction(direction)
+            .sent_at(1_500)
+            .updated_at(2_000)
+            .build()
     }
 
     #[test]
