@@ -5,11 +5,12 @@ use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
 use super::form;
 use super::paging::{PageRequest, V1Page};
+use super::params::{OneResource, SidKind};
 use super::SharedState;
 use crate::clock::now_ms;
 use crate::store::Content;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -35,6 +36,14 @@ struct CreateContent {
     #[serde(default)]
     variables: Map<String, Value>,
     types: Option<Map<String, Value>>,
+}
+
+/// Content templates, as a path names them (`HX…`).
+pub struct Contents;
+
+impl SidKind for Contents {
+    const PREFIXES: &'static [&'static str] = &["HX"];
+    const JSON: bool = false;
 }
 
 fn render(state: &SharedState, c: &Content) -> Value {
@@ -104,24 +113,14 @@ async fn create(
     Ok((StatusCode::CREATED, Json(render(&state, &content))).into_response())
 }
 
-async fn fetch(
-    State(state): State<SharedState>,
-    Authenticated(account): Authenticated,
-    Path(sid): Path<String>,
-    uri: Uri,
-) -> ApiResult<Response> {
-    let c = state.store.content(&account.sid, &sid).await?.ok_or_else(|| TwilioError::not_found(uri.path()))?;
+async fn fetch(State(state): State<SharedState>, resource: OneResource<Contents>) -> ApiResult<Response> {
+    let c = state.store.content(&resource.account.sid, &resource.sid).await?.ok_or_else(|| resource.not_found())?;
     Ok(Json(render(&state, &c)).into_response())
 }
 
-async fn delete(
-    State(state): State<SharedState>,
-    Authenticated(account): Authenticated,
-    Path(sid): Path<String>,
-    uri: Uri,
-) -> ApiResult<Response> {
-    if !state.store.delete_content(&account.sid, &sid).await? {
-        return Err(TwilioError::not_found(uri.path()).into());
+async fn delete(State(state): State<SharedState>, resource: OneResource<Contents>) -> ApiResult<Response> {
+    if !state.store.delete_content(&resource.account.sid, &resource.sid).await? {
+        return Err(resource.not_found());
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -4,7 +4,7 @@ use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
 use super::form::{self, Pairs};
 use super::paging::{PageRequest, V2010Page};
-use super::params::json_sid;
+use super::params::{OneResource, SidKind};
 use super::render;
 use super::SharedState;
 use crate::clock::now_ms;
@@ -22,6 +22,14 @@ use switchboard_domain::TwilioError;
 
 /// The SID prefixes of messages: SMS and MMS.
 pub(super) const MESSAGE_PREFIXES: &[&str] = &["SM", "MM"];
+
+/// Messages, as a path names them (`SM….json` or `MM….json`).
+pub struct Messages;
+
+impl SidKind for Messages {
+    const PREFIXES: &'static [&'static str] = MESSAGE_PREFIXES;
+    const JSON: bool = true;
+}
 
 /// POST …/Messages.json: validate, persist durably, answer 201, hand to delivery.
 pub async fn create(
@@ -144,14 +152,8 @@ pub async fn create(
 }
 
 /// GET …/Messages/{Sid}.json
-pub async fn fetch(
-    State(state): State<SharedState>,
-    Authenticated(account): Authenticated,
-    Path((_, file)): Path<(String, String)>,
-    uri: Uri,
-) -> ApiResult<Response> {
-    let sid = json_sid(&file, MESSAGE_PREFIXES, &uri)?;
-    let m = state.store.message(&account.sid, sid).await?.ok_or_else(|| TwilioError::not_found(uri.path()))?;
+pub async fn fetch(State(state): State<SharedState>, resource: OneResource<Messages>) -> ApiResult<Response> {
+    let m = state.store.message(&resource.account.sid, &resource.sid).await?.ok_or_else(|| resource.not_found())?;
     Ok(Json(render::message(&m, true)).into_response())
 }
 
@@ -159,21 +161,18 @@ pub async fn fetch(
 /// final; 20009 before); `Status=canceled` cancels a scheduled one.
 pub async fn update(
     State(state): State<SharedState>,
-    Authenticated(account): Authenticated,
-    Path((_, file)): Path<(String, String)>,
-    uri: Uri,
+    resource: OneResource<Messages>,
     body: Body,
 ) -> ApiResult<Response> {
-    let sid = json_sid(&file, MESSAGE_PREFIXES, &uri)?;
     let pairs = form::read_form(body).await?;
-    let not_found = || ApiError(TwilioError::not_found(uri.path()));
+    let not_found = || resource.not_found();
     let outcome = match (form::last(&pairs, "Status"), form::last(&pairs, "Body")) {
         (Some("canceled"), _) => {
-            let m = state.store.message(&account.sid, sid).await?.ok_or_else(not_found)?;
+            let m = state.store.message(&resource.account.sid, &resource.sid).await?.ok_or_else(not_found)?;
             if m.status != Status::Scheduled || !crate::delivery::cancel(&state.dispatcher, &m).await {
                 return Err(TwilioError::cannot_cancel().into());
             }
-            let m = state.store.message(&account.sid, sid).await?.ok_or_else(not_found)?;
+            let m = state.store.message(&resource.account.sid, &resource.sid).await?.ok_or_else(not_found)?;
             Conditional::Done(m)
         }
         (Some(other), _) => {
@@ -182,7 +181,7 @@ pub async fn update(
             ))
             .into())
         }
-        (None, Some("")) => match state.store.redact_message(&account.sid, sid, now_ms()).await? {
+        (None, Some("")) => match state.store.redact_message(&resource.account.sid, &resource.sid, now_ms()).await? {
             Conditional::WrongStatus(st) => return Err(TwilioError::not_complete("redact", st.as_str()).into()),
             other => other,
         },
@@ -194,7 +193,7 @@ pub async fn update(
         }
         (None, None) => {
             // Nothing to change: answer with the resource, after checking it exists.
-            let m = state.store.message(&account.sid, sid).await?.ok_or_else(not_found)?;
+            let m = state.store.message(&resource.account.sid, &resource.sid).await?.ok_or_else(not_found)?;
             return Ok(Json(render::message(&m, true)).into_response());
         }
     };
@@ -206,18 +205,12 @@ pub async fn update(
 
 /// DELETE …/Messages/{Sid}.json: 204 for a message in a final state, or `sent` longer ago than
 /// the receipt window (no receipt will come); 20009 otherwise.
-pub async fn delete(
-    State(state): State<SharedState>,
-    Authenticated(account): Authenticated,
-    Path((_, file)): Path<(String, String)>,
-    uri: Uri,
-) -> ApiResult<Response> {
-    let sid = json_sid(&file, MESSAGE_PREFIXES, &uri)?;
+pub async fn delete(State(state): State<SharedState>, resource: OneResource<Messages>) -> ApiResult<Response> {
     let window_ms = i64::try_from(state.receipt_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    match state.store.delete_message(&account.sid, sid, now_ms().saturating_sub(window_ms)).await? {
+    match state.store.delete_message(&resource.account.sid, &resource.sid, now_ms().saturating_sub(window_ms)).await? {
         Conditional::Done(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         Conditional::WrongStatus(st) => Err(TwilioError::not_complete("delete", st.as_str()).into()),
-        Conditional::NotFound => Err(TwilioError::not_found(uri.path()).into()),
+        Conditional::NotFound => Err(resource.not_found()),
     }
 }
 

@@ -7,14 +7,14 @@ use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
 use super::form::{self, Pairs};
 use super::paging::{PageRequest, V2010Page};
-use super::params::{json_sid, sender_filter, set, Params, SmsPatch};
+use super::params::{sender_filter, set, OneResource, Params, SidKind, SmsPatch};
 use super::render;
 use super::SharedState;
 use crate::clock::now_ms;
 use crate::store::senders::{IncomingNumber, NumberSettings, NumberStore, PhoneNumber, Refused, SmsWebhooks};
 use crate::store::Store;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -176,9 +176,7 @@ pub async fn create_number(
 }
 
 /// What the shared handlers need to serve a phone number or a short code.
-pub(super) trait NumberResource: Sized + Send + Sync + 'static {
-    /// Its SID prefix.
-    const PREFIX: &'static str;
+pub(super) trait NumberResource: SidKind + Sized {
     /// Its update parameters, parsed.
     type Patch: Send + 'static;
     /// Parses an update of the account's record.
@@ -189,8 +187,12 @@ pub(super) trait NumberResource: Sized + Send + Sync + 'static {
     fn render(&self) -> Response;
 }
 
+impl SidKind for IncomingNumber {
+    const PREFIXES: &'static [&'static str] = &["PN"];
+    const JSON: bool = true;
+}
+
 impl NumberResource for IncomingNumber {
-    const PREFIX: &'static str = "PN";
     type Patch = NumberPatch;
 
     fn parse_update(pairs: &Pairs, account_sid: &str) -> Result<NumberPatch, TwilioError> {
@@ -215,54 +217,45 @@ impl NumberResource for IncomingNumber {
 /// GET …/IncomingPhoneNumbers/{Sid}.json and …/SMS/ShortCodes/{Sid}.json
 pub(super) async fn fetch<K: NumberResource>(
     State(state): State<SharedState>,
-    Authenticated(account): Authenticated,
-    Path((_, file)): Path<(String, String)>,
-    uri: Uri,
+    resource: OneResource<K>,
 ) -> ApiResult<Response>
 where
     dyn Store: NumberStore<K>,
 {
-    let sid = json_sid(&file, &[K::PREFIX], &uri)?;
-    let record = NumberStore::<K>::number(&*state.store, &account.sid, sid).await?;
-    Ok(record.ok_or_else(|| TwilioError::not_found(uri.path()))?.render())
+    let record = NumberStore::<K>::number(&*state.store, &resource.account.sid, &resource.sid).await?;
+    Ok(record.ok_or_else(|| resource.not_found())?.render())
 }
 
 /// POST …/IncomingPhoneNumbers/{Sid}.json and …/SMS/ShortCodes/{Sid}.json: changes what is
 /// given, keeps the rest.
 pub(super) async fn update<K: NumberResource>(
     State(state): State<SharedState>,
-    Authenticated(account): Authenticated,
-    Path((_, file)): Path<(String, String)>,
-    uri: Uri,
+    resource: OneResource<K>,
     body: Body,
 ) -> ApiResult<Response>
 where
     dyn Store: NumberStore<K>,
 {
-    let sid = json_sid(&file, &[K::PREFIX], &uri)?;
-    let patch = K::parse_update(&form::read_form(body).await?, &account.sid)?;
+    let patch = K::parse_update(&form::read_form(body).await?, &resource.account.sid)?;
     let now = now_ms();
     let edit = Box::new(move |record: &mut K| K::apply(patch, record, now));
-    let record = NumberStore::<K>::update_number(&*state.store, &account.sid, sid, edit).await?;
-    Ok(record.ok_or_else(|| TwilioError::not_found(uri.path()))?.render())
+    let record = NumberStore::<K>::update_number(&*state.store, &resource.account.sid, &resource.sid, edit).await?;
+    Ok(record.ok_or_else(|| resource.not_found())?.render())
 }
 
 /// DELETE …/IncomingPhoneNumbers/{Sid}.json and the short-code release: takes it out of its
 /// Messaging Service's pool too.
 pub(super) async fn delete<K: NumberResource>(
     State(state): State<SharedState>,
-    Authenticated(account): Authenticated,
-    Path((_, file)): Path<(String, String)>,
-    uri: Uri,
+    resource: OneResource<K>,
 ) -> ApiResult<Response>
 where
     dyn Store: NumberStore<K>,
 {
-    let sid = json_sid(&file, &[K::PREFIX], &uri)?;
-    if NumberStore::<K>::delete_number(&*state.store, &account.sid, sid).await? {
+    if NumberStore::<K>::delete_number(&*state.store, &resource.account.sid, &resource.sid).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
-        Err(TwilioError::not_found(uri.path()).into())
+        Err(resource.not_found())
     }
 }
 

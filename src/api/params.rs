@@ -3,10 +3,16 @@
 //! apart so an update changes only what it names, the filters of number lists, and the SID a
 //! path names.
 
+use super::auth::Authenticated;
 use super::error::ApiError;
 use super::form::{self, Pairs};
+use super::SharedState;
 use crate::store::senders::{SenderFilter, SmsWebhooks};
+use crate::store::Account;
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
 use axum::http::Uri;
+use std::marker::PhantomData;
 use switchboard_domain::message::{is_callback_url, parse_bool};
 use switchboard_domain::{sid, TwilioError};
 
@@ -171,6 +177,49 @@ pub fn path_sid<'a>(segment: &'a str, prefixes: &[&str], uri: &Uri) -> Result<&'
     Some(segment)
         .filter(|s| prefixes.iter().any(|p| sid::is_valid(s, p)))
         .ok_or_else(|| ApiError(TwilioError::not_found(uri.path())))
+}
+
+/// A kind of resource that a path names by SID, for [`OneResource`].
+pub trait SidKind: Send + Sync + 'static {
+    /// The prefixes its SIDs may have.
+    const PREFIXES: &'static [&'static str];
+    /// The path writes the SID as `SID.json` (v2010) rather than bare (v1).
+    const JSON: bool;
+}
+
+/// An authenticated request for one resource of kind `K`: the account (see [`Authenticated`])
+/// and the SID named by the last path parameter, checked against `K` (20404 naming the path
+/// otherwise). The handlers of a single resource take this one extractor.
+pub struct OneResource<K> {
+    /// The authenticated account.
+    pub account: Account,
+    /// The resource's SID, well formed.
+    pub sid: String,
+    /// The request path, for a 20404 that names it.
+    pub path: String,
+    kind: PhantomData<K>,
+}
+
+impl<K> OneResource<K> {
+    /// Twilio's 20404 for this path.
+    pub fn not_found(&self) -> ApiError {
+        ApiError(TwilioError::not_found(&self.path))
+    }
+}
+
+impl<K: SidKind> FromRequestParts<SharedState> for OneResource<K> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        let Authenticated(account) = Authenticated::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError(TwilioError::not_found(parts.uri.path())))?;
+        let last = params.iter().last().map_or("", |(_, v)| v);
+        let sid =
+            if K::JSON { json_sid(last, K::PREFIXES, &parts.uri)? } else { path_sid(last, K::PREFIXES, &parts.uri)? };
+        Ok(OneResource { account, sid: sid.to_string(), path: parts.uri.path().to_string(), kind: PhantomData })
+    }
 }
 
 /// `SID.json` → `SID`, checked as [`path_sid`] checks it.

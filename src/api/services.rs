@@ -13,7 +13,7 @@ use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
 use super::form;
 use super::paging::{PageRequest, V1Page};
-use super::params::{set, Params};
+use super::params::{set, OneResource, Params, SidKind};
 use super::render;
 use super::SharedState;
 use crate::clock::now_ms;
@@ -28,6 +28,14 @@ use axum::{Json, Router};
 use switchboard_domain::address::{self, AddressKind};
 use switchboard_domain::message::VALIDITY_RANGE;
 use switchboard_domain::TwilioError;
+
+/// Messaging Services, as a path names them (`MG…`).
+pub struct Services;
+
+impl SidKind for Services {
+    const PREFIXES: &'static [&'static str] = &["MG"];
+    const JSON: bool = false;
+}
 
 /// The routes of this resource.
 pub fn routes() -> Router<SharedState> {
@@ -195,45 +203,34 @@ pub async fn create_service(
 }
 
 /// GET /v1/Services/{Sid}
-pub async fn fetch_service(
-    State(state): State<SharedState>,
-    Authenticated(account): Authenticated,
-    Path(sid): Path<String>,
-    uri: Uri,
-) -> ApiResult<Response> {
-    let r = state.store.service_record(&account.sid, &sid).await?.ok_or_else(|| TwilioError::not_found(uri.path()))?;
+pub async fn fetch_service(State(state): State<SharedState>, resource: OneResource<Services>) -> ApiResult<Response> {
+    let r =
+        state.store.service_record(&resource.account.sid, &resource.sid).await?.ok_or_else(|| resource.not_found())?;
     Ok(Json(render::service(&state.base_url, &r)).into_response())
 }
 
 /// POST /v1/Services/{Sid}: changes what is given, keeps the rest.
 pub async fn update_service(
     State(state): State<SharedState>,
-    Authenticated(account): Authenticated,
-    Path(sid): Path<String>,
-    uri: Uri,
+    resource: OneResource<Services>,
     body: Body,
 ) -> ApiResult<Response> {
     let patch = ServicePatch::parse(&form::read_form(body).await?)?;
     let now = now_ms();
     let r = state
         .store
-        .update_service(&account.sid, &sid, Box::new(move |r| patch.apply(r, now)))
+        .update_service(&resource.account.sid, &resource.sid, Box::new(move |r| patch.apply(r, now)))
         .await?
-        .ok_or_else(|| TwilioError::not_found(uri.path()))?;
+        .ok_or_else(|| resource.not_found())?;
     Ok(Json(render::service(&state.base_url, &r)).into_response())
 }
 
 /// DELETE /v1/Services/{Sid}: the service and its pool (the senders themselves stay).
-pub async fn delete_service(
-    State(state): State<SharedState>,
-    Authenticated(account): Authenticated,
-    Path(sid): Path<String>,
-    uri: Uri,
-) -> ApiResult<Response> {
-    if state.store.delete_service(&account.sid, &sid).await? {
+pub async fn delete_service(State(state): State<SharedState>, resource: OneResource<Services>) -> ApiResult<Response> {
+    if state.store.delete_service(&resource.account.sid, &resource.sid).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
-        Err(TwilioError::not_found(uri.path()).into())
+        Err(resource.not_found())
     }
 }
 

@@ -8,7 +8,7 @@ use super::error::ApiResult;
 use super::form::{self, Pairs};
 use super::numbers::{delete, fetch, provisioned, update, NumberResource};
 use super::paging::{PageRequest, V2010Page};
-use super::params::{sender_filter, set, Params, SmsPatch};
+use super::params::{sender_filter, set, Params, SidKind, SmsPatch};
 use super::render;
 use super::SharedState;
 use crate::clock::now_ms;
@@ -108,8 +108,12 @@ pub async fn create_short_code(
     Ok((StatusCode::CREATED, Json(render::short_code(&sc))).into_response())
 }
 
+impl SidKind for ShortCode {
+    const PREFIXES: &'static [&'static str] = &["SC"];
+    const JSON: bool = true;
+}
+
 impl NumberResource for ShortCode {
-    const PREFIX: &'static str = "SC";
     type Patch = ShortCodePatch;
 
     fn parse_update(pairs: &Pairs, _account_sid: &str) -> Result<ShortCodePatch, TwilioError> {
