@@ -647,15 +647,21 @@ mod tests {
         assert!(attempt.retryable(&RetryOn::default()));
     }
 
-    #[tokio::test]
-    async fn silent_server_times_out_after_the_read_timeout() {
+    /// A server that accepts a connection and never answers.
+    async fn silent_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let _server = tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             let (stream, _) = listener.accept().await.unwrap();
             tokio::time::sleep(Duration::from_secs(30)).await;
             drop(stream);
         });
+        (addr, server)
+    }
+
+    #[tokio::test]
+    async fn silent_server_times_out_after_the_read_timeout() {
+        let (addr, _server) = silent_server().await;
         let settings = RequestSettings { read_timeout: Duration::from_millis(200), ..quick() };
         let attempt =
             client(AddressPolicy::AllowAll).send(Method::Post, &format!("http://{addr}/"), &[], &[], &settings).await;
@@ -669,13 +675,7 @@ mod tests {
 
     #[tokio::test]
     async fn total_timeout_caps_a_longer_read_timeout() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let _server = tokio::spawn(async move {
-            let (stream, _) = listener.accept().await.unwrap();
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            drop(stream);
-        });
+        let (addr, _server) = silent_server().await;
         let settings = RequestSettings { total_timeout: Duration::from_millis(200), ..quick() };
         let attempt =
             client(AddressPolicy::AllowAll).send(Method::Post, &format!("http://{addr}/"), &[], &[], &settings).await;
