@@ -50,6 +50,13 @@ mod tests {
     /// copied as they were: an edit of a released migration file cannot slip past this test.
     const FIRST_RELEASE: &[&str] = &[include_str!("testdata/first_release/0001_init.sql")];
 
+    #[test]
+    fn released_migrations_are_never_edited() {
+        for (i, released) in FIRST_RELEASE.iter().enumerate() {
+            assert_eq!(MIGRATIONS[i], *released, "migration {} was released: add a new one instead", i + 1);
+        }
+    }
+
     const T0: i64 = 1_700_000_000_000;
 
     /// A message row as the first release wrote it (no `carrier_id` column yet), with its
