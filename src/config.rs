@@ -234,8 +234,8 @@ pub struct Config {
     pub opt_out_replies: OptOutReplies,
     /// Messages older than this many days are deleted (`None`: kept).
     pub retention_days: Option<u32>,
-    /// Seconds after which a `sent` message without a receipt counts as final for deletion.
-    pub receipt_window_secs: u64,
+    /// How long after it was sent a `sent` message without a receipt counts as final for deletion.
+    pub receipt_window: Duration,
     /// Short-link prefix (`None`: the public URL + `/l`).
     pub link_shortening_domain: Option<String>,
     /// Click events go here.
@@ -310,7 +310,7 @@ impl Config {
         let all = s.simulator_delay_ms.unwrap_or(DEFAULT_SIMULATOR_DELAY_MS);
         Ok(Config {
             retention_days: s.retention_days.filter(|d| *d > 0),
-            receipt_window_secs: s.receipt_window_secs.unwrap_or(3600),
+            receipt_window: Duration::from_secs(s.receipt_window_secs.unwrap_or(3600)),
             link_shortening_domain: s.link_shortening_domain.map(|d| d.trim_end_matches('/').to_string()),
             link_click_callback: s.link_click_callback,
             require_owned_senders: s.require_owned_senders.unwrap_or(false),
@@ -372,14 +372,14 @@ mod tests {
 
     #[test]
     fn the_receipt_window_defaults_to_an_hour_and_is_read_from_the_file_or_a_flag() {
-        assert_eq!(Config::resolve(ServeArgs::default()).unwrap().receipt_window_secs, 3600);
+        assert_eq!(Config::resolve(ServeArgs::default()).unwrap().receipt_window, Duration::from_secs(3600));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sb.toml");
         std::fs::write(&path, "receipt_window_secs = 60\n").unwrap();
         let from_file = ServeArgs { config: Some(path.clone()), ..Default::default() };
-        assert_eq!(Config::resolve(from_file).unwrap().receipt_window_secs, 60);
+        assert_eq!(Config::resolve(from_file).unwrap().receipt_window, Duration::from_secs(60));
         let flag = ServeArgs { config: Some(path), receipt_window_secs: Some(1), ..Default::default() };
-        assert_eq!(Config::resolve(flag).unwrap().receipt_window_secs, 1);
+        assert_eq!(Config::resolve(flag).unwrap().receipt_window, Duration::from_secs(1));
     }
 
     #[test]

@@ -83,8 +83,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         base_url: base_url.trim_end_matches('/').to_string(),
     });
     if let Some(days) = config.retention_days {
-        let window = std::time::Duration::from_secs(config.receipt_window_secs);
-        tokio::spawn(crate::store::retention::run(store.clone(), days, window));
+        tokio::spawn(crate::store::retention::run(store.clone(), days, config.receipt_window));
     }
     let resumed_inbound = inbound.resume().await?;
     if resumed_inbound > 0 {
@@ -109,7 +108,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         },
         require_owned_senders: config.require_owned_senders,
         min_schedule_lead_secs: config.min_schedule_lead_secs,
-        receipt_window_secs: config.receipt_window_secs,
+        receipt_window: config.receipt_window,
     });
     Ok(Prepared { router: api::router(state), announce })
 }

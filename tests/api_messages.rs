@@ -322,7 +322,7 @@ async fn a_message_still_sending_cannot_be_redacted() {
 
 #[tokio::test]
 async fn a_sent_message_can_be_deleted_once_the_receipt_window_has_passed() {
-    let s = TestServer::start_with(|c| c.receipt_window_secs = 1).await;
+    let s = TestServer::start_with(|c| c.receipt_window = std::time::Duration::from_secs(1)).await;
     let m = s.create("+15005550300", "no receipt will come").await;
     let sid = m["sid"].as_str().unwrap();
     s.wait_for_status(sid, "sent").await;

@@ -206,8 +206,8 @@ pub async fn update(
 /// DELETE …/Messages/{Sid}.json: 204 for a message in a final state, or `sent` longer ago than
 /// the receipt window (no receipt will come); 20009 otherwise.
 pub async fn delete(State(state): State<SharedState>, resource: OneResource<Messages>) -> ApiResult<Response> {
-    let window_ms = i64::try_from(state.receipt_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    match state.store.delete_message(&resource.account.sid, &resource.sid, now_ms().saturating_sub(window_ms)).await? {
+    let receipt_cutoff = Message::receipt_cutoff(now_ms(), state.receipt_window);
+    match state.store.delete_message(&resource.account.sid, &resource.sid, receipt_cutoff).await? {
         Conditional::Done(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         Conditional::WrongStatus(st) => Err(TwilioError::not_complete("delete", st.as_str()).into()),
         Conditional::NotFound => Err(resource.not_found()),

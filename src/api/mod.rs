@@ -60,8 +60,8 @@ pub struct AppState {
     pub require_owned_senders: bool,
     /// Minimum `SendAt` lead, seconds.
     pub min_schedule_lead_secs: i64,
-    /// A `sent` message may be deleted this many seconds after it was sent (`--receipt-window-secs`).
-    pub receipt_window_secs: u64,
+    /// A `sent` message may be deleted this long after it was sent (`--receipt-window-secs`).
+    pub receipt_window: std::time::Duration,
 }
 
 /// Shared state handle.

@@ -4,6 +4,7 @@
 use super::Store;
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_domain::message::Message;
 
 /// Messages deleted per write job.
 const BATCH: usize = 500;
@@ -13,11 +14,10 @@ const EVERY: Duration = Duration::from_secs(60);
 /// Sweeps forever: deletes messages created more than `days` days ago (a `sent` one only once
 /// `receipt_window` has passed since it was sent).
 pub async fn run(store: Arc<dyn Store>, days: u32, receipt_window: Duration) {
-    let window_ms = i64::try_from(receipt_window.as_millis()).unwrap_or(i64::MAX);
     loop {
         let now = crate::clock::now_ms();
         let cutoff = now - i64::from(days) * 86_400_000;
-        let removed = sweep(store.as_ref(), cutoff, now.saturating_sub(window_ms)).await;
+        let removed = sweep(store.as_ref(), cutoff, Message::receipt_cutoff(now, receipt_window)).await;
         if removed > 0 {
             tracing::info!(removed, days, "retention: deleted old messages");
         }

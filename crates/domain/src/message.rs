@@ -106,6 +106,12 @@ impl Message {
         &self.sid[2..]
     }
 
+    /// The `receipt_cutoff_ms` of [`Message::is_done_with`] at `now_ms`: now minus the receipt
+    /// window (the API's DELETE and the retention sweep both ask with it).
+    pub fn receipt_cutoff(now_ms: i64, receipt_window: std::time::Duration) -> i64 {
+        now_ms.saturating_sub(i64::try_from(receipt_window.as_millis()).unwrap_or(i64::MAX))
+    }
+
     /// True when the message may be deleted (by the API or the retention sweep): its status is
     /// final, or it is `sent` and was sent before `receipt_cutoff_ms` (now minus the receipt
     /// window), so no delivery receipt is expected any more.
@@ -800,6 +806,12 @@ mod tests {
             .sent_at(1_500)
             .updated_at(2_000)
             .build()
+    }
+
+    #[test]
+    fn the_receipt_cutoff_is_now_minus_the_window_and_never_overflows() {
+        assert_eq!(Message::receipt_cutoff(10_000, std::time::Duration::from_secs(3)), 7_000);
+        assert_eq!(Message::receipt_cutoff(0, std::time::Duration::MAX), -i64::MAX);
     }
 
     #[test]
