@@ -157,12 +157,15 @@ pub async fn inbound(
         return Err(TwilioError::invalid_media_url(bad).into());
     }
     let param = |name: &str| super::form::last(&pairs, name).map(str::to_string);
-    let retention = (
-        parse_enum("AddressRetention", &param("AddressRetention"), &["retain", "obfuscate"])?,
-        parse_enum("ContentRetention", &param("ContentRetention"), &["retain", "discard"])?,
-    );
-    let sms =
-        crate::inbound::InboundSms { account_sid: account.sid, from, to, body: get("Body"), media_urls, retention };
+    let sms = crate::inbound::InboundSms {
+        account_sid: account.sid,
+        from,
+        to,
+        body: get("Body"),
+        media_urls,
+        address_retention: parse_enum("AddressRetention", &param("AddressRetention"), &["retain", "obfuscate"])?,
+        content_retention: parse_enum("ContentRetention", &param("ContentRetention"), &["retain", "discard"])?,
+    };
     let message = state.inbound.receive(sms).await?;
     Ok((axum::http::StatusCode::CREATED, Json(super::render::message(&message, true))).into_response())
 }

@@ -47,10 +47,11 @@ pub struct InboundSms {
     pub body: String,
     /// Media URLs.
     pub media_urls: Vec<String>,
-    /// `AddressRetention` (`obfuscate`: the handset's number loses its last four digits once
-    /// `received`) and `ContentRetention` (`discard`: the body is emptied then), as Twilio's
-    /// account-level redaction does for inbound messages.
-    pub retention: (Option<String>, Option<String>),
+    /// `AddressRetention`: `obfuscate` hides the handset's last four digits once `received`,
+    /// as Twilio's account-level redaction does for inbound messages.
+    pub address_retention: Option<String>,
+    /// `ContentRetention`: `discard` empties the body once `received`.
+    pub content_retention: Option<String>,
 }
 
 /// Everything inbound processing needs.
@@ -119,8 +120,8 @@ impl Inbound {
             .sent_at(now)
             .options(SendOptions {
                 media_urls: sms.media_urls.clone(),
-                address_retention: sms.retention.0.clone(),
-                content_retention: sms.retention.1.clone(),
+                address_retention: sms.address_retention.clone(),
+                content_retention: sms.content_retention.clone(),
                 ..Default::default()
             })
             .build();
