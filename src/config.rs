@@ -42,6 +42,34 @@ pub struct Cli {
 pub enum Command {
     /// Serve the Twilio-compatible API.
     Serve(ServeArgs),
+    /// Print the variables that send unchanged apps' Twilio traffic to Switchboard's proxy
+    /// (`eval "$(switchboard env)"`); takes the same settings as `serve`.
+    Env(EnvArgs),
+    /// Run a command with those variables set (`switchboard run -- npm test`); its exit code is
+    /// passed through.
+    Run(RunArgs),
+}
+
+/// `switchboard env`.
+#[derive(Debug, Args, Clone)]
+pub struct EnvArgs {
+    /// Output format: `posix` (`export NAME='VALUE'`), `dotenv` (`NAME=VALUE`) or `json`.
+    #[arg(long, default_value = "posix", value_name = "FORMAT")]
+    pub format: crate::proxy::env::Format,
+    /// The settings `serve` was started with.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// `switchboard run`.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// The settings `serve` was started with.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// The settings of `switchboard serve`: flags, environment variables and TOML keys alike.
@@ -175,6 +203,30 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_OPT_OUT_HELP_REPLY", value_name = "TEXT")]
     pub opt_out_help_reply: Option<String>,
 
+    /// Also serve an HTTPS forward proxy for `*.twilio.com` on ADDR, so unchanged apps reach
+    /// Switchboard through `switchboard env`'s variables; a bare port binds 127.0.0.1 [default: off].
+    #[arg(long, env = "SWITCHBOARD_PROXY_LISTEN", value_name = "ADDR")]
+    pub proxy_listen: Option<String>,
+
+    /// Pass hosts other than `*.twilio.com` through the proxy untouched, as a tunnel [default:
+    /// false: they get 403].
+    #[arg(long, env = "SWITCHBOARD_PROXY_TUNNEL_OTHER_HOSTS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub proxy_tunnel_other_hosts: Option<bool>,
+
+    /// Directory of the proxy's local certificate authority and the files clients trust
+    /// [default: `switchboard-ca` beside the database].
+    #[arg(long, env = "SWITCHBOARD_CA_DIR", value_name = "DIR")]
+    pub ca_dir: Option<String>,
+
+    /// Serve `--listen` over HTTPS with this certificate chain (PEM; with `--tls-key`). Reloaded
+    /// on SIGHUP and when the files change.
+    #[arg(long, env = "SWITCHBOARD_TLS_CERT", value_name = "PATH")]
+    pub tls_cert: Option<String>,
+
+    /// Private key (PEM) of `--tls-cert`.
+    #[arg(long, env = "SWITCHBOARD_TLS_KEY", value_name = "PATH")]
+    pub tls_key: Option<String>,
+
     /// Fault-injection rules of the simulator for every account (`[[simulator_rules]]`; the
     /// file only: at run time, `/_switchboard/…/Simulator/Rules.json`).
     #[arg(skip)]
@@ -240,6 +292,14 @@ pub struct Config {
     pub link_shortening_domain: Option<String>,
     /// Click events go here.
     pub link_click_callback: Option<String>,
+    /// Proxy listen address (`None`: no proxy).
+    pub proxy_listen: Option<String>,
+    /// See `--proxy-tunnel-other-hosts`.
+    pub proxy_tunnel_other_hosts: bool,
+    /// The local CA's directory.
+    pub ca_dir: PathBuf,
+    /// Certificate chain and key files for HTTPS serving (`None`: plain HTTP).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Config {
@@ -308,7 +368,22 @@ impl Config {
             bail!("--min-schedule-lead must not be negative");
         }
         let all = s.simulator_delay_ms.unwrap_or(DEFAULT_SIMULATOR_DELAY_MS);
+        let db = s.db.unwrap_or_else(|| DEFAULT_DB.to_string());
+        let ca_dir = match s.ca_dir {
+            Some(d) => PathBuf::from(d),
+            None => std::path::Path::new(&db).parent().unwrap_or(std::path::Path::new("")).join("switchboard-ca"),
+        };
+        let tls = match (s.tls_cert, s.tls_key) {
+            (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
+            (None, None) => None,
+            _ => bail!("--tls-cert and --tls-key go together"),
+        };
+        let proxy_listen = s.proxy_listen.map(|a| proxy_address(&a)).transpose()?;
         Ok(Config {
+            proxy_listen,
+            proxy_tunnel_other_hosts: s.proxy_tunnel_other_hosts.unwrap_or(false),
+            ca_dir,
+            tls,
             retention_days: s.retention_days.filter(|d| *d > 0),
             receipt_window: Duration::from_secs(s.receipt_window_secs.unwrap_or(3600)),
             link_shortening_domain: s.link_shortening_domain.map(|d| d.trim_end_matches('/').to_string()),
@@ -326,7 +401,7 @@ impl Config {
             webhook_address_policy,
             webhook_max_response_bytes: s.webhook_max_response_bytes.unwrap_or(64 * 1024),
             listen: s.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
-            db: s.db.unwrap_or_else(|| DEFAULT_DB.to_string()),
+            db,
             accounts,
             accept_any_credentials: s.accept_any_credentials.unwrap_or(false),
             public_url,
@@ -335,6 +410,18 @@ impl Config {
                 receipt: ms(s.simulator_receipt_delay_ms.unwrap_or(all)),
             },
         })
+    }
+}
+
+/// A proxy address: a bare port means loopback; anything else must be `host:port`.
+fn proxy_address(a: &str) -> anyhow::Result<String> {
+    let a = a.trim();
+    if let Ok(port) = a.parse::<u16>() {
+        return Ok(format!("127.0.0.1:{port}"));
+    }
+    match a.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(a.to_string()),
+        _ => bail!("--proxy-listen must be a port or host:port, got {a:?}"),
     }
 }
 
@@ -432,6 +519,27 @@ mod tests {
             // A known key may fail on its value's type, never as an unknown field.
             assert!(!err.is_some_and(|e| e.to_string().contains("unknown field")), "--{arg} has no file key");
         }
+    }
+
+    #[test]
+    fn the_proxy_binds_loopback_for_a_bare_port_and_the_ca_sits_beside_the_database() {
+        let c = Config::resolve(ServeArgs {
+            proxy_listen: Some("8081".into()),
+            db: Some("/var/lib/sb/sb.db".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.proxy_listen.as_deref(), Some("127.0.0.1:8081"));
+        assert_eq!(c.ca_dir, PathBuf::from("/var/lib/sb/switchboard-ca"));
+        assert!(Config::resolve(ServeArgs::default()).unwrap().proxy_listen.is_none());
+        assert!(Config::resolve(ServeArgs { proxy_listen: Some("nope".into()), ..Default::default() }).is_err());
+    }
+
+    #[test]
+    fn a_tls_certificate_needs_its_key() {
+        assert!(Config::resolve(ServeArgs { tls_cert: Some("c.pem".into()), ..Default::default() }).is_err());
+        let both = ServeArgs { tls_cert: Some("c.pem".into()), tls_key: Some("k.pem".into()), ..Default::default() };
+        assert_eq!(Config::resolve(both).unwrap().tls, Some((PathBuf::from("c.pem"), PathBuf::from("k.pem"))));
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! - [`inbound`] — inbound messages: webhooks, TwiML replies, opt-outs;
 //! - [`api`] — the HTTP surface: routing, auth, Twilio-shaped JSON and errors;
 //! - [`config`] and [`server`] — settings; wiring that builds the state and serves until
-//!   shutdown.
+//!   shutdown; [`tls`] (HTTPS serving) and [`proxy`] (the zero-code-change proxy and its local
+//!   CA), which serve the router.
 
 pub mod api;
 pub mod backoff;
@@ -22,5 +23,7 @@ pub mod inbound;
 pub mod media;
 pub mod metrics;
 pub mod outbound;
+pub mod proxy;
 pub mod server;
 pub mod store;
+pub mod tls;

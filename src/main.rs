@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use std::io::Write;
-use switchboard::config::{Cli, Command, Config};
+use switchboard::config::{Cli, Command, Config, EnvArgs, RunArgs};
 use switchboard::server;
 use tracing_subscriber::EnvFilter;
 
@@ -20,6 +20,11 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Env(args) => print_env(args),
+        Command::Run(args) => match run(args) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -30,20 +35,76 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// `switchboard env`: the variables, in the format asked for, on stdout.
+fn print_env(args: EnvArgs) -> anyhow::Result<()> {
+    let config = Config::resolve(args.serve)?;
+    let vars = server::client_environment(&config)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(switchboard::proxy::env::render(&vars, args.format).as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `switchboard run -- CMD…`: runs the command with the variables set; its exit code (128 + the
+/// signal's number if a signal ended it) becomes ours.
+fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
+    let config = Config::resolve(args.serve)?;
+    let mut vars = server::client_environment(&config)?;
+    // Options the user already gives the JVM are kept, ours added after them.
+    if let (Ok(theirs), Some((_, ours))) =
+        (std::env::var("JAVA_TOOL_OPTIONS"), vars.iter_mut().find(|(k, _)| k == "JAVA_TOOL_OPTIONS"))
+    {
+        if !theirs.trim().is_empty() {
+            *ours = format!("{theirs} {ours}");
+        }
+    }
+    let (program, rest) = args.command.split_first().ok_or_else(|| anyhow::anyhow!("no command given after --"))?;
+    let status = std::process::Command::new(program)
+        .args(rest)
+        .envs(vars)
+        .status()
+        .map_err(|e| anyhow::anyhow!("cannot run {program}: {e}"))?;
+    let code = match status.code() {
+        Some(c) => c,
+        None => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::process::ExitStatusExt;
+                128 + status.signal().unwrap_or(0)
+            }
+            #[cfg(not(unix))]
+            1
+        }
+    };
+    Ok(std::process::ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1)))
+}
+
 async fn serve(args: switchboard::config::ServeArgs) -> anyhow::Result<()> {
     let config = Config::resolve(args)?;
-    let shutdown = server::shutdown_signal()?;
+    let signal = server::shutdown_signal()?;
+    // One signal stops both the API and the proxy.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        signal.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
     let url = match &config.public_url {
         Some(u) => u.clone(),
-        None => format!("http://{}", listener.local_addr()?),
+        None => format!("{scheme}://{}", listener.local_addr()?),
     };
     let prepared = server::prepare(&config, &url).await?;
+    let proxy =
+        server::start_proxy(&config, prepared.router.clone(), listener.local_addr()?, stopped(stop_rx.clone())).await?;
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "Switchboard {} listening on http://{}", env!("CARGO_PKG_VERSION"), listener.local_addr()?)?;
+        writeln!(out, "Switchboard {} listening on {scheme}://{}", env!("CARGO_PKG_VERSION"), listener.local_addr()?)?;
         writeln!(out, "  API base URL: {url}")?;
         writeln!(out, "  Database:     {}", config.db)?;
         for (account, show_token) in &prepared.announce {
@@ -53,10 +114,14 @@ async fn serve(args: switchboard::config::ServeArgs) -> anyhow::Result<()> {
                 writeln!(out, "  Account SID:  {}   (token as configured)", account.sid)?;
             }
         }
+        if let Some(address) = proxy {
+            writeln!(out, "  Proxy:        http://{address} for *.twilio.com (CA in {})", config.ca_dir.display())?;
+            writeln!(out, "                eval \"$(switchboard env)\" or `switchboard run -- CMD` sends an unchanged app here")?;
+        }
         if config.accept_any_credentials {
             writeln!(out, "  Any well-formed AC… SID and token is accepted (--accept-any-credentials)")?;
         }
         out.flush()?;
     }
-    server::serve(prepared, listener, shutdown).await
+    server::serve(prepared, listener, stopped(stop_rx)).await
 }

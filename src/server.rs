@@ -8,8 +8,12 @@ use crate::delivery::Dispatcher;
 use crate::inbound::Inbound;
 use crate::outbound::client::{RequestSettings, WebhookClient};
 use crate::store::tokens::AccountTokens;
+use crate::proxy::ca::{LocalCa, PROXY_ADDR_FILE};
+use crate::proxy::{env, ProxySettings};
 use crate::store::{self, Account};
+use crate::tls::ReloadingCert;
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use switchboard_domain::sid::{self, KeyGenerator};
 use tokio::net::TcpListener;
@@ -20,12 +24,19 @@ pub struct Prepared {
     pub router: axum::Router,
     /// Accounts to announce at start, with whether to show their token.
     pub announce: Vec<(Account, bool)>,
+    /// The HTTPS certificate (`--tls-cert`), if the API is served over TLS.
+    pub tls: Option<Arc<ReloadingCert>>,
 }
 
 /// Opens the store, upserts configured accounts (creating a random one in an empty database
 /// when none is configured), resumes unfinished deliveries and builds the router.
 /// `base_url` is the server's external URL (for absolute URLs in v1 resources and webhooks).
 pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared> {
+    // A bad certificate should stop the start, before anything else is opened.
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(ReloadingCert::load(cert, key)?),
+        None => None,
+    };
     // Phone-number metadata loads on first use (over a second in a debug build): load it now,
     // so the first request, whose dates are already set, does not pay for it.
     tokio::task::spawn_blocking(|| switchboard_domain::address::parse_phone("+14155550100")).await?;
@@ -110,7 +121,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         min_schedule_lead_secs: config.min_schedule_lead_secs,
         receipt_window: config.receipt_window,
     });
-    Ok(Prepared { router: api::router(state), announce })
+    Ok(Prepared { router: api::router(state), announce, tls })
 }
 
 /// Serves until `shutdown` resolves; in-flight requests finish first.
@@ -119,8 +130,97 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, prepared.router).with_graceful_shutdown(shutdown).await?;
-    Ok(())
+    match prepared.tls {
+        Some(cert) => {
+            let watcher = cert.watch(crate::tls::RELOAD_POLL);
+            let result = crate::tls::serve(listener, prepared.router, cert.server_config()?, shutdown).await;
+            watcher.abort();
+            result
+        }
+        None => {
+            axum::serve(listener, prepared.router).with_graceful_shutdown(shutdown).await?;
+            Ok(())
+        }
+    }
+}
+
+/// Starts the zero-code-change proxy (`--proxy-listen`), if configured: makes or loads the
+/// local CA, writes the files clients trust and the proxy's address (for `switchboard env`),
+/// and serves `router` through it until `shutdown`. Returns the bound address.
+pub async fn start_proxy(
+    config: &Config,
+    router: axum::Router,
+    api_address: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Option<SocketAddr>> {
+    let Some(listen) = &config.proxy_listen else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let address = listener.local_addr()?;
+    if !address.ip().is_loopback() {
+        tracing::warn!(%address, "the proxy listens beyond loopback: anyone who reaches it can use it");
+    }
+    let dir = config.ca_dir.clone();
+    let ca = tokio::task::spawn_blocking(move || -> anyhow::Result<LocalCa> {
+        let ca = LocalCa::load_or_create(&dir)?;
+        ca.write_client_files()?;
+        Ok(ca)
+    })
+    .await??;
+    std::fs::write(ca.dir().join(PROXY_ADDR_FILE), format!("{}\n", client_address(address)))?;
+    let mut own = vec![(api_address.ip().to_string(), api_address.port())];
+    if api_address.ip().is_loopback() || api_address.ip().is_unspecified() {
+        own.push(("localhost".to_string(), api_address.port()));
+        own.push(("127.0.0.1".to_string(), api_address.port()));
+    }
+    let settings = ProxySettings { tunnel_other_hosts: config.proxy_tunnel_other_hosts, own_addresses: own };
+    let ca = Arc::new(ca);
+    tokio::spawn(async move {
+        if let Err(e) = crate::proxy::serve(listener, router, ca, settings, shutdown).await {
+            tracing::error!("proxy stopped: {e:#}");
+        }
+    });
+    Ok(Some(address))
+}
+
+/// How clients reach a listener: an unspecified address (0.0.0.0) through loopback.
+fn client_address(address: SocketAddr) -> String {
+    match address.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => format!("127.0.0.1:{}", address.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => format!("[::1]:{}", address.port()),
+        _ => address.to_string(),
+    }
+}
+
+/// The variables `switchboard env` prints (and `switchboard run` sets): makes the CA and its
+/// client files if missing. The proxy address is `--proxy-listen` when it names a port, else
+/// the one a running `serve` wrote into the CA directory.
+pub fn client_environment(config: &Config) -> anyhow::Result<Vec<(String, String)>> {
+    let ca = LocalCa::load_or_create(&config.ca_dir)?;
+    let files = ca.write_client_files()?;
+    let configured = config.proxy_listen.as_deref().and_then(|a| a.parse::<SocketAddr>().ok()).filter(|a| a.port() != 0);
+    let proxy = match configured {
+        Some(a) => client_address(a),
+        None => {
+            let path = ca.dir().join(PROXY_ADDR_FILE);
+            match std::fs::read_to_string(&path) {
+                Ok(text) if !text.trim().is_empty() => text.trim().to_string(),
+                _ => anyhow::bail!(
+                    "no proxy address: start `switchboard serve --proxy-listen 127.0.0.1:8081` with the same \
+                     --db/--ca-dir, or give `switchboard env` the same --proxy-listen (or SWITCHBOARD_PROXY_LISTEN)"
+                ),
+            }
+        }
+    };
+    let local_hosts: Vec<String> = config
+        .listen
+        .rsplit_once(':')
+        .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']').to_string())
+        .filter(|h| !h.is_empty() && h != "0.0.0.0" && h != "::")
+        .into_iter()
+        .collect();
+    Ok(env::variables(&proxy, &files, &local_hosts))
 }
 
 /// Registers SIGINT/SIGTERM handlers now (so a signal that arrives right after start-up is

@@ -1,0 +1,215 @@
+//! HTTPS serving: the API over TLS (rustls) with a certificate read from PEM files and swapped in
+//! place on SIGHUP or when the files change, without dropping open connections; and the one
+//! HTTP/1 connection loop that both this listener and the proxy use to serve the router.
+
+use anyhow::{bail, Context};
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+
+/// How often the certificate files are checked for changes.
+pub const RELOAD_POLL: Duration = Duration::from_secs(2);
+/// A client has this long to finish its TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads a certificate chain and its private key from PEM files, checking that they match.
+pub fn load_certified_key(cert: &Path, key: &Path) -> anyhow::Result<CertifiedKey> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading {}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("parsing {}", cert.display()))?;
+    if chain.is_empty() {
+        bail!("{} holds no certificate", cert.display());
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading a private key from {}", key.display()))?;
+    let signer = rustls::crypto::ring::sign::any_supported_type(&key_der)
+        .with_context(|| format!("{}: unsupported private key", key.display()))?;
+    let certified = CertifiedKey::new(chain, signer);
+    certified.keys_match().with_context(|| format!("{} does not match {}", key.display(), cert.display()))?;
+    Ok(certified)
+}
+
+/// The certificate of the HTTPS listener: read from two files, re-read on [`reload`](Self::reload).
+/// Each handshake takes the current one, so a reload affects new connections only.
+#[derive(Debug)]
+pub struct ReloadingCert {
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    current: RwLock<Arc<CertifiedKey>>,
+    stamp: Mutex<Option<(SystemTime, SystemTime)>>,
+}
+
+impl ReloadingCert {
+    /// Loads the pair; fails if either file is unreadable or they do not match.
+    pub fn load(cert_path: &Path, key_path: &Path) -> anyhow::Result<Arc<Self>> {
+        let stamp = stamp(cert_path, key_path);
+        let key = load_certified_key(cert_path, key_path)?;
+        Ok(Arc::new(ReloadingCert {
+            cert_path: cert_path.to_path_buf(),
+            key_path: key_path.to_path_buf(),
+            current: RwLock::new(Arc::new(key)),
+            stamp: Mutex::new(stamp),
+        }))
+    }
+
+    /// Re-reads the files; on any error the previous certificate stays in use.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let stamp = stamp(&self.cert_path, &self.key_path);
+        let key = load_certified_key(&self.cert_path, &self.key_path)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(key);
+        *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) = stamp;
+        Ok(())
+    }
+
+    /// Reloads if either file's modification time changed since the last load.
+    pub fn reload_if_changed(&self) -> anyhow::Result<bool> {
+        let now = stamp(&self.cert_path, &self.key_path);
+        if now.is_none() || *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) == now {
+            return Ok(false);
+        }
+        self.reload().map(|()| true)
+    }
+
+    /// The certificate in use.
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A rustls server configuration (HTTP/1.1) that presents the current certificate.
+    pub fn server_config(self: &Arc<Self>) -> anyhow::Result<rustls::ServerConfig> {
+        server_config(self.clone())
+    }
+
+    /// Reloads on SIGHUP and whenever the files change (checked every `poll`), until the
+    /// returned task is aborted. A failed reload is logged and the old certificate kept.
+    pub fn watch(self: &Arc<Self>, poll: Duration) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            #[cfg(unix)]
+            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+            let mut tick = tokio::time::interval(poll);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                #[cfg(unix)]
+                let forced = match hup.as_mut() {
+                    Some(h) => tokio::select! { _ = h.recv() => true, _ = tick.tick() => false },
+                    None => {
+                        tick.tick().await;
+                        false
+                    }
+                };
+                #[cfg(not(unix))]
+                let forced = {
+                    tick.tick().await;
+                    false
+                };
+                let result = if forced { this.reload().map(|()| true) } else { this.reload_if_changed() };
+                match result {
+                    Ok(true) => tracing::info!(cert = %this.cert_path.display(), "reloaded the TLS certificate"),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!("TLS certificate not reloaded, the previous one stays: {e:#}"),
+                }
+            }
+        })
+    }
+}
+
+/// A rustls server configuration (ring, TLS 1.2 and 1.3, HTTP/1.1 by ALPN) whose certificate
+/// comes from `resolver`.
+pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> anyhow::Result<rustls::ServerConfig> {
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+impl ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+/// Modification times of both files (`None` if either is missing).
+fn stamp(cert: &Path, key: &Path) -> Option<(SystemTime, SystemTime)> {
+    let m = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    Some((m(cert)?, m(key)?))
+}
+
+/// Serves `router` on one HTTP/1.1 connection until the peer closes it or `stop` flips to true
+/// (then the request in flight finishes first).
+pub async fn serve_connection<I>(io: I, router: Router, mut stop: tokio::sync::watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let router = router.clone();
+        async move { tower::ServiceExt::oneshot(router, req.map(axum::body::Body::new)).await }
+    });
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!("connection ended: {e}");
+            }
+            return;
+        }
+        _ = stop.wait_for(|s| *s) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+}
+
+/// Serves `router` over TLS on `listener` until `shutdown` resolves; open connections finish
+/// their request in flight first.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    config: rustls::ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, _peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        while connections.try_join_next().is_some() {}
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        let stop = stop_rx.clone();
+        connections.spawn(async move {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => serve_connection(tls, router, stop).await,
+                Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
+            }
+        });
+    }
+    let _ = stop_tx.send(true);
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
