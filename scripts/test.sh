@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: Rust unit + integration tests, then the conformance suites that drive the
-# built binary with the official Twilio SDKs (Python, Node) and schemathesis with Twilio's OpenAPI.
+# built binary with the official Twilio SDKs (Python, Node) and schemathesis with Twilio's OpenAPI,
+# and the zero-code stage (unchanged apps and twilio-cli through `switchboard env`'s proxy).
 #
 # Run from anywhere: bash scripts/test.sh
 # Installs what it needs (idempotent, fast when already installed):
@@ -107,6 +108,9 @@ run_suite "python SDK suite (twilio 9.13.0, pytest)" 300 \
 
 run_suite "node SDK suite (twilio 6.2.0, node --test)" 300 \
   bash -c 'cd "$1" && exec node --test node/*.test.js' _ "$SDK"
+
+run_suite "zero-code: unchanged python/node apps and twilio-cli via switchboard env" 300 \
+  bash "$SDK/zero-code/run.sh"
 
 run_suite "schemathesis (Twilio OpenAPI, Messages paths)" 300 \
   bash "$SDK/schemathesis/run.sh"
