@@ -116,7 +116,10 @@ async fn serve(args: switchboard::config::ServeArgs) -> anyhow::Result<()> {
         }
         if let Some(address) = proxy {
             writeln!(out, "  Proxy:        http://{address} for *.twilio.com (CA in {})", config.ca_dir.display())?;
-            writeln!(out, "                eval \"$(switchboard env)\" or `switchboard run -- CMD` sends an unchanged app here")?;
+            writeln!(
+                out,
+                "                eval \"$(switchboard env)\" or `switchboard run -- CMD` sends an unchanged app here"
+            )?;
         }
         if config.accept_any_credentials {
             writeln!(out, "  Any well-formed AC… SID and token is accepted (--accept-any-credentials)")?;

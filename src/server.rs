@@ -7,9 +7,9 @@ use crate::delivery::simulator::Simulator;
 use crate::delivery::Dispatcher;
 use crate::inbound::Inbound;
 use crate::outbound::client::{RequestSettings, WebhookClient};
-use crate::store::tokens::AccountTokens;
 use crate::proxy::ca::{LocalCa, PROXY_ADDR_FILE};
 use crate::proxy::{env, ProxySettings};
+use crate::store::tokens::AccountTokens;
 use crate::store::{self, Account};
 use crate::tls::ReloadingCert;
 use std::future::Future;
@@ -199,7 +199,8 @@ fn client_address(address: SocketAddr) -> String {
 pub fn client_environment(config: &Config) -> anyhow::Result<Vec<(String, String)>> {
     let ca = LocalCa::load_or_create(&config.ca_dir)?;
     let files = ca.write_client_files()?;
-    let configured = config.proxy_listen.as_deref().and_then(|a| a.parse::<SocketAddr>().ok()).filter(|a| a.port() != 0);
+    let configured =
+        config.proxy_listen.as_deref().and_then(|a| a.parse::<SocketAddr>().ok()).filter(|a| a.port() != 0);
     let proxy = match configured {
         Some(a) => client_address(a),
         None => {

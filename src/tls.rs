@@ -31,7 +31,8 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> anyhow::Result<CertifiedKe
     if chain.is_empty() {
         bail!("{} holds no certificate", cert.display());
     }
-    let key_der = PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading a private key from {}", key.display()))?;
+    let key_der =
+        PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading a private key from {}", key.display()))?;
     let signer = rustls::crypto::ring::sign::any_supported_type(&key_der)
         .with_context(|| format!("{}: unsupported private key", key.display()))?;
     let certified = CertifiedKey::new(chain, signer);
@@ -212,4 +213,48 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     while connections.join_next().await.is_some() {}
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(name: &str) -> (String, rcgen::KeyPair) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap().self_signed(&key).unwrap();
+        (cert.pem(), key)
+    }
+
+    #[test]
+    fn a_reload_takes_a_new_matching_pair_and_keeps_the_old_one_when_the_key_does_not_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        let (pem, k) = pair("one.test");
+        std::fs::write(&cert, &pem).unwrap();
+        std::fs::write(&key, k.serialize_pem()).unwrap();
+        let reloading = ReloadingCert::load(&cert, &key).unwrap();
+        let first = reloading.current();
+        assert!(!reloading.reload_if_changed().unwrap());
+
+        // A certificate whose key is not the one on disk: refused, the old pair stays.
+        let (other_pem, other_key) = pair("two.test");
+        std::fs::write(&cert, &other_pem).unwrap();
+        assert!(reloading.reload().is_err());
+        assert_eq!(reloading.current().cert, first.cert);
+
+        std::fs::write(&key, other_key.serialize_pem()).unwrap();
+        reloading.reload().unwrap();
+        assert_ne!(reloading.current().cert, first.cert);
+    }
+
+    #[test]
+    fn a_missing_or_empty_certificate_file_is_an_error_that_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        let err = load_certified_key(&cert, &key).unwrap_err().to_string();
+        assert!(err.contains("c.pem"), "{err}");
+        std::fs::write(&cert, "").unwrap();
+        std::fs::write(&key, pair("x.test").1.serialize_pem()).unwrap();
+        assert!(load_certified_key(&cert, &key).unwrap_err().to_string().contains("no certificate"));
+    }
 }

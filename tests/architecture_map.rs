@@ -27,7 +27,7 @@ const LAYERS: &[&[&str]] = &[
     &["delivery"],
     &["inbound"],
     &["api"],
-    &["server", "config"],
+    &["server", "config", "proxy", "tls"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

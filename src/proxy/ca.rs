@@ -197,7 +197,10 @@ impl LocalCa {
         };
         write_atomically(&files.ca_cert, self.cert_pem.as_bytes())?;
         write_atomically(&files.bundle, bundle.as_bytes())?;
-        write_atomically(&files.truststore, &super::jks::trust_store(&roots, TRUSTSTORE_PASSWORD, crate::clock::now_ms()))?;
+        write_atomically(
+            &files.truststore,
+            &super::jks::trust_store(&roots, TRUSTSTORE_PASSWORD, crate::clock::now_ms()),
+        )?;
         std::fs::create_dir_all(&files.php_dir)?;
         let bundle_path = files.bundle.display().to_string().replace('"', "");
         let ini = format!(
@@ -345,7 +348,15 @@ mod tests {
         for yes in ["api.twilio.com", "API.Twilio.com.", "messaging.twilio.com", "api.sydney.au1.twilio.com"] {
             assert!(is_twilio_host(yes), "{yes}");
         }
-        for no in ["twilio.com", "eviltwilio.com", "api.twilio.com.evil.net", ".twilio.com", "a..twilio.com", "x_y.twilio.com", ""] {
+        for no in [
+            "twilio.com",
+            "eviltwilio.com",
+            "api.twilio.com.evil.net",
+            ".twilio.com",
+            "a..twilio.com",
+            "x_y.twilio.com",
+            "",
+        ] {
             assert!(!is_twilio_host(no), "{no}");
         }
     }
@@ -375,10 +386,11 @@ mod tests {
     }
 
     fn has_ext(cert: &X509Certificate<'_>, what: &str) -> bool {
-        cert.extensions().iter().any(|e| match (what, e.parsed_extension()) {
-            ("SKI", ParsedExtension::SubjectKeyIdentifier(_)) => true,
-            ("AKI", ParsedExtension::AuthorityKeyIdentifier(_)) => true,
-            _ => false,
+        cert.extensions().iter().any(|e| {
+            matches!(
+                (what, e.parsed_extension()),
+                ("SKI", ParsedExtension::SubjectKeyIdentifier(_)) | ("AKI", ParsedExtension::AuthorityKeyIdentifier(_))
+            )
         })
     }
 

@@ -90,9 +90,7 @@ fn split_host_port(addr: &str) -> (String, String) {
 /// The variables in `format`, one per line (JSON: one object).
 pub fn render(vars: &[(String, String)], format: Format) -> String {
     match format {
-        Format::Posix => {
-            vars.iter().map(|(k, v)| format!("export {k}='{}'\n", v.replace('\'', "'\\''"))).collect()
-        }
+        Format::Posix => vars.iter().map(|(k, v)| format!("export {k}='{}'\n", v.replace('\'', "'\\''"))).collect(),
         Format::Dotenv => vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect(),
         Format::Json => {
             let map: serde_json::Map<String, serde_json::Value> =

@@ -195,7 +195,9 @@ impl Proxy {
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
             match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(TokioIo::new(upgraded))).await {
                 Ok(Ok(tls)) => crate::tls::serve_connection(tls, self.router.clone(), self.stop.clone()).await,
-                Ok(Err(e)) => tracing::info!(%host, "TLS handshake through the proxy failed (does the client trust Switchboard's CA?): {e}"),
+                Ok(Err(e)) => {
+                    tracing::info!(%host, "TLS handshake through the proxy failed (does the client trust Switchboard's CA?): {e}")
+                }
                 Err(_) => tracing::debug!(%host, "TLS handshake through the proxy timed out"),
             }
         });
