@@ -12,4 +12,9 @@ client = Client()  # TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN from the environme
 created = client.messages.create(to=to, from_="+15005550006", body="zero-code hello from python")
 fetched = client.messages(created.sid).fetch()
 listed = [m.sid for m in client.messages.list(to=to, limit=50)]
-print(json.dumps({"sdk": "twilio-python", "created": created.sid, "fetched_body": fetched.body, "listed": listed}))
+# messaging.twilio.com too: two Messaging Services, listed one per page (v1 paging follows the
+# absolute next_page_url the server hands out).
+services = [client.messaging.v1.services.create(friendly_name=f"zero-code {to} {i}").sid for i in range(2)]
+paged = [s.sid for s in client.messaging.v1.services.list(page_size=1)]
+print(json.dumps({"sdk": "twilio-python", "created": created.sid, "fetched_body": fetched.body, "listed": listed,
+                  "services": services, "services_paged": paged}))

@@ -88,7 +88,11 @@ assert got["fetched_body"] == msg["body"], got
 assert got["created"] in got["listed"], got
 server_list = [m["sid"] for m in get(f"/2010-04-01/Accounts/{sid}/Messages.json?To={to.replace('+', '%2B')}")["messages"]]
 assert server_list == [got["created"]], server_list
-print(f"  ok: {name} created {got['created']} (body {msg['body']!r}, status {msg['status']}); Switchboard lists it")
+for service in got["services"]:
+    assert get(f"/v1/Services/{service}")["sid"] == service
+assert set(got["services"]) <= set(got["services_paged"]), got
+print(f"  ok: {name} created {got['created']} (body {msg['body']!r}, status {msg['status']}); Switchboard lists it;"
+      f" services {got['services']} exist and were listed over {len(got['services_paged'])} pages")
 PY
 }
 
