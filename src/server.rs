@@ -26,6 +26,8 @@ pub struct Prepared {
     pub announce: Vec<(Account, bool)>,
     /// The HTTPS certificate (`--tls-cert`), if the API is served over TLS.
     pub tls: Option<Arc<ReloadingCert>>,
+    /// Reloads that certificate (SIGHUP, file changes) until serving ends.
+    tls_watcher: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Opens the store, upserts configured accounts (creating a random one in an empty database
@@ -37,6 +39,9 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         Some((cert, key)) => Some(ReloadingCert::load(cert, key)?),
         None => None,
     };
+    // Watching starts now, before the start banner: a SIGHUP sent once the server announces
+    // itself must reload, never take the default action (exit).
+    let tls_watcher = tls.as_ref().map(|cert| cert.watch(crate::tls::RELOAD_POLL)).transpose()?;
     // Phone-number metadata loads on first use (over a second in a debug build): load it now,
     // so the first request, whose dates are already set, does not pay for it.
     tokio::task::spawn_blocking(|| switchboard_domain::address::parse_phone("+14155550100")).await?;
@@ -121,7 +126,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         min_schedule_lead_secs: config.min_schedule_lead_secs,
         receipt_window: config.receipt_window,
     });
-    Ok(Prepared { router: api::router(state), announce, tls })
+    Ok(Prepared { router: api::router(state), announce, tls, tls_watcher })
 }
 
 /// Serves until `shutdown` resolves; in-flight requests finish first.
@@ -132,9 +137,10 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     match prepared.tls {
         Some(cert) => {
-            let watcher = cert.watch(crate::tls::RELOAD_POLL);
             let result = crate::tls::serve(listener, prepared.router, cert.server_config()?, shutdown).await;
-            watcher.abort();
+            if let Some(watcher) = prepared.tls_watcher {
+                watcher.abort();
+            }
             result
         }
         None => {

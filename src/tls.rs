@@ -92,23 +92,18 @@ impl ReloadingCert {
     }
 
     /// Reloads on SIGHUP and whenever the files change (checked every `poll`), until the
-    /// returned task is aborted. A failed reload is logged and the old certificate kept.
-    pub fn watch(self: &Arc<Self>, poll: Duration) -> tokio::task::JoinHandle<()> {
+    /// returned task is aborted. A failed reload is logged and the old certificate kept. The
+    /// SIGHUP handler is in place when this returns, so a signal sent after it is never fatal.
+    pub fn watch(self: &Arc<Self>, poll: Duration) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        #[cfg(unix)]
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         let this = self.clone();
-        tokio::spawn(async move {
-            #[cfg(unix)]
-            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        Ok(tokio::spawn(async move {
             let mut tick = tokio::time::interval(poll);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 #[cfg(unix)]
-                let forced = match hup.as_mut() {
-                    Some(h) => tokio::select! { _ = h.recv() => true, _ = tick.tick() => false },
-                    None => {
-                        tick.tick().await;
-                        false
-                    }
-                };
+                let forced = tokio::select! { _ = hup.recv() => true, _ = tick.tick() => false };
                 #[cfg(not(unix))]
                 let forced = {
                     tick.tick().await;
@@ -121,7 +116,13 @@ impl ReloadingCert {
                     Err(e) => tracing::error!("TLS certificate not reloaded, the previous one stays: {e:#}"),
                 }
             }
-        })
+        }))
+    }
+}
+
+impl ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
     }
 }
 
@@ -134,12 +135,6 @@ pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> anyhow::Result<ru
         .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
-}
-
-impl ResolvesServerCert for ReloadingCert {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current())
-    }
 }
 
 /// Modification times of both files (`None` if either is missing).
@@ -158,7 +153,10 @@ where
         let router = router.clone();
         async move { tower::ServiceExt::oneshot(router, req.map(axum::body::Body::new)).await }
     });
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+    // The timer enables hyper's 30 s limit on reading a request head (slow clients).
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => {

@@ -38,6 +38,9 @@ const CA_COMMON_NAME: &str = "Switchboard local CA (twilio.com only)";
 const LEAF_LIFETIME: Duration = Duration::from_secs(90 * 24 * 3600);
 /// A cached leaf is replaced this long before it expires.
 const LEAF_RENEW_BEFORE: Duration = Duration::from_secs(24 * 3600);
+/// At most this many names are cached; past it the cache starts over (names come from local
+/// clients, but nothing should let them grow memory without bound).
+const MAX_CACHED_LEAVES: usize = 1024;
 /// The CA itself lives ten years.
 const CA_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// Validity starts an hour back, so a client whose clock is a little behind accepts it.
@@ -146,6 +149,9 @@ impl LocalCa {
         }
         let (expires, key) = self.mint(&name, now)?;
         let key = Arc::new(key);
+        if leaves.len() >= MAX_CACHED_LEAVES {
+            leaves.clear();
+        }
         leaves.insert(name, (expires, key.clone()));
         Ok(key)
     }

@@ -128,6 +128,7 @@ pub async fn serve(
             });
             // No automatic `date` header: the CONNECT reply must be the status line alone.
             let result = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
                 .auto_date_header(false)
                 .serve_connection(TokioIo::new(tcp), service)
                 .with_upgrades()
