@@ -126,5 +126,9 @@ async fn serve(args: switchboard::config::ServeArgs) -> anyhow::Result<()> {
         }
         out.flush()?;
     }
-    server::serve(prepared, listener, stopped(stop_rx)).await
+    let result = server::serve(prepared, listener, stopped(stop_rx)).await;
+    if let Some(address) = proxy {
+        server::forget_proxy_address(&config, address);
+    }
+    result
 }

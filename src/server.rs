@@ -190,6 +190,15 @@ pub async fn start_proxy(
     Ok(Some(address))
 }
 
+/// Removes the address a stopping proxy wrote for `switchboard env`, unless another server has
+/// written its own since.
+pub fn forget_proxy_address(config: &Config, address: SocketAddr) {
+    let path = config.ca_dir.join(PROXY_ADDR_FILE);
+    if std::fs::read_to_string(&path).is_ok_and(|text| text.trim() == client_address(address)) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// How clients reach a listener: an unspecified address (0.0.0.0) through loopback.
 fn client_address(address: SocketAddr) -> String {
     match address.ip() {
@@ -205,10 +214,19 @@ fn client_address(address: SocketAddr) -> String {
 pub fn client_environment(config: &Config) -> anyhow::Result<Vec<(String, String)>> {
     let ca = LocalCa::load_or_create(&config.ca_dir)?;
     let files = ca.write_client_files()?;
-    let configured =
-        config.proxy_listen.as_deref().and_then(|a| a.parse::<SocketAddr>().ok()).filter(|a| a.port() != 0);
+    // A configured port is used as is (the unspecified address through loopback); port 0 is
+    // only known to the running server, which wrote it down.
+    let configured = config.proxy_listen.as_deref().and_then(|a| {
+        let (host, port) = a.rsplit_once(':')?;
+        let port = port.parse::<u16>().ok().filter(|p| *p != 0)?;
+        Some(match host {
+            "0.0.0.0" => format!("127.0.0.1:{port}"),
+            "[::]" => format!("[::1]:{port}"),
+            _ => a.to_string(),
+        })
+    });
     let proxy = match configured {
-        Some(a) => client_address(a),
+        Some(a) => a,
         None => {
             let path = ca.dir().join(PROXY_ADDR_FILE);
             match std::fs::read_to_string(&path) {
