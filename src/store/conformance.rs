@@ -8,7 +8,9 @@
 use super::callbacks::{AttemptRecord, NewCallback};
 use super::links::ShortLink;
 use super::messages::{Conditional, MessageEvent, MessageFilter};
-use super::{Account, Content, Cursor, Media, Store, Transition};
+use super::{
+    Account, AccountEdit, AccountRecord, AccountStatus, ApiKey, Content, Cursor, KeyType, Media, Store, Transition,
+};
 use std::sync::Arc;
 use switchboard_domain::message::{Message, SendOptions};
 use switchboard_domain::sid::KeyGenerator;
@@ -21,6 +23,10 @@ macro_rules! suite {
         $crate::store::conformance::suite!(@each $open;
             an_upserted_account_replaces_its_token,
             inserting_an_existing_account_keeps_its_stored_token,
+            a_main_account_owns_itself_and_is_active,
+            subaccounts_are_created_up_to_the_limit_and_listed_with_their_owner,
+            an_account_edit_changes_name_status_and_rotates_tokens,
+            a_key_is_stored_renamed_and_deleted_only_within_its_account,
             a_message_is_fetched_by_its_sid_only_within_its_account,
             a_failed_insert_leaves_the_other_writes_intact,
             a_batch_insert_stores_every_message_with_its_first_event,
@@ -126,6 +132,112 @@ pub(crate) async fn inserting_an_existing_account_keeps_its_stored_token(store: 
     let mut all: Vec<String> = store.accounts().await.unwrap().into_iter().map(|a| a.sid).collect();
     all.sort();
     assert_eq!(all, ["AC1", "AC2"]);
+}
+
+pub(crate) async fn a_main_account_owns_itself_and_is_active(store: Arc<dyn Store>) {
+    store.upsert_account(Account { sid: "AC1".into(), auth_token: "one".into() }).await.unwrap();
+    let r = store.account_record("AC1").await.unwrap().unwrap();
+    assert_eq!((r.owner_account_sid.as_str(), r.status, r.auth_token.as_str()), ("AC1", AccountStatus::Active, "one"));
+    assert!(!r.is_subaccount());
+    assert_eq!(r.secondary_token, None);
+    assert_eq!(store.account_record("AC9").await.unwrap(), None);
+}
+
+fn subaccount(sid: &str, owner: &str) -> AccountRecord {
+    AccountRecord {
+        sid: sid.into(),
+        owner_account_sid: owner.into(),
+        friendly_name: format!("sub {sid}"),
+        status: AccountStatus::Active,
+        auth_token: format!("token-{sid}"),
+        secondary_token: None,
+        secondary_date_created: None,
+        date_created: T0,
+        date_updated: T0,
+    }
+}
+
+pub(crate) async fn subaccounts_are_created_up_to_the_limit_and_listed_with_their_owner(store: Arc<dyn Store>) {
+    store.upsert_account(Account { sid: "AC1".into(), auth_token: "one".into() }).await.unwrap();
+    store.upsert_account(Account { sid: "AC9".into(), auth_token: "nine".into() }).await.unwrap();
+    assert!(store.insert_subaccount(subaccount("AC3", "AC1"), 2).await.unwrap());
+    assert!(store.insert_subaccount(subaccount("AC2", "AC1"), 2).await.unwrap());
+    assert!(!store.insert_subaccount(subaccount("AC4", "AC1"), 2).await.unwrap(), "over the limit");
+    assert_eq!(store.account_record("AC4").await.unwrap(), None);
+    // A closed subaccount no longer counts against the limit.
+    let closed = AccountEdit { status: Some(AccountStatus::Closed), ..Default::default() };
+    store.update_account("AC2", closed, T0 + 1).await.unwrap().unwrap();
+    assert!(store.insert_subaccount(subaccount("AC4", "AC1"), 2).await.unwrap());
+    let family: Vec<String> = store.account_family("AC1").await.unwrap().into_iter().map(|r| r.sid).collect();
+    assert_eq!(family, ["AC1", "AC2", "AC3", "AC4"]);
+    assert_eq!(store.account_family("AC9").await.unwrap().len(), 1);
+    let sub = store.account_record("AC3").await.unwrap().unwrap();
+    assert_eq!(sub, subaccount("AC3", "AC1"));
+    assert!(sub.is_subaccount());
+    assert_eq!(store.account("AC3").await.unwrap().unwrap().auth_token, "token-AC3");
+}
+
+pub(crate) async fn an_account_edit_changes_name_status_and_rotates_tokens(store: Arc<dyn Store>) {
+    store.upsert_account(Account { sid: "AC1".into(), auth_token: "one".into() }).await.unwrap();
+    let edit = AccountEdit {
+        friendly_name: Some("renamed".into()),
+        status: Some(AccountStatus::Suspended),
+        secondary_token: Some(Some("two".into())),
+        promote: false,
+    };
+    let r = store.update_account("AC1", edit, T0).await.unwrap().unwrap();
+    assert_eq!(
+        (r.friendly_name.as_str(), r.status, r.secondary_token.as_deref()),
+        ("renamed", AccountStatus::Suspended, Some("two"))
+    );
+    assert_eq!((r.date_updated, r.secondary_date_created), (T0, Some(T0)));
+    let promoted = store
+        .update_account("AC1", AccountEdit { promote: true, ..Default::default() }, T0 + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((promoted.auth_token.as_str(), promoted.secondary_token.as_deref()), ("two", None));
+    assert_eq!(store.account_record("AC1").await.unwrap().unwrap(), promoted);
+    assert_eq!(store.account("AC1").await.unwrap().unwrap().auth_token, "two");
+    // Promoting without a secondary changes no token.
+    let again = store
+        .update_account("AC1", AccountEdit { promote: true, ..Default::default() }, T0 + 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.auth_token, "two");
+    let removed = AccountEdit { secondary_token: Some(None), ..Default::default() };
+    store
+        .update_account(
+            "AC1",
+            AccountEdit { secondary_token: Some(Some("three".into())), ..Default::default() },
+            T0 + 3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.update_account("AC1", removed, T0 + 4).await.unwrap().unwrap().secondary_token, None);
+    assert_eq!(store.update_account("AC9", AccountEdit::default(), T0).await.unwrap(), None);
+}
+
+pub(crate) async fn a_key_is_stored_renamed_and_deleted_only_within_its_account(store: Arc<dyn Store>) {
+    let (key, secret) = ApiKey::generate("AC1", "first", KeyType::Restricted, Some(r#"{"allow":[]}"#.into()), T0);
+    store.insert_key(key.clone()).await.unwrap();
+    let (other, _) = ApiKey::generate("AC2", "other", KeyType::Standard, None, T0);
+    store.insert_key(other.clone()).await.unwrap();
+    let stored = store.key(&key.sid).await.unwrap().unwrap();
+    assert_eq!(stored, key);
+    assert!(stored.verify(&secret));
+    assert_eq!(store.keys_of("AC1").await.unwrap(), [key.clone()]);
+    assert_eq!(store.update_key("AC2", &key.sid, Some("x".into()), None, T0 + 1).await.unwrap(), None);
+    let renamed = store.update_key("AC1", &key.sid, Some("renamed".into()), None, T0 + 1).await.unwrap().unwrap();
+    assert_eq!(
+        (renamed.friendly_name.as_str(), renamed.policy.as_deref(), renamed.date_updated),
+        ("renamed", Some(r#"{"allow":[]}"#), T0 + 1)
+    );
+    assert!(!store.delete_key("AC2", &key.sid).await.unwrap());
+    assert!(store.delete_key("AC1", &key.sid).await.unwrap());
+    assert_eq!(store.key(&key.sid).await.unwrap(), None);
+    assert_eq!(store.keys_of("AC2").await.unwrap(), [other]);
 }
 
 pub(crate) async fn a_message_is_fetched_by_its_sid_only_within_its_account(store: Arc<dyn Store>) {

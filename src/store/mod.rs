@@ -11,6 +11,7 @@ pub mod callbacks;
 pub(crate) mod conformance;
 pub mod content;
 pub mod feedback;
+pub mod keys;
 pub mod links;
 pub mod media;
 pub mod messages;
@@ -24,10 +25,11 @@ pub mod tokens;
 use std::sync::Arc;
 use switchboard_domain::status::Status;
 
-pub use accounts::Account;
+pub use accounts::{Account, AccountEdit, AccountRecord, AccountStatus};
 pub use callbacks::{AttemptRecord, CallbackRow, CallbackView, NewCallback};
 pub use content::Content;
 pub use feedback::Feedback;
+pub use keys::{ApiKey, KeyType};
 pub use media::Media;
 pub use messages::{Conditional, MessageEvent, MessageFilter};
 
@@ -38,6 +40,7 @@ pub mod prelude {
     pub use super::callbacks::CallbackStore;
     pub use super::content::ContentStore;
     pub use super::feedback::FeedbackStore;
+    pub use super::keys::KeyStore;
     pub use super::links::LinkStore;
     pub use super::media::MediaStore;
     pub use super::messages::MessageStore;
@@ -129,6 +132,7 @@ pub trait Store:
     + prelude::MessageStore
     + prelude::CallbackStore
     + prelude::FeedbackStore
+    + prelude::KeyStore
     + prelude::ContentStore
     + prelude::MediaStore
     + prelude::LinkStore
