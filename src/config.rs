@@ -191,6 +191,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_RECEIPT_WINDOW_SECS", value_name = "SECS")]
     pub receipt_window_secs: Option<u64>,
 
+    /// Most subaccounts (not closed) a main account may have; one more is 21480 [default: 1000].
+    #[arg(long, env = "SWITCHBOARD_SUBACCOUNT_LIMIT", value_name = "N")]
+    pub subaccount_limit: Option<usize>,
+
     /// Automatic reply to STOP (empty: none) [default: Twilio's text].
     #[arg(long, env = "SWITCHBOARD_OPT_OUT_STOP_REPLY", value_name = "TEXT")]
     pub opt_out_stop_reply: Option<String>,
@@ -288,6 +292,8 @@ pub struct Config {
     pub retention_days: Option<u32>,
     /// How long after it was sent a `sent` message without a receipt counts as final for deletion.
     pub receipt_window: Duration,
+    /// Most subaccounts a main account may have.
+    pub subaccount_limit: usize,
     /// Short-link prefix (`None`: the public URL + `/l`).
     pub link_shortening_domain: Option<String>,
     /// Click events go here.
@@ -386,6 +392,7 @@ impl Config {
             tls,
             retention_days: s.retention_days.filter(|d| *d > 0),
             receipt_window: Duration::from_secs(s.receipt_window_secs.unwrap_or(3600)),
+            subaccount_limit: s.subaccount_limit.unwrap_or(1000),
             link_shortening_domain: s.link_shortening_domain.map(|d| d.trim_end_matches('/').to_string()),
             link_click_callback: s.link_click_callback,
             require_owned_senders: s.require_owned_senders.unwrap_or(false),

@@ -80,6 +80,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         callbacks,
         config.delivery.clone(),
         media.clone(),
+        tokens.clone(),
         events_rx,
     );
     let (messages, callbacks) = dispatcher.resume().await?;
@@ -125,6 +126,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         require_owned_senders: config.require_owned_senders,
         min_schedule_lead_secs: config.min_schedule_lead_secs,
         receipt_window: config.receipt_window,
+        subaccount_limit: config.subaccount_limit,
     });
     Ok(Prepared { router: api::router(state), announce, tls, tls_watcher })
 }

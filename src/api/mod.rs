@@ -4,10 +4,13 @@
 //! render, nothing more. To add a Twilio resource: add its file, its routes in [`router`], its
 //! JSON in `render.rs`.
 
+pub mod accounts;
 pub mod auth;
+pub mod auth_tokens;
 pub mod content;
 pub mod error;
 pub mod form;
+pub mod keys;
 pub mod links;
 pub mod media;
 pub mod messages;
@@ -62,6 +65,8 @@ pub struct AppState {
     pub min_schedule_lead_secs: i64,
     /// A `sent` message may be deleted this long after it was sent (`--receipt-window-secs`).
     pub receipt_window: std::time::Duration,
+    /// Most subaccounts a main account may have (`--subaccount-limit`).
+    pub subaccount_limit: usize,
 }
 
 /// Shared state handle.
@@ -83,6 +88,9 @@ pub fn router(state: SharedState) -> Router {
             "/_switchboard/Accounts/{account}/Simulator/Rules.json",
             get(switchboard::list_rules).post(switchboard::add_rule).delete(switchboard::clear_rules),
         )
+        .merge(accounts::routes())
+        .merge(keys::routes())
+        .merge(auth_tokens::routes())
         .merge(numbers::routes())
         .merge(short_codes::routes())
         .merge(services::routes())

@@ -409,3 +409,131 @@ pub fn pool_segment(kind: PoolKind) -> &'static str {
         PoolKind::AlphaSender => "AlphaSenders",
     }
 }
+
+/// `subresource_uris` of an account: the resources Switchboard serves under it.
+#[derive(Serialize)]
+pub struct AccountSubresources {
+    incoming_phone_numbers: String,
+    keys: String,
+    messages: String,
+    short_codes: String,
+}
+
+/// An Account resource (`api.v2010.account`), keys in Twilio's order.
+#[derive(Serialize)]
+pub struct AccountJson<'a> {
+    auth_token: &'a str,
+    date_created: String,
+    date_updated: String,
+    friendly_name: &'a str,
+    owner_account_sid: &'a str,
+    sid: &'a str,
+    status: &'static str,
+    subresource_uris: AccountSubresources,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    uri: String,
+}
+
+/// Renders an account (with its primary token, as Twilio does for credentials that may manage it).
+pub fn account(a: &crate::store::AccountRecord) -> AccountJson<'_> {
+    let base = format!("/2010-04-01/Accounts/{}", a.sid);
+    AccountJson {
+        auth_token: &a.auth_token,
+        date_created: rfc2822(a.date_created),
+        date_updated: rfc2822(a.date_updated),
+        friendly_name: &a.friendly_name,
+        owner_account_sid: &a.owner_account_sid,
+        sid: &a.sid,
+        status: a.status.as_str(),
+        subresource_uris: AccountSubresources {
+            incoming_phone_numbers: format!("{base}/IncomingPhoneNumbers.json"),
+            keys: format!("{base}/Keys.json"),
+            messages: format!("{base}/Messages.json"),
+            short_codes: format!("{base}/SMS/ShortCodes.json"),
+        },
+        kind: "Full",
+        uri: format!("{base}.json"),
+    }
+}
+
+/// A Key resource (`api.v2010.account.key`; `secret` only in the create answer, `new_key`).
+#[derive(Serialize)]
+pub struct KeyJson<'a> {
+    sid: &'a str,
+    friendly_name: &'a str,
+    date_created: String,
+    date_updated: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<&'a str>,
+}
+
+/// Renders a v2010 key, with its secret when just created.
+pub fn key<'a>(k: &'a crate::store::ApiKey, secret: Option<&'a str>) -> KeyJson<'a> {
+    KeyJson {
+        sid: &k.sid,
+        friendly_name: &k.friendly_name,
+        date_created: rfc2822(k.date_created),
+        date_updated: rfc2822(k.date_updated),
+        secret,
+    }
+}
+
+/// How an IAM v1 key is shown: created (with `secret`), fetched (with `policy`), or listed
+/// (with `flags`), as `iam.v1.new_key`, `iam.v1.key` and `iam.v1.get_keys`.
+pub enum IamKeyView<'a> {
+    /// Just created: the secret, shown once.
+    Created(&'a str),
+    /// Fetched or updated.
+    One,
+    /// An item of a list.
+    Listed,
+}
+
+/// Renders an IAM v1 key.
+pub fn iam_key(k: &crate::store::ApiKey, view: IamKeyView<'_>) -> serde_json::Value {
+    let policy = || {
+        k.policy
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+            .unwrap_or(serde_json::Value::Null)
+    };
+    let mut v = serde_json::json!({
+        "sid": k.sid,
+        "friendly_name": k.friendly_name,
+        "date_created": rfc2822(k.date_created),
+        "date_updated": rfc2822(k.date_updated),
+    });
+    match view {
+        IamKeyView::Created(secret) => {
+            v["secret"] = secret.into();
+            v["policy"] = policy();
+        }
+        IamKeyView::One => v["policy"] = policy(),
+        IamKeyView::Listed => v["flags"] = serde_json::json!(["rest_api", "signing"]),
+    }
+    v
+}
+
+/// The secondary auth token of an account (`accounts.v1.secondary_auth_token`).
+pub fn secondary_auth_token(a: &crate::store::AccountRecord, base_url: &str) -> serde_json::Value {
+    let created = a.secondary_date_created.unwrap_or(a.date_updated);
+    serde_json::json!({
+        "account_sid": a.sid,
+        "date_created": iso8601(created),
+        "date_updated": iso8601(created),
+        "secondary_auth_token": a.secondary_token,
+        "url": format!("{base_url}/v1/AuthTokens/Secondary"),
+    })
+}
+
+/// The promoted auth token of an account (`accounts.v1.auth_token_promotion`).
+pub fn auth_token_promotion(a: &crate::store::AccountRecord, base_url: &str) -> serde_json::Value {
+    serde_json::json!({
+        "account_sid": a.sid,
+        "auth_token": a.auth_token,
+        "date_created": iso8601(a.date_created),
+        "date_updated": iso8601(a.date_updated),
+        "url": format!("{base_url}/v1/AuthTokens/Promote"),
+    })
+}

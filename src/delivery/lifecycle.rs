@@ -28,10 +28,28 @@ pub(super) async fn send_one(inner: Arc<Inner>, message: Message) {
         fail(&inner, &message, Status::Queued, TwilioError::validity_expired()).await;
         return;
     }
+    if !account_active(&inner, &message.account_sid).await {
+        fail(&inner, &message, Status::Queued, TwilioError::delivery(30002)).await;
+        return;
+    }
     let t = Transition::new(message.key(), Status::Queued, Status::Sending, now);
     if transition(&inner, &message, t, None).await {
         hand_to_carrier(inner, message).await;
     }
+}
+
+/// Whether the message's account (and its parent) may still send. A store error counts as
+/// active: an outage must not fail messages that would otherwise go out.
+async fn account_active(inner: &Inner, account_sid: &str) -> bool {
+    use crate::store::AccountStatus;
+    let Ok(Some(account)) = inner.accounts.record(account_sid).await else { return true };
+    if account.status != AccountStatus::Active {
+        return false;
+    }
+    if !account.is_subaccount() {
+        return true;
+    }
+    !matches!(inner.accounts.record(&account.owner_account_sid).await, Ok(Some(p)) if p.status != AccountStatus::Active)
 }
 
 /// Submits a `sending` message to the carrier and records its answer.

@@ -74,6 +74,8 @@ struct Inner {
     lanes: Lanes,
     /// Fetches and stores MMS media before submission.
     media: media::MediaFetcher,
+    /// Accounts, cached: a message of a suspended or closed account fails with 30002.
+    accounts: Arc<crate::store::tokens::AccountTokens>,
 }
 
 /// Hands messages to delivery. Cheap to clone.
@@ -90,6 +92,7 @@ impl Dispatcher {
         callbacks: Callbacks,
         config: DeliveryConfig,
         media: media::MediaFetcher,
+        accounts: Arc<crate::store::tokens::AccountTokens>,
         mut events: mpsc::UnboundedReceiver<CarrierEvent>,
     ) -> Dispatcher {
         let DeliveryConfig { rates, queue_limit_secs, prices } = config;
@@ -103,6 +106,7 @@ impl Dispatcher {
             prices,
             lanes: Lanes::new(rates, queue_limit_secs),
             media,
+            accounts,
         });
         let for_events = inner.clone();
         tokio::spawn(async move {

@@ -1,47 +1,86 @@
-//! Account auth tokens, cached in front of the store. Every API request authenticates with one
-//! and every status callback and inbound webhook is signed with one, while accounts rarely
-//! change: one cache serves all three, so a token changed through it is seen by all of them.
+//! Accounts and API keys, cached in front of the store. Every API request authenticates with
+//! one and every status callback and inbound webhook is signed with an account's primary
+//! token, while accounts and keys rarely change: one cache serves all of them, and every
+//! change made through the API goes through it ([`AccountTokens::forget_account`],
+//! [`AccountTokens::forget_key`]), so a deleted key or a closed account is refused at once.
 
-use super::{Account, Store, StoreResult};
+use super::{Account, AccountRecord, ApiKey, Store, StoreResult};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-/// Account SID → auth token, read through to the store on a miss.
+/// Account SID → account, and key SID → key, read through to the store on a miss.
 pub struct AccountTokens {
     store: Arc<dyn Store>,
-    cache: RwLock<HashMap<String, String>>,
+    accounts: RwLock<HashMap<String, Arc<AccountRecord>>>,
+    keys: RwLock<HashMap<String, Arc<ApiKey>>>,
 }
 
 impl AccountTokens {
     /// An empty cache in front of `store`.
     pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
-        Arc::new(AccountTokens { store, cache: RwLock::new(HashMap::new()) })
+        Arc::new(AccountTokens { store, accounts: RwLock::default(), keys: RwLock::default() })
     }
 
-    /// Remembers (or updates) an account's token.
+    /// Drops what is cached about an account (after a change through the store): the next
+    /// read sees the stored one.
     pub fn remember(&self, account: &Account) {
-        if let Ok(mut map) = self.cache.write() {
-            map.insert(account.sid.clone(), account.auth_token.clone());
+        self.forget_account(&account.sid);
+    }
+
+    /// Drops what is cached about an account.
+    pub fn forget_account(&self, sid: &str) {
+        if let Ok(mut map) = self.accounts.write() {
+            map.remove(sid);
         }
     }
 
-    /// The account's token; `None` when the account does not exist.
-    pub async fn token(&self, account_sid: &str) -> StoreResult<Option<String>> {
-        if let Some(token) = self.cache.read().ok().and_then(|m| m.get(account_sid).cloned()) {
-            return Ok(Some(token));
+    /// Drops what is cached about a key.
+    pub fn forget_key(&self, sid: &str) {
+        if let Ok(mut map) = self.keys.write() {
+            map.remove(sid);
         }
-        let Some(account) = self.store.account(account_sid).await? else { return Ok(None) };
-        self.remember(&account);
-        Ok(Some(account.auth_token))
+    }
+
+    /// The account; `None` when it does not exist.
+    pub async fn record(&self, sid: &str) -> StoreResult<Option<Arc<AccountRecord>>> {
+        if let Some(r) = self.accounts.read().ok().and_then(|m| m.get(sid).cloned()) {
+            return Ok(Some(r));
+        }
+        let Some(record) = self.store.account_record(sid).await? else { return Ok(None) };
+        let record = Arc::new(record);
+        if let Ok(mut map) = self.accounts.write() {
+            map.insert(sid.to_string(), record.clone());
+        }
+        Ok(Some(record))
+    }
+
+    /// The account's primary token (the one that signs its webhooks); `None` when the account
+    /// does not exist.
+    pub async fn token(&self, account_sid: &str) -> StoreResult<Option<String>> {
+        Ok(self.record(account_sid).await?.map(|r| r.auth_token.clone()))
+    }
+
+    /// The key; `None` when it does not exist (or was deleted).
+    pub async fn key(&self, sid: &str) -> StoreResult<Option<Arc<ApiKey>>> {
+        if let Some(k) = self.keys.read().ok().and_then(|m| m.get(sid).cloned()) {
+            return Ok(Some(k));
+        }
+        let Some(key) = self.store.key(sid).await? else { return Ok(None) };
+        let key = Arc::new(key);
+        if let Ok(mut map) = self.keys.write() {
+            map.insert(sid.to_string(), key.clone());
+        }
+        Ok(Some(key))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{AccountEdit, KeyType};
 
     #[tokio::test]
-    async fn tokens_are_read_through_to_the_store_once_and_unknown_accounts_are_none() {
+    async fn accounts_and_keys_are_read_through_once_and_forgetting_shows_the_stored_change() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> =
             Arc::new(crate::store::sqlite::SqliteStore::open(dir.path().join("t.db").to_str().unwrap()).await.unwrap());
@@ -49,11 +88,25 @@ mod tests {
         store.upsert_account(Account { sid: sid.clone(), auth_token: "one".into() }).await.unwrap();
         let tokens = AccountTokens::new(store.clone());
         assert_eq!(tokens.token(&sid).await.unwrap().as_deref(), Some("one"));
-        // Cached: a change behind the cache's back is not seen until it is remembered.
+        // Cached: a change behind the cache's back is not seen until it is forgotten.
         store.upsert_account(Account { sid: sid.clone(), auth_token: "two".into() }).await.unwrap();
         assert_eq!(tokens.token(&sid).await.unwrap().as_deref(), Some("one"));
         tokens.remember(&Account { sid: sid.clone(), auth_token: "two".into() });
         assert_eq!(tokens.token(&sid).await.unwrap().as_deref(), Some("two"));
+        store
+            .update_account(&sid, AccountEdit { friendly_name: Some("n".into()), ..Default::default() }, 1)
+            .await
+            .unwrap();
+        tokens.forget_account(&sid);
+        assert_eq!(tokens.record(&sid).await.unwrap().unwrap().friendly_name, "n");
         assert_eq!(tokens.token(&format!("AC{}", "2".repeat(32))).await.unwrap(), None);
+
+        let (key, _) = ApiKey::generate(&sid, "k", KeyType::Standard, None, 1);
+        store.insert_key(key.clone()).await.unwrap();
+        assert_eq!(tokens.key(&key.sid).await.unwrap().as_deref(), Some(&key));
+        store.delete_key(&sid, &key.sid).await.unwrap();
+        assert!(tokens.key(&key.sid).await.unwrap().is_some(), "still cached");
+        tokens.forget_key(&key.sid);
+        assert_eq!(tokens.key(&key.sid).await.unwrap(), None);
     }
 }
