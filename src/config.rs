@@ -48,6 +48,9 @@ pub enum Command {
     /// Run a command with those variables set (`switchboard run -- npm test`); its exit code is
     /// passed through.
     Run(RunArgs),
+    /// Manage API keys in the database directly (for scripts that bootstrap an installation).
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 /// `switchboard env`.
@@ -70,6 +73,47 @@ pub struct RunArgs {
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// `switchboard keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key and print `SID SECRET` (the secret is shown only this once).
+    Create(KeysCreateArgs),
+    /// List an account's API keys (`SID TYPE FRIENDLY_NAME`, one a line).
+    List(KeysListArgs),
+}
+
+/// `switchboard keys create`.
+#[derive(Debug, Args)]
+pub struct KeysCreateArgs {
+    /// SQLite database file of the server [default: ./switchboard.db].
+    #[arg(long, env = "SWITCHBOARD_DB", value_name = "PATH", default_value = DEFAULT_DB)]
+    pub db: String,
+    /// The account the key belongs to (`AC…`, must exist).
+    #[arg(long, value_name = "AC…")]
+    pub account: String,
+    /// A main key: it may also manage accounts, keys and auth tokens (Twilio creates these
+    /// only in its Console).
+    #[arg(long, conflicts_with = "standard")]
+    pub main: bool,
+    /// A standard key (the default): everything except accounts, keys and auth tokens.
+    #[arg(long)]
+    pub standard: bool,
+    /// Display name of the key.
+    #[arg(long, value_name = "NAME", default_value = "")]
+    pub friendly_name: String,
+}
+
+/// `switchboard keys list`.
+#[derive(Debug, Args)]
+pub struct KeysListArgs {
+    /// SQLite database file of the server [default: ./switchboard.db].
+    #[arg(long, env = "SWITCHBOARD_DB", value_name = "PATH", default_value = DEFAULT_DB)]
+    pub db: String,
+    /// The account whose keys to list (`AC…`).
+    #[arg(long, value_name = "AC…")]
+    pub account: String,
 }
 
 /// The settings of `switchboard serve`: flags, environment variables and TOML keys alike.

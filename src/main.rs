@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use std::io::Write;
-use switchboard::config::{Cli, Command, Config, EnvArgs, RunArgs};
+use switchboard::config::{Cli, Command, Config, EnvArgs, KeysCommand, RunArgs};
 use switchboard::server;
 use tracing_subscriber::EnvFilter;
 
@@ -25,6 +25,7 @@ async fn main() -> std::process::ExitCode {
             Ok(code) => return code,
             Err(e) => Err(e),
         },
+        Command::Keys(cmd) => keys(cmd).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -131,4 +132,32 @@ async fn serve(args: switchboard::config::ServeArgs) -> anyhow::Result<()> {
         server::forget_proxy_address(&config, address);
     }
     result
+}
+
+/// `switchboard keys create|list`: works on the database directly, so a script can bootstrap
+/// credentials before (or while) the server runs.
+async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
+    use switchboard::store::{ApiKey, KeyType};
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        KeysCommand::Create(a) => {
+            let store = switchboard::store::open(&a.db).await?;
+            if store.account_record(&a.account).await?.is_none() {
+                anyhow::bail!("no account {} in {}", a.account, a.db);
+            }
+            let key_type = if a.main { KeyType::Main } else { KeyType::Standard };
+            let now = switchboard::clock::now_ms();
+            let (key, secret) = ApiKey::generate(&a.account, &a.friendly_name, key_type, None, now);
+            store.insert_key(key.clone()).await?;
+            writeln!(out, "{} {}", key.sid, secret)?;
+        }
+        KeysCommand::List(a) => {
+            let store = switchboard::store::open(&a.db).await?;
+            for k in store.keys_of(&a.account).await? {
+                writeln!(out, "{} {} {}", k.sid, k.key_type.as_str(), k.friendly_name)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
 }
