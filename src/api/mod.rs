@@ -103,9 +103,28 @@ pub fn router(state: SharedState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(twilio_shaped_errors))
+        .layer(axum::middleware::from_fn(close_after_unread_body))
         .layer(axum::middleware::from_fn(record_http_metrics))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .with_state(state)
+}
+
+/// A request refused before its body was read (bad credentials, say) leaves that body on the
+/// connection: hyper then closes it, racing a client that already reuses it for its next
+/// request. Saying `Connection: close` on such answers makes the client open a new one.
+async fn close_after_unread_body(req: Request, next: axum::middleware::Next) -> Response {
+    use axum::http::{header, HeaderValue};
+    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    let mut resp = next.run(req).await;
+    if has_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
 }
 
 /// Latency and count of every request, by route template (not raw path: bounded labels).
