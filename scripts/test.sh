@@ -115,6 +115,9 @@ run_suite "zero-code: unchanged python/node apps and twilio-cli via switchboard 
 run_suite "schemathesis (Twilio OpenAPI, Messages paths)" 300 \
   bash "$SDK/schemathesis/run.sh"
 
+run_suite "schemathesis (Twilio OpenAPI, Accounts, Keys, IAM v1 Keys, AuthTokens paths)" 300 \
+  "$SDK/.venv/bin/python" "$SDK/schemathesis/run_accounts.py"
+
 # The benchmark is not a test (nothing is timed against a target here), but running it once in
 # its tiny configuration keeps it from rotting: it fails only if a scenario fails outright.
 if [ "${SKIP_BENCH:-0}" != "1" ]; then
