@@ -142,6 +142,28 @@ pub struct CreateReport {
     pub ceiling: Vec<Level>,
     /// Prism serving Twilio's OpenAPI description.
     pub peer: PeerReport,
+    /// Token auth beside API-key auth on one server (ABBA windows at the highest level).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_auth: Option<KeyAuthReport>,
+}
+
+/// Create throughput with `AccountSid:AuthToken` beside `SK…:secret`, same server, same run.
+#[derive(Debug, Serialize)]
+pub struct KeyAuthReport {
+    /// Connections.
+    pub connections: usize,
+    /// Token-auth windows (first and last).
+    pub token: Vec<Level>,
+    /// Key-auth windows (second and third).
+    pub key: Vec<Level>,
+}
+
+impl KeyAuthReport {
+    /// Mean req/s of the token windows and of the key windows.
+    pub fn means(&self) -> (f64, f64) {
+        let mean = |v: &[Level]| v.iter().map(|l| l.rps).sum::<f64>() / v.len().max(1) as f64;
+        (mean(&self.token), mean(&self.key))
+    }
 }
 
 /// The peer's part of the create scenario.
@@ -277,6 +299,18 @@ impl Report {
             "≥ 30 %",
             share.map(|(s, c)| (format!("{:.1} % (ceiling {} req/s)", s * 100.0, int(c)), s >= 0.30)),
         ));
+        if let Some(k) = self.create.as_ref().and_then(|c| c.key_auth.as_ref()) {
+            let (token, key) = k.means();
+            let ratio = key / token.max(0.001);
+            t.push(check(
+                "create with API-key auth vs token auth, same run",
+                "within 5 %",
+                Some((
+                    format!("key {} vs token {} req/s ({:+.1} %)", int(key), int(token), (ratio - 1.0) * 100.0),
+                    ratio >= 0.95,
+                )),
+            ));
+        }
         if let Some(list) = &self.list {
             let scale = if list.messages < LIST_TARGET_MESSAGES {
                 format!(" at {} messages (target is for 1,000,000)", int(list.messages as f64))
@@ -395,6 +429,20 @@ impl Report {
             }
             if let Some(note) = &c.peer.note {
                 let _ = writeln!(s, "  peer {}: {note}", c.peer.status);
+            }
+            if let Some(k) = &c.key_auth {
+                let windows = |v: &[Level]| v.iter().map(|l| int(l.rps)).collect::<Vec<_>>().join(", ");
+                let (token, key) = k.means();
+                let _ = writeln!(
+                    s,
+                    "  auth, {} conns, one server (token, key, key, token): token {} req/s [{}], key {} req/s [{}], key/token {:.3}",
+                    k.connections,
+                    int(token),
+                    windows(&k.token),
+                    int(key),
+                    windows(&k.key),
+                    key / token.max(0.001)
+                );
             }
         }
         if let Some(l) = &self.list {
@@ -534,6 +582,7 @@ mod tests {
                 switchboard: vec![level(1, 50_000.0, 1.0), level(64, 21_000.0, 12.0)],
                 ceiling: vec![level(64, 100_000.0, 1.0)],
                 peer: PeerReport { name: String::new(), status: "skipped".into(), note: None, levels: vec![] },
+                key_auth: None,
             }),
             list: None,
             end_to_end: None,

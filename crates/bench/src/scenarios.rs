@@ -4,7 +4,7 @@
 
 use crate::load::{self, Conn, RequestSpec};
 use crate::process::Server;
-use crate::report::{CreateReport, EndToEndReport, Level, ListQuery, ListReport, PeerReport, Report};
+use crate::report::{CreateReport, EndToEndReport, KeyAuthReport, Level, ListQuery, ListReport, PeerReport, Report};
 use crate::{peer, report, seed};
 use anyhow::{anyhow, bail, Context};
 use axum::body::Bytes;
@@ -185,6 +185,7 @@ pub async fn create(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
             note: None,
             levels: Vec::new(),
         },
+        key_auth: None,
     };
 
     for (i, &connections) in plan.levels.iter().enumerate() {
@@ -210,6 +211,10 @@ pub async fn create(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
         progress_line("switchboard", &level);
         fail_on_errors(report, &format!("create on Switchboard at {connections} connections"), &level);
         out.switchboard.push(level);
+    }
+
+    if let Some(&connections) = plan.levels.last() {
+        out.key_auth = Some(key_auth(ctx, report, connections).await?);
     }
 
     // The ceiling answers as many bytes as Switchboard did.
@@ -240,6 +245,51 @@ pub async fn create(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     }
     report.create = Some(out);
     Ok(())
+}
+
+/// Token auth and API-key auth on one server at `connections`, in ABBA order (token, key,
+/// key, token) so that the database growing during the run favours neither.
+async fn key_auth(ctx: &Ctx, report: &mut Report, connections: usize) -> anyhow::Result<KeyAuthReport> {
+    let plan = &ctx.plan;
+    let db = ctx.work.join("create-key-auth.db");
+    let mut server = ctx.start_switchboard("switchboard-create-key-auth", &db, &[])?;
+    let keys_path = format!("/2010-04-01/Accounts/{}/Keys.json", ctx.account.sid);
+    let auth = Some((ctx.account.sid.as_str(), ctx.account.auth_token.as_str()));
+    let spec = RequestSpec::new(server.addr, Method::POST, &keys_path, auth, Some("FriendlyName=bench".into()))?;
+    let (status, body) = Conn::open(server.addr).await?.send(&spec).await?;
+    if status != StatusCode::CREATED {
+        bail!("creating an API key: {status} {}", String::from_utf8_lossy(&body));
+    }
+    let key: serde_json::Value = serde_json::from_slice(&body)?;
+    let (sid, secret) = (
+        key["sid"].as_str().context("key sid")?.to_string(),
+        key["secret"].as_str().context("key secret")?.to_string(),
+    );
+    let token_spec = Arc::new(ctx.create_spec(server.addr, CREATE_FORM.to_string())?);
+    let key_spec = Arc::new(RequestSpec::new(
+        server.addr,
+        Method::POST,
+        &ctx.messages_path(),
+        Some((sid.as_str(), secret.as_str())),
+        Some(CREATE_FORM.to_string()),
+    )?);
+    probe_create(&key_spec).await.context("create with an API key")?;
+    let mut out = KeyAuthReport { connections, token: Vec::new(), key: Vec::new() };
+    for (what, spec) in [("token", &token_spec), ("key", &key_spec), ("key", &key_spec), ("token", &token_spec)] {
+        eprintln!("==> create: switchboard, {what} auth, {connections} connections, {:?}", plan.window);
+        let outcome = load::run_timed(spec.clone(), connections, plan.warmup, plan.window).await?;
+        let level = Level::from(&outcome);
+        progress_line(&format!("switchboard ({what} auth)"), &level);
+        fail_on_errors(report, &format!("create with {what} auth at {connections} connections"), &level);
+        if what == "token" {
+            out.token.push(level)
+        } else {
+            out.key.push(level)
+        }
+    }
+    server.ensure_running()?;
+    server.stop()?;
+    Ok(out)
 }
 
 /// The peer's levels. An `Err` while installing means "skipped"; once Prism runs, "failed".
