@@ -38,6 +38,8 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Parsed once at start: the size of the larger variant costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the Twilio-compatible API.

@@ -227,7 +227,7 @@ pub(crate) async fn a_key_is_stored_renamed_and_deleted_only_within_its_account(
     let stored = store.key(&key.sid).await.unwrap().unwrap();
     assert_eq!(stored, key);
     assert!(stored.verify(&secret));
-    assert_eq!(store.keys_of("AC1").await.unwrap(), [key.clone()]);
+    assert_eq!(store.keys_of("AC1").await.unwrap(), std::slice::from_ref(&key));
     assert_eq!(store.update_key("AC2", &key.sid, Some("x".into()), None, T0 + 1).await.unwrap(), None);
     let renamed = store.update_key("AC1", &key.sid, Some("renamed".into()), None, T0 + 1).await.unwrap().unwrap();
     assert_eq!(
