@@ -18,6 +18,9 @@ use std::sync::Arc;
 use switchboard_domain::sid::{self, KeyGenerator};
 use tokio::net::TcpListener;
 
+/// How often the credentials cache checks the database for changes made elsewhere.
+const CREDENTIALS_WATCH: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// A ready-to-serve application.
 pub struct Prepared {
     /// The HTTP application.
@@ -65,6 +68,8 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     for a in &accounts {
         tokens.remember(a);
     }
+    // Changes made by another server sharing the database (or by `switchboard keys`).
+    tokens.watch(CREDENTIALS_WATCH);
     let callbacks = Callbacks::start(store.clone(), tokens.clone(), client.clone(), config.callbacks.clone());
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let simulator = Simulator::new(config.simulator_delays, config.simulator_rules.clone(), events_tx);

@@ -22,3 +22,8 @@ CREATE TABLE api_keys (
     date_updated  INTEGER NOT NULL
 );
 CREATE INDEX api_keys_by_account ON api_keys (account_sid, sid);
+
+-- Advanced by every change to an account or a key, so that every server sharing the database
+-- drops what it cached.
+CREATE TABLE credential_changes (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
+INSERT INTO credential_changes (id, seq) VALUES (1, 0);

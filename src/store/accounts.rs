@@ -115,4 +115,7 @@ pub trait AccountStore: Send + Sync {
     async fn account_family(&self, owner_sid: &str) -> StoreResult<Vec<AccountRecord>>;
     /// Applies `edit`; `None` when the account does not exist.
     async fn update_account(&self, sid: &str, edit: AccountEdit, now: i64) -> StoreResult<Option<AccountRecord>>;
+    /// A number that every change to an existing account or key advances (in the change's own
+    /// transaction): caches compare it to know when to drop what they hold.
+    async fn credentials_seq(&self) -> StoreResult<i64>;
 }

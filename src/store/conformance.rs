@@ -27,6 +27,7 @@ macro_rules! suite {
             subaccounts_are_created_up_to_the_limit_and_listed_with_their_owner,
             an_account_edit_changes_name_status_and_rotates_tokens,
             a_key_is_stored_renamed_and_deleted_only_within_its_account,
+            every_change_to_an_account_or_key_advances_the_credentials_sequence,
             a_message_is_fetched_by_its_sid_only_within_its_account,
             a_failed_insert_leaves_the_other_writes_intact,
             a_batch_insert_stores_every_message_with_its_first_event,
@@ -238,6 +239,26 @@ pub(crate) async fn a_key_is_stored_renamed_and_deleted_only_within_its_account(
     assert!(store.delete_key("AC1", &key.sid).await.unwrap());
     assert_eq!(store.key(&key.sid).await.unwrap(), None);
     assert_eq!(store.keys_of("AC2").await.unwrap(), [other]);
+}
+
+pub(crate) async fn every_change_to_an_account_or_key_advances_the_credentials_sequence(store: Arc<dyn Store>) {
+    let mut last = store.credentials_seq().await.unwrap();
+    let mut advanced = |seq: i64| {
+        let moved = seq > last;
+        last = seq;
+        moved
+    };
+    store.upsert_account(Account { sid: "AC1".into(), auth_token: "one".into() }).await.unwrap();
+    assert!(advanced(store.credentials_seq().await.unwrap()), "token set");
+    let edit = AccountEdit { status: Some(AccountStatus::Suspended), ..Default::default() };
+    store.update_account("AC1", edit, T0).await.unwrap();
+    assert!(advanced(store.credentials_seq().await.unwrap()), "status changed");
+    let (key, _) = ApiKey::generate("AC1", "k", KeyType::Standard, None, T0);
+    store.insert_key(key.clone()).await.unwrap();
+    store.update_key("AC1", &key.sid, Some("n".into()), None, T0).await.unwrap();
+    assert!(advanced(store.credentials_seq().await.unwrap()), "key changed");
+    store.delete_key("AC1", &key.sid).await.unwrap();
+    assert!(advanced(store.credentials_seq().await.unwrap()), "key deleted");
 }
 
 pub(crate) async fn a_message_is_fetched_by_its_sid_only_within_its_account(store: Arc<dyn Store>) {

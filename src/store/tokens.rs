@@ -3,6 +3,9 @@
 //! token, while accounts and keys rarely change: one cache serves all of them, and every
 //! change made through the API goes through it ([`AccountTokens::forget_account`],
 //! [`AccountTokens::forget_key`]), so a deleted key or a closed account is refused at once.
+//! Changes made elsewhere (another server on the same database, the `keys` command) are seen
+//! within one [`AccountTokens::watch`] period: the store's credentials sequence moved, so
+//! everything cached is dropped.
 
 use super::{Account, AccountRecord, ApiKey, Store, StoreResult};
 use std::collections::HashMap;
@@ -39,6 +42,38 @@ impl AccountTokens {
         if let Ok(mut map) = self.keys.write() {
             map.remove(sid);
         }
+    }
+
+    /// Drops everything cached.
+    pub fn forget_all(&self) {
+        if let Ok(mut map) = self.accounts.write() {
+            map.clear();
+        }
+        if let Ok(mut map) = self.keys.write() {
+            map.clear();
+        }
+    }
+
+    /// Every `every`, compares the store's credentials sequence with the last one seen and
+    /// drops the cache when it moved. Runs until the process ends.
+    pub fn watch(self: &Arc<Self>, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut last = None;
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match this.store.credentials_seq().await {
+                    Ok(seq) if last.is_some_and(|l| l != seq) => {
+                        this.forget_all();
+                        last = Some(seq);
+                    }
+                    Ok(seq) => last = Some(seq),
+                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "reading the credentials sequence"),
+                }
+            }
+        })
     }
 
     /// The account; `None` when it does not exist.
@@ -108,5 +143,26 @@ mod tests {
         assert!(tokens.key(&key.sid).await.unwrap().is_some(), "still cached");
         tokens.forget_key(&key.sid);
         assert_eq!(tokens.key(&key.sid).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_change_made_behind_the_cache_is_seen_once_the_watcher_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::sqlite::SqliteStore::open(dir.path().join("t.db").to_str().unwrap()).await.unwrap());
+        let sid = format!("AC{}", "1".repeat(32));
+        store.upsert_account(Account { sid: sid.clone(), auth_token: "one".into() }).await.unwrap();
+        let tokens = AccountTokens::new(store.clone());
+        let watcher = tokens.watch(std::time::Duration::from_millis(20));
+        assert_eq!(tokens.token(&sid).await.unwrap().as_deref(), Some("one"));
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        // Another server (here: the store directly) changes the token.
+        store.upsert_account(Account { sid: sid.clone(), auth_token: "two".into() }).await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while tokens.token(&sid).await.unwrap().as_deref() != Some("two") {
+            assert!(std::time::Instant::now() < deadline, "the watcher never dropped the cache");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        watcher.abort();
     }
 }

@@ -63,6 +63,12 @@ fn key(c: &Connection, sid: &str) -> rusqlite::Result<Option<ApiKey>> {
         .optional()
 }
 
+/// Advances `credential_changes.seq` (see [`AccountStore::credentials_seq`]).
+fn bump(c: &Connection) -> rusqlite::Result<()> {
+    c.execute("UPDATE credential_changes SET seq = seq + 1 WHERE id = 1", [])?;
+    Ok(())
+}
+
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn upsert_account(&self, account: Account) -> StoreResult<()> {
@@ -75,6 +81,7 @@ impl AccountStore for SqliteStore {
                     date_updated = CASE WHEN auth_token = excluded.auth_token THEN date_updated ELSE excluded.date_updated END",
                 params![account.sid, account.auth_token, now],
             )?;
+            bump(c)?;
             Ok(())
         })
         .await
@@ -149,6 +156,10 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn credentials_seq(&self) -> StoreResult<i64> {
+        self.read(|c| Ok(c.query_row("SELECT seq FROM credential_changes WHERE id = 1", [], |r| r.get(0))?)).await
+    }
+
     async fn account_family(&self, owner_sid: &str) -> StoreResult<Vec<AccountRecord>> {
         let owner = owner_sid.to_string();
         self.read(move |c| {
@@ -195,6 +206,7 @@ impl AccountStore for SqliteStore {
                     r.date_updated
                 ],
             )?;
+            bump(c)?;
             Ok(Some(r))
         })
         .await
@@ -262,6 +274,7 @@ impl KeyStore for SqliteStore {
                 "UPDATE api_keys SET friendly_name = ?2, policy = ?3, date_updated = ?4 WHERE sid = ?1",
                 params![k.sid, k.friendly_name, k.policy, k.date_updated],
             )?;
+            bump(c)?;
             Ok(Some(k))
         })
         .await
@@ -270,7 +283,12 @@ impl KeyStore for SqliteStore {
     async fn delete_key(&self, account_sid: &str, sid: &str) -> StoreResult<bool> {
         let (account, sid) = (account_sid.to_string(), sid.to_string());
         self.write(move |c| {
-            Ok(c.execute("DELETE FROM api_keys WHERE sid = ?1 AND account_sid = ?2", params![sid, account])? > 0)
+            let deleted =
+                c.execute("DELETE FROM api_keys WHERE sid = ?1 AND account_sid = ?2", params![sid, account])? > 0;
+            if deleted {
+                bump(c)?;
+            }
+            Ok(deleted)
         })
         .await
     }
