@@ -6,6 +6,7 @@
 //! the two and turns them into the typed settings each module takes. Only `server.rs` and
 //! `main.rs` read a [`Config`]; every other module receives the values it needs.
 
+use crate::api::limits::LimitSettings;
 use crate::callbacks::CallbackSettings;
 use crate::delivery::pricing::PriceTable;
 use crate::delivery::rates::RateTable;
@@ -15,6 +16,10 @@ use crate::inbound::opt_outs::{OptOutReplies, DEFAULT_HELP_REPLY, DEFAULT_START_
 use crate::outbound::client::RequestSettings;
 use crate::outbound::policy::AddressPolicy;
 use crate::store::Account;
+use crate::tls::{
+    HttpLimits, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_HEADER_BYTES,
+};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
@@ -200,8 +205,8 @@ pub struct ServeArgs {
     pub callback_retry_base_ms: Option<u64>,
 
     /// Which addresses webhooks may reach: `allow-all`, `no-private` (loopback and public),
-    /// `public-only` or `loopback-only` [default: allow-all, since local development calls
-    /// loopback receivers].
+    /// `public-only` or `loopback-only` [default: allow-all when `--listen` is a loopback
+    /// address, since local development calls loopback receivers; public-only otherwise].
     #[arg(long, env = "SWITCHBOARD_WEBHOOK_ADDRESS_POLICY", value_name = "POLICY")]
     pub webhook_address_policy: Option<String>,
 
@@ -276,6 +281,39 @@ pub struct ServeArgs {
     /// Private key (PEM) of `--tls-cert`.
     #[arg(long, env = "SWITCHBOARD_TLS_KEY", value_name = "PATH")]
     pub tls_key: Option<String>,
+
+    /// A client must send each request's head (request line and headers) within this many
+    /// seconds, else its connection is closed [default: 30].
+    #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT_SECS", value_name = "SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+
+    /// A request's body must arrive within this many seconds once it is read [default: 60].
+    #[arg(long, env = "SWITCHBOARD_BODY_READ_TIMEOUT_SECS", value_name = "SECS")]
+    pub body_read_timeout_secs: Option<u64>,
+
+    /// Largest request head (request line and headers), bytes; larger gets 431 [default: 32768].
+    #[arg(long, env = "SWITCHBOARD_MAX_HEADER_BYTES", value_name = "BYTES")]
+    pub max_header_bytes: Option<usize>,
+
+    /// Connections served at once per listener; more wait to be accepted [default: 1024].
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// API requests per second per account (bursts of one second's worth); more get 429 with
+    /// code 20429 and `Retry-After` [default: 0, unlimited].
+    #[arg(long, env = "SWITCHBOARD_ACCOUNT_REQUEST_RATE", value_name = "PER_SEC")]
+    pub account_request_rate: Option<f64>,
+
+    /// API requests of one account in progress at once; more get 429 (20429) [default: 0,
+    /// unlimited].
+    #[arg(long, env = "SWITCHBOARD_ACCOUNT_MAX_CONCURRENT", value_name = "N")]
+    pub account_max_concurrent: Option<usize>,
+
+    /// Failed authentications from one address before it is locked out (429, 20429) for 1 s,
+    /// doubling per further failure up to 5 min; 0 turns it off [default: 10, or 0 when
+    /// `--listen` is a loopback address].
+    #[arg(long, env = "SWITCHBOARD_AUTH_FAILURE_LIMIT", value_name = "N")]
+    pub auth_failure_limit: Option<u32>,
 
     /// Fault-injection rules of the simulator for every account (`[[simulator_rules]]`; the
     /// file only: at run time, `/_switchboard/…/Simulator/Rules.json`).
@@ -352,6 +390,18 @@ pub struct Config {
     pub ca_dir: PathBuf,
     /// Certificate chain and key files for HTTPS serving (`None`: plain HTTP).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Timeouts, head size and connection count of every listener.
+    pub http_limits: HttpLimits,
+    /// Per-account request limits and the authentication-failure lockout.
+    pub request_limits: LimitSettings,
+}
+
+/// Whether a listen address (`host:port`) is on loopback only: the defaults of the webhook
+/// address policy and the authentication lockout follow it.
+pub fn is_loopback_listen(listen: &str) -> bool {
+    let host = listen.rsplit_once(':').map_or(listen, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Config {
@@ -401,8 +451,12 @@ impl Config {
             retry_base: ms(s.callback_retry_base_ms.unwrap_or(1000)),
             retry_max: Duration::from_secs(60),
         };
+        let listen = s.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let loopback = is_loopback_listen(&listen);
         let webhook_address_policy = match s.webhook_address_policy.as_deref() {
-            None => AddressPolicy::default(),
+            // Reachable from other machines: callers must not make it call its own network.
+            None if !loopback => AddressPolicy::PublicOnly,
+            None => AddressPolicy::AllowAll,
             Some(p) => AddressPolicy::parse(p).with_context(|| {
                 format!(
                     "--webhook-address-policy must be allow-all, no-private, public-only or loopback-only, got {p:?}"
@@ -431,7 +485,33 @@ impl Config {
             _ => bail!("--tls-cert and --tls-key go together"),
         };
         let proxy_listen = s.proxy_listen.map(|a| proxy_address(&a)).transpose()?;
+        let secs = Duration::from_secs;
+        let http_limits = HttpLimits {
+            header_read_timeout: s.header_read_timeout_secs.map_or(DEFAULT_HEADER_READ_TIMEOUT, secs),
+            body_read_timeout: s.body_read_timeout_secs.map_or(DEFAULT_BODY_READ_TIMEOUT, secs),
+            max_header_bytes: s.max_header_bytes.unwrap_or(DEFAULT_MAX_HEADER_BYTES),
+            max_connections: s.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+        };
+        if http_limits.header_read_timeout.is_zero() || http_limits.body_read_timeout.is_zero() {
+            bail!("--header-read-timeout-secs and --body-read-timeout-secs must be at least 1");
+        }
+        if http_limits.max_header_bytes < 1024 {
+            bail!("--max-header-bytes must be at least 1024");
+        }
+        if http_limits.max_connections == 0 {
+            bail!("--max-connections must be at least 1");
+        }
+        if s.account_request_rate.is_some_and(|r| !r.is_finite() || r < 0.0) {
+            bail!("--account-request-rate must be a number of requests per second, 0 for unlimited");
+        }
+        let request_limits = LimitSettings {
+            account_rate: s.account_request_rate.filter(|r| *r > 0.0),
+            account_concurrency: s.account_max_concurrent.filter(|n| *n > 0),
+            auth_failures: Some(s.auth_failure_limit.unwrap_or(if loopback { 0 } else { 10 })).filter(|n| *n > 0),
+        };
         Ok(Config {
+            http_limits,
+            request_limits,
             proxy_listen,
             proxy_tunnel_other_hosts: s.proxy_tunnel_other_hosts.unwrap_or(false),
             ca_dir,
@@ -453,7 +533,7 @@ impl Config {
             callbacks,
             webhook_address_policy,
             webhook_max_response_bytes: s.webhook_max_response_bytes.unwrap_or(64 * 1024),
-            listen: s.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
+            listen,
             db,
             accounts,
             accept_any_credentials: s.accept_any_credentials.unwrap_or(false),
@@ -593,6 +673,40 @@ mod tests {
         assert!(Config::resolve(ServeArgs { tls_cert: Some("c.pem".into()), ..Default::default() }).is_err());
         let both = ServeArgs { tls_cert: Some("c.pem".into()), tls_key: Some("k.pem".into()), ..Default::default() };
         assert_eq!(Config::resolve(both).unwrap().tls, Some((PathBuf::from("c.pem"), PathBuf::from("k.pem"))));
+    }
+
+    #[test]
+    fn the_webhook_policy_and_the_auth_lockout_follow_the_listen_address_unless_set() {
+        let at =
+            |listen: &str| Config::resolve(ServeArgs { listen: Some(listen.into()), ..Default::default() }).unwrap();
+        for local in ["127.0.0.1:8080", "[::1]:0", "localhost:9"] {
+            assert_eq!(at(local).webhook_address_policy, AddressPolicy::AllowAll, "{local}");
+            assert_eq!(at(local).request_limits.auth_failures, None, "{local}");
+        }
+        for exposed in ["0.0.0.0:8080", "[::]:8080", "192.0.2.7:80", "sms.example.com:80"] {
+            assert_eq!(at(exposed).webhook_address_policy, AddressPolicy::PublicOnly, "{exposed}");
+            assert_eq!(at(exposed).request_limits.auth_failures, Some(10), "{exposed}");
+        }
+        let explicit = ServeArgs {
+            listen: Some("0.0.0.0:8080".into()),
+            webhook_address_policy: Some("allow-all".into()),
+            auth_failure_limit: Some(0),
+            ..Default::default()
+        };
+        let c = Config::resolve(explicit).unwrap();
+        assert_eq!(c.webhook_address_policy, AddressPolicy::AllowAll);
+        assert_eq!(c.request_limits.auth_failures, None);
+    }
+
+    #[test]
+    fn http_limits_have_documented_defaults_and_refuse_nonsense() {
+        let c = Config::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(c.http_limits, HttpLimits::default());
+        assert_eq!(c.http_limits.max_connections, 1024);
+        assert_eq!(c.request_limits, LimitSettings::default());
+        assert!(Config::resolve(ServeArgs { max_header_bytes: Some(10), ..Default::default() }).is_err());
+        assert!(Config::resolve(ServeArgs { max_connections: Some(0), ..Default::default() }).is_err());
+        assert!(Config::resolve(ServeArgs { account_request_rate: Some(-1.0), ..Default::default() }).is_err());
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct Prepared {
     pub tls: Option<Arc<ReloadingCert>>,
     /// Reloads that certificate (SIGHUP, file changes) until serving ends.
     tls_watcher: Option<tokio::task::JoinHandle<()>>,
+    /// Timeouts, sizes and connection count every connection is served with.
+    pub limits: crate::tls::HttpLimits,
 }
 
 /// Opens the store, upserts configured accounts (creating a random one in an empty database
@@ -132,8 +134,9 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         min_schedule_lead_secs: config.min_schedule_lead_secs,
         receipt_window: config.receipt_window,
         subaccount_limit: config.subaccount_limit,
+        limits: crate::api::limits::Limits::new(config.request_limits.clone()),
     });
-    Ok(Prepared { router: api::router(state), announce, tls, tls_watcher })
+    Ok(Prepared { router: api::router(state), announce, tls, tls_watcher, limits: config.http_limits.clone() })
 }
 
 /// Serves until `shutdown` resolves; in-flight requests finish first.
@@ -142,19 +145,12 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    match prepared.tls {
-        Some(cert) => {
-            let result = crate::tls::serve(listener, prepared.router, cert.server_config()?, shutdown).await;
-            if let Some(watcher) = prepared.tls_watcher {
-                watcher.abort();
-            }
-            result
-        }
-        None => {
-            axum::serve(listener, prepared.router).with_graceful_shutdown(shutdown).await?;
-            Ok(())
-        }
+    let tls = prepared.tls.as_ref().map(|cert| cert.server_config()).transpose()?;
+    let result = crate::tls::serve(listener, prepared.router, tls, prepared.limits, shutdown).await;
+    if let Some(watcher) = prepared.tls_watcher {
+        watcher.abort();
     }
+    result
 }
 
 /// Starts the zero-code-change proxy (`--proxy-listen`), if configured: makes or loads the
@@ -187,7 +183,11 @@ pub async fn start_proxy(
         own.push(("localhost".to_string(), api_address.port()));
         own.push(("127.0.0.1".to_string(), api_address.port()));
     }
-    let settings = ProxySettings { tunnel_other_hosts: config.proxy_tunnel_other_hosts, own_addresses: own };
+    let settings = ProxySettings {
+        tunnel_other_hosts: config.proxy_tunnel_other_hosts,
+        own_addresses: own,
+        limits: config.http_limits.clone(),
+    };
     let ca = Arc::new(ca);
     tokio::spawn(async move {
         if let Err(e) = crate::proxy::serve(listener, router, ca, settings, shutdown).await {

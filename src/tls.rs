@@ -1,6 +1,7 @@
 //! HTTPS serving: the API over TLS (rustls) with a certificate read from PEM files and swapped in
 //! place on SIGHUP or when the files change, without dropping open connections; and the one
-//! HTTP/1 connection loop that both this listener and the proxy use to serve the router.
+//! HTTP/1 accept and connection loop (with its [`HttpLimits`]) that the plain and HTTPS API
+//! listeners and the proxy use to serve the router.
 
 use anyhow::{bail, Context};
 use axum::Router;
@@ -11,6 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
@@ -143,20 +145,111 @@ fn stamp(cert: &Path, key: &Path) -> Option<(SystemTime, SystemTime)> {
     Some((m(cert)?, m(key)?))
 }
 
+/// Limits every HTTP connection is served with: the API (plain or HTTPS) and the proxy alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A client must send a request's whole head (request line and headers) within this time,
+    /// counted from the connection's start or the end of its previous request; else it is closed.
+    pub header_read_timeout: Duration,
+    /// A request's whole body must arrive within this time from when the handler starts reading it.
+    pub body_read_timeout: Duration,
+    /// Largest request head (request line and headers), bytes; larger gets 431 and a close.
+    pub max_header_bytes: usize,
+    /// Connections served at once per listener; further clients wait in the kernel's backlog.
+    pub max_connections: usize,
+}
+
+/// Default of [`HttpLimits::header_read_timeout`].
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default of [`HttpLimits::body_read_timeout`].
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default of [`HttpLimits::max_header_bytes`].
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Default of [`HttpLimits::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl HttpLimits {
+    /// An HTTP/1 connection builder with these limits (hyper needs its timer for the head timeout).
+    pub fn http1(&self) -> hyper::server::conn::http1::Builder {
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout)
+            .max_header_size(self.max_header_bytes);
+        builder
+    }
+}
+
+/// A request body that fails once its deadline passes, so a client trickling a body cannot
+/// hold a connection and a handler forever.
+struct DeadlineBody {
+    body: Incoming,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl hyper::body::Body for DeadlineBody {
+    type Data = hyper::body::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err("the request body was not received in time".into()))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Serves `router` on one HTTP/1.1 connection until the peer closes it or `stop` flips to true
-/// (then the request in flight finishes first).
-pub async fn serve_connection<I>(io: I, router: Router, mut stop: tokio::sync::watch::Receiver<bool>)
-where
+/// (then the request in flight finishes first). Requests carry the peer's address as axum's
+/// `ConnectInfo<SocketAddr>` when it is known.
+pub async fn serve_connection<I>(
+    io: I,
+    router: Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    limits: &HttpLimits,
+    peer: Option<SocketAddr>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let body_timeout = limits.body_read_timeout;
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let router = router.clone();
-        async move { tower::ServiceExt::oneshot(router, req.map(axum::body::Body::new)).await }
+        let mut req = req.map(|body| {
+            axum::body::Body::new(DeadlineBody { body, deadline: Box::pin(tokio::time::sleep(body_timeout)) })
+        });
+        if let Some(peer) = peer {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        }
+        async move { tower::ServiceExt::oneshot(router, req).await }
     });
-    // The timer enables hyper's 30 s limit on reading a request head (slow clients).
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .serve_connection(TokioIo::new(io), service);
+    let conn = limits.http1().serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => {
@@ -171,20 +264,31 @@ where
     let _ = conn.await;
 }
 
-/// Serves `router` over TLS on `listener` until `shutdown` resolves; open connections finish
-/// their request in flight first.
+/// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` resolves; open
+/// connections finish their request in flight first. At most `limits.max_connections` are
+/// served at once: beyond that, new clients wait to be accepted.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    config: rustls::ServerConfig,
+    tls: Option<rustls::ServerConfig>,
+    limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let acceptor = tls.map(|config| tokio_rustls::TlsAcceptor::from(Arc::new(config)));
+    let limits = Arc::new(limits);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let (tcp, _peer) = tokio::select! {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let (tcp, peer) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -200,9 +304,14 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let router = router.clone();
         let stop = stop_rx.clone();
+        let limits = limits.clone();
         connections.spawn(async move {
+            let _permit = permit;
+            let Some(acceptor) = acceptor else {
+                return serve_connection(tcp, router, stop, &limits, Some(peer)).await;
+            };
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => serve_connection(tls, router, stop).await,
+                Ok(Ok(tls)) => serve_connection(tls, router, stop, &limits, Some(peer)).await,
                 Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
                 Err(_) => tracing::debug!("TLS handshake timed out"),
             }

@@ -106,7 +106,8 @@ impl FromRequestParts<SharedState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
         let (user, pass) = basic_credentials(&parts.headers).ok_or_else(TwilioError::authenticate)?;
-        let principal = authenticate(state, &user, &pass).await?;
+        let principal = super::limits::authenticate(parts, state, authenticate(state, &user, &pass)).await?;
+        super::limits::admit(parts, state, &principal.account.sid)?;
         if !principal.is_full() {
             return Err(TwilioError::authenticate().into());
         }
@@ -119,7 +120,8 @@ impl FromRequestParts<SharedState> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
         let (user, pass) = basic_credentials(&parts.headers).ok_or_else(TwilioError::authenticate)?;
-        let principal = authenticate(state, &user, &pass).await?;
+        let principal = super::limits::authenticate(parts, state, authenticate(state, &user, &pass)).await?;
+        super::limits::admit(parts, state, &principal.account.sid)?;
         // A path whose parameters cannot be decoded names no resource of this account.
         let params = RawPathParams::from_request_parts(parts, state)
             .await

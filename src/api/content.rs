@@ -71,9 +71,7 @@ async fn create(
     Authenticated(account): Authenticated,
     body: Body,
 ) -> ApiResult<Response> {
-    let bytes = axum::body::to_bytes(body, super::MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError(TwilioError::payload_too_large(super::MAX_BODY_BYTES)))?;
+    let bytes = axum::body::to_bytes(body, super::MAX_BODY_BYTES).await.map_err(super::form::body_error)?;
     let req: CreateContent = serde_json::from_slice(&bytes).map_err(|e| {
         TwilioError::invalid_parameter(format!("The request body must be a JSON content template: {e}"))
     })?;

@@ -11,6 +11,7 @@ pub mod content;
 pub mod error;
 pub mod form;
 pub mod keys;
+pub mod limits;
 pub mod links;
 pub mod media;
 pub mod messages;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub receipt_window: std::time::Duration,
     /// Most subaccounts a main account may have (`--subaccount-limit`).
     pub subaccount_limit: usize,
+    /// Per-account rate and concurrency limits, per-address authentication lockout.
+    pub limits: Arc<limits::Limits>,
 }
 
 /// Shared state handle.
@@ -102,6 +105,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/metrics", get(switchboard::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(limits::hold))
         .layer(axum::middleware::map_response(twilio_shaped_errors))
         .layer(axum::middleware::from_fn(close_after_unread_body))
         .layer(axum::middleware::from_fn(record_http_metrics))

@@ -85,6 +85,8 @@ pub struct ProxySettings {
     /// Switchboard's own API addresses (`host`, `port`): always passed through, so the absolute
     /// URLs the API hands out (v1 `next_page_url`) work for clients that proxy everything.
     pub own_addresses: Vec<(String, u16)>,
+    /// Timeouts, sizes and connection count, as on the API's listener.
+    pub limits: crate::tls::HttpLimits,
 }
 
 /// A running proxy's shared parts.
@@ -108,11 +110,19 @@ pub async fn serve(
     let router = router.layer(axum::middleware::from_fn(scope_to_host));
     let proxy = Arc::new(Proxy { router, ca, settings, stop });
     tokio::pin!(shutdown);
+    let slots = Arc::new(tokio::sync::Semaphore::new(proxy.settings.limits.max_connections.max(1)));
     loop {
-        let tcp = tokio::select! {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let (tcp, peer) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
+                Ok(a) => a,
                 Err(e) => {
                     tracing::warn!("proxy accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -122,13 +132,17 @@ pub async fn serve(
         };
         let proxy = proxy.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
+            let _permit = permit;
+            let limits = proxy.settings.limits.clone();
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                // The client's address goes with its requests (per-address limits), tunnelled or not.
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
                 let proxy = proxy.clone();
                 async move { Ok::<_, Infallible>(proxy.handle(req).await) }
             });
             // No automatic `date` header: the CONNECT reply must be the status line alone.
-            let result = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
+            let result = limits
+                .http1()
                 .auto_date_header(false)
                 .serve_connection(TokioIo::new(tcp), service)
                 .with_upgrades()
@@ -183,6 +197,7 @@ impl Proxy {
     /// Answers the CONNECT, then terminates TLS with a certificate for `host` and serves the
     /// router on the decrypted stream.
     fn intercept(self: Arc<Self>, req: hyper::Request<Incoming>, host: String) -> Response {
+        let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
         tokio::spawn(async move {
             let upgraded = match hyper::upgrade::on(req).await {
                 Ok(u) => u,
@@ -195,7 +210,10 @@ impl Proxy {
             };
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
             match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(TokioIo::new(upgraded))).await {
-                Ok(Ok(tls)) => crate::tls::serve_connection(tls, self.router.clone(), self.stop.clone()).await,
+                Ok(Ok(tls)) => {
+                    let limits = &self.settings.limits;
+                    crate::tls::serve_connection(tls, self.router.clone(), self.stop.clone(), limits, peer).await
+                }
                 Ok(Err(e)) => {
                     tracing::info!(%host, "TLS handshake through the proxy failed (does the client trust Switchboard's CA?): {e}")
                 }

@@ -122,7 +122,8 @@ async fn other_hosts_pass_through_as_a_tunnel_when_enabled() {
         s.read_exact(&mut buf).await.unwrap();
         s.write_all(&buf).await.unwrap();
     });
-    let proxy = start(ProxySettings { tunnel_other_hosts: true, own_addresses: vec![] }).await;
+    let proxy =
+        start(ProxySettings { tunnel_other_hosts: true, own_addresses: vec![], limits: Default::default() }).await;
     let target = format!("127.0.0.1:{echo_port}");
     let (mut tcp, head) = raw(proxy.address, &format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n")).await;
     assert_eq!(head.as_bytes(), CONNECT_REPLY);
