@@ -148,8 +148,8 @@ fn stamp(cert: &Path, key: &Path) -> Option<(SystemTime, SystemTime)> {
 /// Limits every HTTP connection is served with: the API (plain or HTTPS) and the proxy alike.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpLimits {
-    /// A client must send a request's whole head (request line and headers) within this time,
-    /// counted from the connection's start or the end of its previous request; else it is closed.
+    /// A client must send a request's whole head (request line and headers) within this time
+    /// (hyper's header read timeout); else its connection is closed.
     pub header_read_timeout: Duration,
     /// A request's whole body must arrive within this time from when the handler starts reading it.
     pub body_read_timeout: Duration,
