@@ -13,6 +13,7 @@
 #   SKIP_CARGO=1      skip cargo build/test (suites only; the binary must exist)
 #   ST_MAX_TIME       schemathesis time budget in seconds (default 60)
 #   SKIP_BENCH=1      skip the benchmark smoke run
+#   SKIP_FUZZ=1       skip the fuzz stage; FUZZ_SECONDS per target (default 5)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -54,6 +55,10 @@ if [ "${SKIP_CARGO:-0}" != "1" ]; then
   cargo build
   # A failing Rust test does not stop the SDK suites: every stage reports, then the exit code.
   run_suite "cargo test --workspace" 1800 cargo test --workspace
+fi
+# Fuzz targets (fuzz/, outside the workspace), a few seconds each from the committed corpora.
+if [ "${SKIP_FUZZ:-0}" != "1" ]; then
+  run_suite "fuzz (cargo +nightly fuzz, ${FUZZ_SECONDS:-5} s per target)" 1800 bash scripts/fuzz.sh
 fi
 
 # ---------------------------------------------------------------------------------------------
