@@ -1,5 +1,5 @@
 //! Secrets never leave through logs or error bodies: the real binary, logging everything at
-//! debug level, goes through creates, callbacks (to a URL with credentials in it), inbound
+//! debug level, goes through creates, an API key and a secondary auth token, callbacks (to a URL with credentials in it), inbound
 //! webhooks, authentication failures and lockouts; then its whole output is searched for every
 //! token, password and Authorization header used.
 
@@ -147,6 +147,27 @@ async fn no_token_password_or_authorization_header_appears_in_debug_logs_or_erro
         .unwrap();
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
 
+    // An API key and a secondary auth token, each used once; a wrong key secret once.
+    let r = http
+        .post(format!("{url}/2010-04-01/Accounts/{SID}/Keys.json"))
+        .basic_auth(SID, Some(TOKEN))
+        .form(&[("FriendlyName", "k")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let key: serde_json::Value = r.json().await.unwrap();
+    let (key_sid, key_secret) = (key["sid"].as_str().unwrap().to_string(), key["secret"].as_str().unwrap().to_string());
+    let r = http.get(&messages).basic_auth(&key_sid, Some(&key_secret)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http.get(&messages).basic_auth(&key_sid, Some("not-the-key-secret")).send().await.unwrap();
+    bodies.push(r.text().await.unwrap());
+    let r = http.post(format!("{url}/v1/AuthTokens/Secondary")).basic_auth(SID, Some(TOKEN)).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let secondary = r.json::<serde_json::Value>().await.unwrap()["secondary_auth_token"].as_str().unwrap().to_string();
+    let r = http.get(&messages).basic_auth(SID, Some(&secondary)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
     // Bad input with good credentials, then wrong tokens until the address is locked out.
     for form in [&[("To", "nonsense")][..], &[("To", "+14155550100"), ("Body", "no sender")][..]] {
         let r = http.post(&messages).basic_auth(SID, Some(TOKEN)).form(form).send().await.unwrap();
@@ -184,6 +205,10 @@ async fn no_token_password_or_authorization_header_appears_in_debug_logs_or_erro
         encode(&format!("{SID}:{WRONG}")),
         encode(&format!("cbuser:{CALLBACK_PASSWORD}")),
         encode(&format!("hook:{CALLBACK_PASSWORD}")),
+        key_secret.clone(),
+        encode(&format!("{key_sid}:{key_secret}")),
+        secondary.clone(),
+        encode(&format!("{SID}:{secondary}")),
     ];
     for secret in &secrets {
         for (i, line) in output.lines().enumerate() {
