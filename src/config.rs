@@ -58,6 +58,20 @@ pub enum Command {
     /// Manage API keys in the database directly (for scripts that bootstrap an installation).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Copy the database, consistently, while the server keeps serving (restore: start
+    /// `serve --db` on the copy).
+    Backup(BackupArgs),
+}
+
+/// `switchboard backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// SQLite database file of the server [default: ./switchboard.db].
+    #[arg(long, env = "SWITCHBOARD_DB", value_name = "PATH", default_value = DEFAULT_DB)]
+    pub db: String,
+    /// The new file to write (never overwritten).
+    #[arg(long, value_name = "FILE")]
+    pub to: std::path::PathBuf,
 }
 
 /// `switchboard env`.

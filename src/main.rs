@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use std::io::Write;
-use switchboard::config::{Cli, Command, Config, EnvArgs, KeysCommand, RunArgs};
+use switchboard::config::{BackupArgs, Cli, Command, Config, EnvArgs, KeysCommand, RunArgs};
 use switchboard::server;
 use tracing_subscriber::EnvFilter;
 
@@ -26,6 +26,7 @@ async fn main() -> std::process::ExitCode {
             Err(e) => Err(e),
         },
         Command::Keys(cmd) => keys(cmd).await,
+        Command::Backup(args) => backup(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -132,6 +133,34 @@ async fn serve(args: switchboard::config::ServeArgs) -> anyhow::Result<()> {
         server::forget_proxy_address(&config, address);
     }
     result
+}
+
+/// `switchboard backup`: an online copy, with a progress line when stdout is a terminal.
+fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let started = std::time::Instant::now();
+    let terminal = std::io::stdout().is_terminal();
+    let mut out = std::io::stdout().lock();
+    let report = switchboard::store::sqlite::backup(&args.db, &args.to, |done, total| {
+        if terminal && total > 0 {
+            let _ = write!(out, "\r  backing up: {:>3}% ({done}/{total} pages)", done * 100 / total);
+            let _ = out.flush();
+        }
+    })?;
+    let mut out = std::io::stdout().lock();
+    if terminal {
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "Backed up {} to {}: {} messages, {} pages in {} ms",
+        args.db,
+        args.to.display(),
+        report.messages,
+        report.pages,
+        started.elapsed().as_millis()
+    )?;
+    Ok(())
 }
 
 /// `switchboard keys create|list`: works on the database directly, so a script can bootstrap

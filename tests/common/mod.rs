@@ -270,3 +270,29 @@ impl Receiver {
         }
     }
 }
+
+/// Starts the real `switchboard serve` binary on an ephemeral port with `db` and `extra`
+/// arguments; returns it with its base URL (stdout is drained so it never blocks).
+pub fn spawn_binary(db: &std::path::Path, account: &str, extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--account", account, "--min-schedule-lead", "0"])
+        .args(["--webhook-address-policy", "loopback-only"])
+        .args(extra)
+        .arg("--db")
+        .arg(db)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn switchboard");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines.next().expect("server exited before listening").expect("read stdout");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
+}

@@ -3,6 +3,7 @@
 //! per storage concern, each implementing that concern's trait.
 
 mod accounts;
+mod backup;
 mod callbacks;
 mod content;
 mod engine;
@@ -16,6 +17,7 @@ mod rows;
 mod senders;
 mod sticky;
 
+pub use backup::{backup, BackupReport};
 pub use engine::SqliteStore;
 
 impl crate::store::Store for SqliteStore {}
