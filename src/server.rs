@@ -14,6 +14,8 @@ use crate::store::{self, Account};
 use crate::tls::ReloadingCert;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use axum::response::IntoResponse;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use switchboard_domain::sid::{self, KeyGenerator};
 use tokio::net::TcpListener;
@@ -21,8 +23,55 @@ use tokio::net::TcpListener;
 /// How often the credentials cache checks the database for changes made elsewhere.
 const CREDENTIALS_WATCH: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// The longest a shutdown waits for clients to stop sending before it closes connections.
+const DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(3);
+/// A shutdown closes connections once no request has arrived for this long.
+const DRAIN_QUIET_MS: i64 = 200;
+
+/// Shutdown in two steps, so no client sees a connection closed under a request it just sent:
+/// once the signal arrives every new request is refused with a 503 and `Connection: close`
+/// (its client learns to go elsewhere and closes), and only when requests have stopped
+/// arriving does the server stop accepting and close what is left.
+#[derive(Clone, Default)]
+pub struct Drain {
+    draining: Arc<AtomicBool>,
+    last_request_ms: Arc<AtomicI64>,
+}
+
+impl Drain {
+    /// Starts refusing, then resolves once no request arrived for [`DRAIN_QUIET_MS`] (or after
+    /// [`DRAIN_MAX`]).
+    async fn refuse_until_quiet(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        while started.elapsed() < DRAIN_MAX
+            && crate::clock::now_ms() - self.last_request_ms.load(Ordering::SeqCst) < DRAIN_QUIET_MS
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Middleware: a request that arrives while draining gets Twilio's 20503 and `Connection: close`.
+async fn refuse_while_draining(
+    axum::extract::State(drain): axum::extract::State<Drain>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    drain.last_request_ms.store(crate::clock::now_ms(), Ordering::SeqCst);
+    if !drain.draining.load(Ordering::SeqCst) {
+        return next.run(req).await;
+    }
+    let e = switchboard_domain::TwilioError::unavailable("The server is shutting down; retry shortly");
+    let mut resp = api::error::ApiError(e).into_response();
+    resp.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    resp
+}
+
 /// A ready-to-serve application.
 pub struct Prepared {
+    /// Refuses requests between the shutdown signal and the closing of connections.
+    pub drain: Drain,
     /// The HTTP application.
     pub router: axum::Router,
     /// Accounts to announce at start, with whether to show their token.
@@ -136,15 +185,22 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         subaccount_limit: config.subaccount_limit,
         limits: crate::api::limits::Limits::new(config.request_limits.clone()),
     });
-    Ok(Prepared { router: api::router(state), announce, tls, tls_watcher, limits: config.http_limits.clone() })
+    let drain = Drain::default();
+    let router = api::router(state).layer(axum::middleware::from_fn_with_state(drain.clone(), refuse_while_draining));
+    Ok(Prepared { router, announce, tls, tls_watcher, limits: config.http_limits.clone(), drain })
 }
 
-/// Serves until `shutdown` resolves; in-flight requests finish first.
+/// Serves until `shutdown` resolves, then drains (see [`Drain`]); in-flight requests finish.
 pub async fn serve(
     prepared: Prepared,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let drain = prepared.drain.clone();
+    let shutdown = async move {
+        shutdown.await;
+        drain.refuse_until_quiet().await;
+    };
     let tls = prepared.tls.as_ref().map(|cert| cert.server_config()).transpose()?;
     let result = crate::tls::serve(listener, prepared.router, tls, prepared.limits, shutdown).await;
     if let Some(watcher) = prepared.tls_watcher {

@@ -317,6 +317,9 @@ pub async fn serve(
             }
         });
     }
+    // Closed now, not when the last connection ends: later clients are refused at once rather
+    // than left in the backlog and reset.
+    drop(listener);
     let _ = stop_tx.send(true);
     while connections.join_next().await.is_some() {}
     Ok(())

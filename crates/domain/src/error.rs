@@ -78,6 +78,12 @@ impl TwilioError {
         Self::new(20500, 500, "An internal server error has occurred")
     }
 
+    /// 20503: the server cannot take the request now (shutting down, database full); the
+    /// client may retry later.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(20503, 503, message)
+    }
+
     /// 413: a request body larger than we accept (Twilio publishes no code for it; 20001).
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(20001, 413, format!("The request body exceeds the limit of {limit} bytes"))
