@@ -260,6 +260,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_SUBACCOUNT_LIMIT", value_name = "N")]
     pub subaccount_limit: Option<usize>,
 
+    /// Test only (hidden): a file holding a SQLite page limit the writer applies while running
+    /// (`PRAGMA max_page_count`; 0 or no file: none), to simulate a full disk.
+    #[arg(long, env = "SWITCHBOARD_TEST_PAGE_LIMIT_FILE", value_name = "PATH", hide = true)]
+    pub test_page_limit_file: Option<PathBuf>,
+
     /// Automatic reply to STOP (empty: none) [default: Twilio's text].
     #[arg(long, env = "SWITCHBOARD_OPT_OUT_STOP_REPLY", value_name = "TEXT")]
     pub opt_out_stop_reply: Option<String>,
@@ -392,6 +397,8 @@ pub struct Config {
     pub receipt_window: Duration,
     /// Most subaccounts a main account may have.
     pub subaccount_limit: usize,
+    /// Test only: the file the database writer reads its page limit from (disk-full tests).
+    pub test_page_limit_file: Option<PathBuf>,
     /// Short-link prefix (`None`: the public URL + `/l`).
     pub link_shortening_domain: Option<String>,
     /// Click events go here.
@@ -533,6 +540,7 @@ impl Config {
             retention_days: s.retention_days.filter(|d| *d > 0),
             receipt_window: Duration::from_secs(s.receipt_window_secs.unwrap_or(3600)),
             subaccount_limit: s.subaccount_limit.unwrap_or(1000),
+            test_page_limit_file: s.test_page_limit_file,
             link_shortening_domain: s.link_shortening_domain.map(|d| d.trim_end_matches('/').to_string()),
             link_click_callback: s.link_click_callback,
             require_owned_senders: s.require_owned_senders.unwrap_or(false),

@@ -12,9 +12,9 @@ use crate::proxy::{env, ProxySettings};
 use crate::store::tokens::AccountTokens;
 use crate::store::{self, Account};
 use crate::tls::ReloadingCert;
+use axum::response::IntoResponse;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use axum::response::IntoResponse;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use switchboard_domain::sid::{self, KeyGenerator};
@@ -99,7 +99,8 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     // Phone-number metadata loads on first use (over a second in a debug build): load it now,
     // so the first request, whose dates are already set, does not pay for it.
     tokio::task::spawn_blocking(|| switchboard_domain::address::parse_phone("+14155550100")).await?;
-    let store = store::open(&config.db).await?;
+    let options = store::OpenOptions { page_limit_file: config.test_page_limit_file.clone() };
+    let store = store::open_with(&config.db, options).await?;
     for account in &config.accounts {
         store.upsert_account(account.clone()).await?;
     }

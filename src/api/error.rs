@@ -15,8 +15,14 @@ impl From<TwilioError> for ApiError {
 }
 
 impl From<anyhow::Error> for ApiError {
-    /// Internal failures are logged with their cause; the client sees only a generic 500.
+    /// Internal failures are logged with their cause; the client sees only a generic 500 (a
+    /// database that cannot be written: a 503 to retry).
     fn from(e: anyhow::Error) -> Self {
+        // A full disk is not a bug: the client may retry once space returns.
+        if let Some(u) = e.chain().find_map(|c| c.downcast_ref::<crate::store::Unavailable>()) {
+            tracing::warn!(error = %u, "write refused: database unavailable");
+            return ApiError(TwilioError::unavailable("The database cannot be written right now; retry later"));
+        }
         tracing::error!(error = %format!("{e:#}"), "internal error");
         ApiError(TwilioError::internal())
     }

@@ -145,11 +145,36 @@ pub trait Store:
 {
 }
 
+/// The database cannot take writes now (disk full, I/O error, read-only): the caller should
+/// answer "retry later" (503), and background work retries by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable(pub String);
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the database cannot be written: {}", self.0)
+    }
+}
+
+impl std::error::Error for Unavailable {}
+
+/// Options for [`open_with`].
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Test only: a file holding a page limit the SQLite writer applies while running.
+    pub page_limit_file: Option<std::path::PathBuf>,
+}
+
 /// Opens the store named by `db`: a file path (SQLite) or, later, a `postgres://` URL.
 pub async fn open(db: &str) -> anyhow::Result<Arc<dyn Store>> {
+    open_with(db, OpenOptions::default()).await
+}
+
+/// [`open`] with options.
+pub async fn open_with(db: &str, options: OpenOptions) -> anyhow::Result<Arc<dyn Store>> {
     if db.starts_with("postgres://") || db.starts_with("postgresql://") {
         anyhow::bail!("the PostgreSQL engine is not available in this build yet; use a SQLite file path for --db");
     }
     let path = db.strip_prefix("sqlite://").unwrap_or(db);
-    Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
+    Ok(Arc::new(sqlite::SqliteStore::open_with(path, options).await?))
 }

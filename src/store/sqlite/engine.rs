@@ -8,7 +8,7 @@
 //! read-only connections on the blocking thread pool (WAL lets them run beside the writer).
 
 use super::{migrate, opt_outs};
-use crate::store::StoreResult;
+use crate::store::{OpenOptions, StoreResult, Unavailable};
 use anyhow::{anyhow, Context};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
@@ -23,7 +23,8 @@ const READERS: usize = 4;
 
 /// A write job: runs inside the batch transaction, says whether it succeeded (so its savepoint
 /// is kept or rolled back), and hands back the reply to send once the commit is known.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+/// Called with `None` when the batch failed before the job could run.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
 type Reply = Box<dyn FnOnce(Result<(), Arc<anyhow::Error>>) + Send>;
 
 /// SQLite behind the store traits (one file of this folder per trait).
@@ -40,11 +41,16 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and migrates it.
     pub async fn open(path: &str) -> anyhow::Result<Self> {
-        let path = path.to_string();
-        tokio::task::spawn_blocking(move || Self::open_blocking(&path)).await?
+        Self::open_with(path, OpenOptions::default()).await
     }
 
-    pub(super) fn open_blocking(path: &str) -> anyhow::Result<Self> {
+    /// [`Self::open`] with options.
+    pub async fn open_with(path: &str, options: OpenOptions) -> anyhow::Result<Self> {
+        let path = path.to_string();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path, options)).await?
+    }
+
+    pub(super) fn open_blocking(path: &str, options: OpenOptions) -> anyhow::Result<Self> {
         if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -70,7 +76,9 @@ impl SqliteStore {
         let (tx, rx) = mpsc::unbounded_channel();
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
-        std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || writer_loop(conn, rx, &counter))?;
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, &counter, PageLimit::new(options.page_limit_file)))?;
         let opt_outs = opt_outs::load(readers.first().ok_or_else(|| anyhow!("no reader connection"))?)?;
         Ok(Self {
             writer: tx,
@@ -94,13 +102,19 @@ impl SqliteStore {
     ) -> StoreResult<T> {
         let (tx, rx) = oneshot::channel::<StoreResult<T>>();
         let job: Job = Box::new(move |conn| {
-            let result = f(conn);
+            let result = match conn {
+                Some(conn) => f(conn).map_err(unavailable_or),
+                None => Err(anyhow::Error::new(Unavailable("the transaction could not be started".into()))),
+            };
             let ok = result.is_ok();
             let reply: Reply = Box::new(move |commit| {
                 let outcome = match (result, commit) {
                     (Ok(v), Ok(())) => Ok(v),
                     (Err(e), _) => Err(e),
-                    (Ok(_), Err(e)) => Err(anyhow!("commit failed: {e:#}")),
+                    (Ok(_), Err(e)) => match unavailable(&e) {
+                        Some(u) => Err(anyhow::Error::new(u)),
+                        None => Err(anyhow!("commit failed: {e:#}")),
+                    },
                 };
                 let _ = tx.send(outcome);
             });
@@ -131,12 +145,73 @@ impl SqliteStore {
     }
 }
 
+/// The errors that mean "the database cannot be written now" rather than a bug: a full disk
+/// (or page limit), an I/O error, a read-only or locked file.
+fn unavailable(e: &anyhow::Error) -> Option<Unavailable> {
+    use rusqlite::ErrorCode::*;
+    e.chain().find_map(|cause| {
+        if let Some(u) = cause.downcast_ref::<Unavailable>() {
+            return Some(u.clone());
+        }
+        match cause.downcast_ref::<rusqlite::Error>()? {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(f.code, DiskFull | SystemIoFailure | ReadOnly | DatabaseBusy | DatabaseLocked) =>
+            {
+                Some(Unavailable(f.to_string()))
+            }
+            _ => None,
+        }
+    })
+}
+
+/// `e`, or [`Unavailable`] when that is what it means.
+fn unavailable_or(e: anyhow::Error) -> anyhow::Error {
+    match unavailable(&e) {
+        Some(u) => anyhow::Error::new(u),
+        None => e,
+    }
+}
+
+/// Test only: the page limit read from a file (`--test-page-limit-file`), applied to the
+/// writer between batches, so a test can fill the "disk" and free it again.
+struct PageLimit {
+    file: Option<std::path::PathBuf>,
+    applied: u64,
+    checked: std::time::Instant,
+}
+
+impl PageLimit {
+    fn new(file: Option<std::path::PathBuf>) -> Self {
+        PageLimit { file, applied: 0, checked: std::time::Instant::now() }
+    }
+
+    /// Re-reads the file at most every 50 ms; 0, garbage or no file lift the limit.
+    fn apply(&mut self, conn: &Connection) {
+        let Some(file) = &self.file else { return };
+        if self.checked.elapsed() < std::time::Duration::from_millis(50) {
+            return;
+        }
+        self.checked = std::time::Instant::now();
+        let wanted = std::fs::read_to_string(file).ok().and_then(|t| t.trim().parse::<u64>().ok()).unwrap_or(0);
+        if wanted != self.applied {
+            // SQLite's own ceiling stands for "no limit".
+            let pages = if wanted == 0 { 4_294_967_294 } else { wanted };
+            match conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| r.get::<_, i64>(0)) {
+                Ok(now) => tracing::warn!(pages = now, "test page limit applied"),
+                Err(e) => tracing::error!(error = %e, "test page limit not applied"),
+            }
+            self.applied = wanted;
+        }
+    }
+}
+
 /// The group-commit loop; ends when every sender is dropped (server shutdown), after
 /// committing what was queued.
-fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, commits: &AtomicU64) {
+fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, commits: &AtomicU64, mut limit: PageLimit) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
+        limit.apply(&conn);
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -156,21 +231,47 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, commits: 
     tracing::debug!("SQLite writer stopped");
 }
 
+/// Runs the batch in one transaction. Every job is answered whatever happens: when SQLite
+/// rolls the whole transaction back by itself (it does on a full disk or an I/O error), or a
+/// transaction statement fails, the jobs already run are answered with the error and the
+/// rest with [`Unavailable`], unrun.
 fn run_batch(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) -> anyhow::Result<()> {
-    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-    for job in batch.drain(..) {
-        conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-        let (ok, reply) = job(conn);
-        if !ok {
-            conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+    let exec = |sql: &str| conn.prepare_cached(sql).and_then(|mut st| st.execute([])).map(|_| ());
+    let mut jobs = batch.drain(..);
+    let fail_rest = |jobs: std::vec::Drain<'_, Job>, replies: &mut Vec<Reply>| {
+        for job in jobs {
+            replies.push(job(None).1);
         }
-        conn.prepare_cached("RELEASE job")?.execute([])?;
+    };
+    if let Err(e) = exec("BEGIN IMMEDIATE") {
+        fail_rest(jobs, replies);
+        return Err(unavailable_or(e.into()));
+    }
+    while let Some(job) = jobs.next() {
+        if let Err(e) = exec("SAVEPOINT job") {
+            replies.push(job(None).1);
+            fail_rest(jobs, replies);
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(unavailable_or(e.into()));
+        }
+        let (ok, reply) = job(Some(conn));
         replies.push(reply);
+        if conn.is_autocommit() {
+            // SQLite ended the transaction itself: everything in it so far is undone.
+            fail_rest(jobs, replies);
+            return Err(anyhow::Error::new(Unavailable("the transaction was rolled back".into())));
+        }
+        let undone = if ok { Ok(()) } else { exec("ROLLBACK TO job") };
+        if let Err(e) = undone.and_then(|()| exec("RELEASE job")) {
+            fail_rest(jobs, replies);
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(unavailable_or(e.into()));
+        }
     }
     // Transaction-control statements are prepared once and reused, like the others.
-    if let Err(e) = conn.prepare_cached("COMMIT").and_then(|mut st| st.execute([])) {
+    if let Err(e) = exec("COMMIT") {
         let _ = conn.execute_batch("ROLLBACK");
-        return Err(e.into());
+        return Err(unavailable_or(e.into()));
     }
     Ok(())
 }

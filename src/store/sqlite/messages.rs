@@ -345,7 +345,7 @@ mod tests {
     #[test]
     fn every_list_filter_uses_an_index_in_paging_order() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open_blocking(dir.path().join("t.db").to_str().unwrap()).unwrap();
+        let store = SqliteStore::open_blocking(dir.path().join("t.db").to_str().unwrap(), Default::default()).unwrap();
         drop(store);
         let conn = Connection::open(dir.path().join("t.db")).unwrap();
         let filters = [

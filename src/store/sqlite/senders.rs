@@ -687,7 +687,7 @@ mod tests {
     fn every_sender_list_uses_an_index_in_paging_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        drop(SqliteStore::open_blocking(path.to_str().unwrap()).unwrap());
+        drop(SqliteStore::open_blocking(path.to_str().unwrap(), Default::default()).unwrap());
         let c = Connection::open(&path).unwrap();
         let filters = [
             SenderFilter::default(),
