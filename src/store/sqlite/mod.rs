@@ -1,6 +1,6 @@
 //! The embedded SQLite engine: `engine.rs` (opening, the writer thread with its group commit,
-//! the readers), `migrate.rs` (schema versions), `rows.rs` (row mapping), and one file of SQL
-//! per storage concern, each implementing that concern's trait.
+//! the readers), `migrate.rs` (schema versions), `rows.rs` (row mapping), `backup.rs` (online
+//! backup), and one file of SQL per storage concern, each implementing that concern's trait.
 
 mod accounts;
 mod backup;
