@@ -55,6 +55,8 @@ if [ "${SKIP_CARGO:-0}" != "1" ]; then
   cargo build
   # A failing Rust test does not stop the SDK suites: every stage reports, then the exit code.
   run_suite "cargo test --workspace" 1800 cargo test --workspace
+  # 20 kill -9s under 64 connections (about a minute): its own stage, with its figures.
+  run_suite "crash loop (cargo test --test crash -- --ignored)" 600 cargo test --test crash -- --ignored --nocapture
 fi
 # Fuzz targets (fuzz/, outside the workspace), a few seconds each from the committed corpora.
 if [ "${SKIP_FUZZ:-0}" != "1" ]; then

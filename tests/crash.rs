@@ -257,3 +257,218 @@ async fn a_schedule_whose_time_passed_while_the_server_was_down_is_sent_once_at_
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Starts the binary with the carrier's acceptances logged; each accepted message key is
+/// pushed to `accepted` (stderr is parsed by a thread).
+fn spawn_logged(db: &std::path::Path, accepted: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--account", &format!("{SID}:{TOKEN}")])
+        .args(["--simulator-delay-ms", "100", "--min-schedule-lead", "0", "--callback-retry-base-ms", "50"])
+        .args(["--webhook-address-policy", "loopback-only"])
+        .arg("--db")
+        .arg(db)
+        .env("SWITCHBOARD_LOG", "warn,switchboard::carrier=debug")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn switchboard");
+    let stderr = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("carrier accepted") {
+                if let Some(key) = line.split("key=").nth(1).and_then(|k| k.split_whitespace().next()) {
+                    accepted.lock().unwrap().push(key.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string());
+                }
+            }
+        }
+    });
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines.next().expect("server exited before listening").expect("read stdout");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
+}
+
+/// About a minute in a debug build: run by its own stage of scripts/test.sh
+/// (`cargo test --test crash -- --ignored`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a minute long: scripts/test.sh runs it in its own stage"]
+async fn twenty_kill_9s_under_64_connections_lose_nothing_and_miss_no_callback() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, RwLock};
+    const KILLS: usize = 20;
+    let receiver = common::Receiver::start(0, Duration::ZERO).await;
+    let callback = format!("{}/status", receiver.url);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("loop.db");
+    let accepted = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (mut child, url) = spawn_logged(&db, accepted.clone());
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let number = http
+        .post(format!("{url}/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json"))
+        .basic_auth(SID, Some(TOKEN))
+        .form(&[("PhoneNumber", "+14155550100"), ("SmsUrl", &format!("{}/sms", receiver.url))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(number.status(), 201);
+    let current = Arc::new(RwLock::new(url));
+    let outbound = Arc::new(Mutex::new(Vec::<String>::new()));
+    let inbound = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    // 64 connections: 56 create outbound messages, 8 post inbound ones.
+    for c in 0..64 {
+        let (http, current, stop, callback) = (http.clone(), current.clone(), stop.clone(), callback.clone());
+        let acked = if c < 56 { outbound.clone() } else { inbound.clone() };
+        clients.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let base = current.read().unwrap().clone();
+                let body = format!("c{c} m{i}");
+                let req = if c < 56 {
+                    http.post(format!("{base}/2010-04-01/Accounts/{SID}/Messages.json")).form(&[
+                        ("To", "+14155552671"),
+                        ("From", "+14155550100"),
+                        ("Body", body.as_str()),
+                        ("StatusCallback", callback.as_str()),
+                    ])
+                } else {
+                    http.post(format!("{base}/_switchboard/Accounts/{SID}/Inbound.json")).form(&[
+                        ("From", "+14155552671"),
+                        ("To", "+14155550100"),
+                        ("Body", body.as_str()),
+                    ])
+                };
+                match req.basic_auth(SID, Some(TOKEN)).send().await {
+                    Ok(resp) if resp.status() == 201 => {
+                        if let Ok(json) = resp.json::<serde_json::Value>().await {
+                            acked.lock().unwrap().push(json["sid"].as_str().unwrap_or_default().to_string());
+                        }
+                    }
+                    // Down, or killed mid-request: not acknowledged, try again.
+                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+        }));
+    }
+    let started = Instant::now();
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64 ^ u64::from(std::process::id());
+    for _ in 0..KILLS {
+        // A random moment 150–900 ms into each life.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        tokio::time::sleep(Duration::from_millis(150 + seed % 750)).await;
+        child.kill().expect("kill -9");
+        child.wait().unwrap();
+        let (next, url) = spawn_logged(&db, accepted.clone());
+        child = next;
+        *current.write().unwrap() = url;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.unwrap();
+    }
+    let url = current.read().unwrap().clone();
+    let outbound = outbound.lock().unwrap().clone();
+    let inbound = inbound.lock().unwrap().clone();
+    let load_took = started.elapsed();
+
+    // Every acknowledged message reaches its final state.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut pending: Vec<(String, &str)> = outbound
+        .iter()
+        .map(|s| (s.clone(), "delivered"))
+        .chain(inbound.iter().map(|s| (s.clone(), "received")))
+        .collect();
+    let mut lost = 0;
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for (sid, want) in pending {
+            let resp = http
+                .get(format!("{url}/2010-04-01/Accounts/{SID}/Messages/{sid}.json"))
+                .basic_auth(SID, Some(TOKEN))
+                .send()
+                .await
+                .unwrap();
+            if resp.status() == 404 {
+                lost += 1;
+                continue;
+            }
+            if resp.json::<serde_json::Value>().await.unwrap()["status"] != want {
+                still.push((sid, want));
+            }
+        }
+        pending = still;
+        if Instant::now() > deadline {
+            break;
+        }
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // Every status change produced its callback, and the first arrivals are in order. A
+    // callback whose delivery was not recorded before a kill is sent again after the restart,
+    // possibly after later ones: counted as a replay (at least once), not as disorder.
+    let rank = |s: &str| ["sending", "sent", "delivered"].iter().position(|x| *x == s);
+    let (mut missing, mut out_of_order, mut repeated, mut replayed_late) = (0, 0, 0, 0);
+    loop {
+        let got = receiver.got.lock().unwrap().clone();
+        let mut per: HashMap<String, Vec<usize>> = HashMap::new();
+        for r in &got {
+            if let (Some(sid), Some(Some(k))) = (r.param("MessageSid"), r.param("MessageStatus").map(rank)) {
+                per.entry(sid.to_string()).or_default().push(k);
+            }
+        }
+        missing = outbound.iter().filter(|s| per.get(*s).is_none_or(|v| (0..3).any(|k| !v.contains(&k)))).count();
+        out_of_order = per
+            .values()
+            .filter(|v| {
+                let mut first: Vec<usize> = Vec::new();
+                for k in v.iter() {
+                    if !first.contains(k) {
+                        first.push(*k);
+                    }
+                }
+                first.windows(2).any(|w| w[1] < w[0])
+            })
+            .count();
+        replayed_late = per.values().filter(|v| v.windows(2).any(|w| w[1] < w[0])).count();
+        repeated = per.values().map(|v| v.len().saturating_sub(3)).sum::<usize>();
+        if missing == 0 || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let accepted = accepted.lock().unwrap().clone();
+    let mut times: HashMap<&str, usize> = HashMap::new();
+    for k in &accepted {
+        *times.entry(k.as_str()).or_default() += 1;
+    }
+    let twice = times.values().filter(|n| **n > 1).count();
+    let _ = child.kill();
+    let _ = child.wait();
+    eprintln!(
+        "crash loop: {KILLS} kill -9s in {load_took:?} under 64 connections; acknowledged {} outbound + {} inbound; \
+         lost {lost}; not final {}; outbound missing a callback {missing}; callbacks out of order {out_of_order}; \
+         callbacks repeated {repeated} (messages with a replay after a later status {replayed_late}); handed to the carrier twice {twice} (of {} acceptances)",
+        outbound.len(),
+        inbound.len(),
+        pending.len(),
+        accepted.len()
+    );
+    assert_eq!(lost, 0, "acknowledged messages lost");
+    assert!(pending.is_empty(), "{} acknowledged messages never reached a final state", pending.len());
+    assert_eq!(missing, 0, "status changes without a callback");
+    // Not asserted yet: first arrivals of a message's callbacks are measured out of order
+    // across kills (docs/operations.md, "Crashes"); the figure is printed for the report.
+    assert!(outbound.len() > 200 && !inbound.is_empty(), "too little load to mean anything");
+}

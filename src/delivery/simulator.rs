@@ -254,6 +254,8 @@ impl Carrier for Simulator {
         }
         let carrier_id = format!("sim-{}", s.key);
         self.schedule_receipt(carrier_id.clone(), outcome, extra);
+        // The crash-loop test counts these to measure the at-least-once window.
+        tracing::debug!(target: "switchboard::carrier", key = %s.key, "carrier accepted");
         Ok(SubmitOutcome::Accepted { carrier_id })
     }
 
