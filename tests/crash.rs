@@ -419,8 +419,7 @@ async fn twenty_kill_9s_under_64_connections_lose_nothing_and_miss_no_callback()
     // callback whose delivery was not recorded before a kill is sent again after the restart,
     // possibly after later ones: counted as a replay (at least once), not as disorder.
     let rank = |s: &str| ["sending", "sent", "delivered"].iter().position(|x| *x == s);
-    let (mut missing, mut out_of_order, mut repeated, mut replayed_late) = (0, 0, 0, 0);
-    loop {
+    let (missing, out_of_order, repeated, replayed_late) = loop {
         let got = receiver.got.lock().unwrap().clone();
         let mut per: HashMap<String, Vec<usize>> = HashMap::new();
         for r in &got {
@@ -428,8 +427,8 @@ async fn twenty_kill_9s_under_64_connections_lose_nothing_and_miss_no_callback()
                 per.entry(sid.to_string()).or_default().push(k);
             }
         }
-        missing = outbound.iter().filter(|s| per.get(*s).is_none_or(|v| (0..3).any(|k| !v.contains(&k)))).count();
-        out_of_order = per
+        let missing = outbound.iter().filter(|s| per.get(*s).is_none_or(|v| (0..3).any(|k| !v.contains(&k)))).count();
+        let out_of_order = per
             .values()
             .filter(|v| {
                 let mut first: Vec<usize> = Vec::new();
@@ -441,13 +440,13 @@ async fn twenty_kill_9s_under_64_connections_lose_nothing_and_miss_no_callback()
                 first.windows(2).any(|w| w[1] < w[0])
             })
             .count();
-        replayed_late = per.values().filter(|v| v.windows(2).any(|w| w[1] < w[0])).count();
-        repeated = per.values().map(|v| v.len().saturating_sub(3)).sum::<usize>();
+        let replayed_late = per.values().filter(|v| v.windows(2).any(|w| w[1] < w[0])).count();
+        let repeated = per.values().map(|v| v.len().saturating_sub(3)).sum::<usize>();
         if missing == 0 || Instant::now() > deadline {
-            break;
+            break (missing, out_of_order, repeated, replayed_late);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    };
     let accepted = accepted.lock().unwrap().clone();
     let mut times: HashMap<&str, usize> = HashMap::new();
     for k in &accepted {
