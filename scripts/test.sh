@@ -119,6 +119,19 @@ run_suite "node SDK suite (twilio 6.2.0, node --test)" 300 \
 run_suite "zero-code: unchanged python/node apps and twilio-cli via switchboard env" 300 \
   bash "$SDK/zero-code/run.sh"
 
+# The web inbox in a real browser: Debian's chromium (installed here when missing; never a
+# downloaded browser) driven by playwright-core. Screenshots land in docs/images/.
+if [ ! -x /usr/bin/chromium ]; then
+  stage "setup: chromium (apt-get)"
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+  else
+    echo "error: /usr/bin/chromium missing and not root: apt-get install chromium chromium-driver" >&2
+  fi
+fi
+run_suite "browser suite (inbox in chromium, playwright-core)" 300 \
+  bash -c 'cd "$1" && exec node --test browser/*.test.js' _ "$SDK"
+
 run_suite "schemathesis (Twilio OpenAPI, Messages paths)" 300 \
   bash "$SDK/schemathesis/run.sh"
 

@@ -20,6 +20,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod inbound;
+pub mod inbox;
 pub mod media;
 pub mod metrics;
 pub mod outbound;

@@ -26,7 +26,7 @@ const LAYERS: &[&[&str]] = &[
     &["media", "callbacks"],
     &["delivery"],
     &["inbound"],
-    &["api"],
+    &["api", "inbox"],
     &["server", "config", "proxy", "tls"],
 ];
 

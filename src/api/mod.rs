@@ -21,6 +21,7 @@ pub mod params;
 pub mod render;
 pub mod services;
 pub mod short_codes;
+pub mod stream;
 pub mod switchboard;
 
 use crate::delivery::simulator::Simulator;
@@ -86,6 +87,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/2010-04-01/Accounts/{account}/Messages/{sid}/Feedback.json", axum::routing::post(messages::feedback))
         .route("/_switchboard/Accounts/{account}/Messages/{sid}/Events.json", get(switchboard::events))
         .route("/_switchboard/Accounts/{account}/Messages/{sid}/Callbacks.json", get(switchboard::callbacks))
+        .route("/_switchboard/Accounts/{account}/Stream", get(stream::stream))
+        .route("/_switchboard/Accounts/{account}/Messages/Next.json", get(stream::next))
         .route("/_switchboard/Accounts/{account}/Inbound.json", axum::routing::post(switchboard::inbound))
         .route(
             "/_switchboard/Accounts/{account}/Simulator/Rules.json",
@@ -100,6 +103,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(content::routes())
         .merge(links::routes())
         .merge(media::routes())
+        .merge(crate::inbox::routes())
         .route("/healthz", get(switchboard::healthz))
         .route("/readyz", get(switchboard::readyz))
         .route("/metrics", get(switchboard::metrics))
@@ -144,10 +148,11 @@ async fn record_http_metrics(req: Request, next: axum::middleware::Next) -> Resp
 /// text; give them Twilio's shape like every other error.
 async fn twilio_shaped_errors(resp: Response) -> Response {
     let status = resp.status();
+    // JSON errors are ours already; HTML ones are the inbox's pages (a form with its error).
     let is_json = resp
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html"));
     if !status.is_client_error() && !status.is_server_error() || is_json {
         return resp;
     }

@@ -97,14 +97,22 @@ pub async fn add_rule(
     body: axum::body::Body,
 ) -> ApiResult<Response> {
     let pairs = super::form::read_form(body).await?;
-    let get = |name: &str| super::form::last(&pairs, name).filter(|v| !v.is_empty()).map(str::to_string);
+    let rule = rule_from_form(&account.sid, &pairs)?;
+    state.simulator.add_rule(rule.clone());
+    Ok((axum::http::StatusCode::CREATED, Json(rule)).into_response())
+}
+
+/// A simulator rule of `account_sid` from form parameters `To`, `From`, `Outcome`,
+/// `ErrorCode`, `DelayMs`, `Probability` (also the inbox's form).
+pub fn rule_from_form(account_sid: &str, pairs: &super::form::Pairs) -> Result<Rule, TwilioError> {
+    let get = |name: &str| super::form::last(pairs, name).filter(|v| !v.is_empty()).map(str::to_string);
     let number = |name: &str| -> Result<Option<f64>, TwilioError> {
         get(name)
             .map(|v| v.parse::<f64>().map_err(|_| TwilioError::invalid_parameter(format!("{name} must be a number"))))
             .transpose()
     };
     let rule = Rule {
-        account_sid: Some(account.sid.clone()),
+        account_sid: Some(account_sid.to_string()),
         to: get("To"),
         from: get("From"),
         outcome: get("Outcome").ok_or_else(|| TwilioError::invalid_parameter("Outcome is required"))?,
@@ -113,8 +121,7 @@ pub async fn add_rule(
         probability: number("Probability")?.unwrap_or(1.0),
     };
     rule.validate().map_err(TwilioError::invalid_parameter)?;
-    state.simulator.add_rule(rule.clone());
-    Ok((axum::http::StatusCode::CREATED, Json(rule)).into_response())
+    Ok(rule)
 }
 
 /// DELETE …/Simulator/Rules.json: removes this account's rules.

@@ -16,6 +16,7 @@ use super::carrier::{Carrier, CarrierEvent, CarrierUnavailable, Submission, Subm
 use async_trait::async_trait;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -150,43 +151,75 @@ pub struct Delays {
 /// The simulator carrier.
 pub struct Simulator {
     delays: Delays,
-    rules: RwLock<Vec<Rule>>,
+    /// Each rule with how many messages it decided.
+    rules: RwLock<Vec<(Rule, Arc<AtomicU64>)>>,
     events: mpsc::UnboundedSender<CarrierEvent>,
 }
 
 impl Simulator {
     /// A simulator with these step delays, starting with the config's rules.
     pub fn new(delays: Delays, rules: Vec<Rule>, events: mpsc::UnboundedSender<CarrierEvent>) -> Arc<Self> {
+        let rules = rules.into_iter().map(|r| (r, Arc::new(AtomicU64::new(0)))).collect();
         Arc::new(Simulator { delays, rules: RwLock::new(rules), events })
     }
 
     /// Adds a runtime rule (checked after the ones before it).
     pub fn add_rule(&self, rule: Rule) {
         if let Ok(mut rules) = self.rules.write() {
-            rules.push(rule);
+            rules.push((rule, Arc::new(AtomicU64::new(0))));
         }
     }
 
     /// The rules that apply to an account's messages.
     pub fn rules_for(&self, account_sid: &str) -> Vec<Rule> {
+        self.rules_with_hits(account_sid).into_iter().map(|(r, _)| r).collect()
+    }
+
+    /// The rules that apply to an account's messages, each with how many messages it decided.
+    pub fn rules_with_hits(&self, account_sid: &str) -> Vec<(Rule, u64)> {
         self.rules.read().map_or_else(
             |_| Vec::new(),
-            |r| r.iter().filter(|x| x.account_sid.as_deref().is_none_or(|a| a == account_sid)).cloned().collect(),
+            |r| {
+                r.iter()
+                    .filter(|(x, _)| x.account_sid.as_deref().is_none_or(|a| a == account_sid))
+                    .map(|(x, hits)| (x.clone(), hits.load(Ordering::Relaxed)))
+                    .collect()
+            },
         )
+    }
+
+    /// Removes the `index`-th rule of [`Self::rules_for`] when it is one of the account's runtime
+    /// rules; false otherwise (config-file rules stay).
+    pub fn remove_rule(&self, account_sid: &str, index: usize) -> bool {
+        let Ok(mut rules) = self.rules.write() else { return false };
+        let position = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, (x, _))| x.account_sid.as_deref().is_none_or(|a| a == account_sid))
+            .nth(index)
+            .map(|(i, _)| i);
+        match position {
+            Some(i) if rules[i].0.account_sid.as_deref() == Some(account_sid) => {
+                rules.remove(i);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Removes an account's runtime rules (config-file rules stay).
     pub fn clear_rules(&self, account_sid: &str) {
         if let Ok(mut rules) = self.rules.write() {
-            rules.retain(|r| r.account_sid.as_deref() != Some(account_sid));
+            rules.retain(|(r, _)| r.account_sid.as_deref() != Some(account_sid));
         }
     }
 
     /// Decides a submission's fate: the first matching rule, else the built-in table.
     fn decide(&self, s: &Submission) -> (Outcome, Duration) {
         if let Ok(rules) = self.rules.read() {
-            for rule in rules.iter().filter(|r| r.outcome != "no-rcs" && r.matches(s)) {
+            for (rule, hits) in rules.iter().filter(|(r, _)| r.outcome != "no-rcs" && r.matches(s)) {
                 if rule.probability >= 1.0 || rand::rng().random_bool(rule.probability.max(0.0)) {
+                    hits.fetch_add(1, Ordering::Relaxed);
                     return (rule.outcome(), Duration::from_millis(rule.delay_ms));
                 }
             }
@@ -237,8 +270,9 @@ impl Carrier for Simulator {
             segments: 1,
         };
         if let Ok(rules) = self.rules.read() {
-            for rule in rules.iter().filter(|r| r.outcome == "no-rcs" && r.matches(&probe)) {
+            for (rule, hits) in rules.iter().filter(|(r, _)| r.outcome == "no-rcs" && r.matches(&probe)) {
                 if rule.probability >= 1.0 || rand::rng().random_bool(rule.probability.max(0.0)) {
+                    hits.fetch_add(1, Ordering::Relaxed);
                     return false;
                 }
             }
@@ -326,6 +360,30 @@ mod tests {
         assert_eq!(sim.decide(&submission("+442079460958")).0, Outcome::Delivered);
         sim.clear_rules("AC1");
         assert_eq!(sim.decide(&submission("+14155552671")).0, Outcome::Failed(30008));
+        assert_eq!(sim.rules_for("AC1").len(), 1);
+    }
+
+    #[test]
+    fn rules_count_their_matches_and_only_the_accounts_own_rules_can_be_removed() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let config_rule = Rule {
+            account_sid: None,
+            to: Some("+4420*".into()),
+            from: None,
+            outcome: "failed".into(),
+            error_code: None,
+            delay_ms: 0,
+            probability: 1.0,
+        };
+        let sim = Simulator::new(Delays::default(), vec![config_rule.clone()], tx);
+        sim.add_rule(Rule { account_sid: Some("AC1".into()), to: Some("+1415*".into()), ..config_rule });
+        sim.decide(&submission("+14155552671"));
+        sim.decide(&submission("+14155552672"));
+        let hits: Vec<u64> = sim.rules_with_hits("AC1").iter().map(|(_, h)| *h).collect();
+        assert_eq!(hits, [0, 2]);
+        assert!(!sim.remove_rule("AC1", 0), "a config-file rule stays");
+        assert!(!sim.remove_rule("AC2", 1), "another account's rule index does not exist");
+        assert!(sim.remove_rule("AC1", 1));
         assert_eq!(sim.rules_for("AC1").len(), 1);
     }
 

@@ -13,6 +13,8 @@ use switchboard_domain::routing::Keyword;
 
 /// Twilio's code for a webhook that could not be fetched (connection, timeout, non-2xx).
 pub const HTTP_RETRIEVAL_FAILURE: u32 = 11200;
+/// Characters of a webhook's answer kept in the message's history.
+const WEBHOOK_NOTE_CHARS: usize = 4000;
 /// How many `<Redirect>`s one inbound message may follow.
 const MAX_REDIRECTS: usize = 10;
 
@@ -123,7 +125,21 @@ impl Inbound {
             Err(refusal) => Attempt::unsupported_method(&refusal),
         };
         if a.ok() {
-            return Ok(String::from_utf8_lossy(&a.body).into_owned());
+            let body = String::from_utf8_lossy(&a.body).into_owned();
+            // The exchange goes into the message's history (the inbox shows it; Events.json too).
+            let sent: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let excerpt: String = body.chars().take(WEBHOOK_NOTE_CHARS).collect();
+            let detail = format!(
+                "webhook {} {url} answered HTTP {} in {} ms\nrequest: {}\nresponse:\n{excerpt}",
+                method.to_ascii_uppercase(),
+                a.status.unwrap_or(200),
+                a.latency.as_millis(),
+                sent.join("&"),
+            );
+            if let Err(e) = self.store.add_message_note(m.key(), crate::clock::now_ms(), m.status, None, detail).await {
+                tracing::warn!(error = %format!("{e:#}"), "webhook exchange not recorded");
+            }
+            return Ok(body);
         }
         let method = method.to_ascii_uppercase();
         Err(match (a.status, &a.error) {

@@ -1,9 +1,9 @@
 //! Messages and their status history.
 
-use super::{Applied, Cursor, StoreResult, Transition};
+use super::{Applied, Cursor, MessageChange, StoreResult, Transition};
 use async_trait::async_trait;
 use switchboard_domain::message::Message;
-use switchboard_domain::status::Status;
+use switchboard_domain::status::{Direction, Status};
 
 /// Filters of a message list, already parsed.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -16,6 +16,41 @@ pub struct MessageFilter {
     pub sent_from_ms: Option<i64>,
     /// Send date (or creation date while unsent) before this instant, ms.
     pub sent_until_ms: Option<i64>,
+    /// Current status (the inbox's `status:`).
+    pub status: Option<Status>,
+    /// Direction (the inbox's `direction:`).
+    pub direction: Option<Direction>,
+    /// Substrings the body must all contain (the inbox's `body:` and plain words).
+    pub body_contains: Vec<String>,
+}
+
+/// What the wait API (`Messages/Next.json`) waits for, already parsed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NextFilter {
+    /// Exact `to`.
+    pub to: Option<String>,
+    /// Exact `from`.
+    pub from: Option<String>,
+    /// Direction.
+    pub direction: Option<Direction>,
+    /// The status the message must have reached (be in now).
+    pub status: Option<Status>,
+    /// A substring of the body (case-sensitive).
+    pub body_contains: Option<String>,
+    /// Only messages created after this message key count.
+    pub after_key: Option<String>,
+}
+
+impl NextFilter {
+    /// Whether `m` (a message of the right account) answers the wait.
+    pub fn matches(&self, m: &Message) -> bool {
+        self.to.as_ref().is_none_or(|v| *v == m.to)
+            && self.from.as_ref().is_none_or(|v| m.from.as_deref() == Some(v.as_str()))
+            && self.direction.is_none_or(|d| d == m.direction)
+            && self.status.is_none_or(|s| s == m.status)
+            && self.body_contains.as_ref().is_none_or(|b| m.body.contains(b.as_str()))
+            && self.after_key.as_ref().is_none_or(|k| m.key() > k.as_str())
+    }
 }
 
 /// A recorded status change of a message.
@@ -100,4 +135,19 @@ pub trait MessageStore: Send + Sync {
     ) -> StoreResult<()>;
     /// The status history of a message.
     async fn message_events(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Vec<MessageEvent>>>;
+
+    /// Every commit's message changes from now on (creates and status changes of all accounts).
+    fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<super::ChangeBatch>>;
+    /// Up to `limit` changes of the account's messages after event `after_id`, oldest first
+    /// (to replay a stream): each carries the message as stored now, with the status and
+    /// `date_updated` of that event.
+    async fn message_changes_after(
+        &self,
+        account_sid: &str,
+        after_id: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageChange>>;
+    /// The message of the account that answers `filter`: with a cursor the oldest match
+    /// created after it, without one the newest match.
+    async fn next_message(&self, account_sid: &str, filter: &NextFilter) -> StoreResult<Option<Message>>;
 }

@@ -20,6 +20,7 @@ pub mod retention;
 pub mod senders;
 pub mod sqlite;
 pub mod sticky;
+pub mod stream;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -31,7 +32,8 @@ pub use content::Content;
 pub use feedback::Feedback;
 pub use keys::{ApiKey, KeyType};
 pub use media::Media;
-pub use messages::{Conditional, MessageEvent, MessageFilter};
+pub use messages::{Conditional, MessageEvent, MessageFilter, NextFilter};
+pub use stream::{ChangeBatch, MessageChange, MessageHub};
 
 /// Every storage trait, for code that calls store methods on a concrete engine or a generic one
 /// (on `dyn Store` the methods resolve without imports).

@@ -56,7 +56,7 @@ struct RunArgs {
     /// Do not install or run the peer (Prism).
     #[arg(long)]
     no_peer: bool,
-    /// Run only these scenarios (comma-separated: create, list, e2e) [default: all].
+    /// Run only these scenarios (comma-separated: create, list, e2e, streams) [default: all].
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     only: Vec<Scenario>,
     /// Measured seconds per create level (overrides the plan).
@@ -78,6 +78,7 @@ enum Scenario {
     Create,
     List,
     E2e,
+    Streams,
 }
 
 #[derive(Subcommand)]
@@ -245,6 +246,7 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         create: None,
         list: None,
         end_to_end: None,
+        streams: None,
         memory: MemoryReport::default(),
         targets: Vec::new(),
         failures: Vec::new(),
@@ -281,6 +283,11 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
     if wants(Scenario::E2e) {
         if let Err(e) = scenarios::end_to_end(&ctx, &mut report).await {
             report.failures.push(format!("end to end: {e:#}"));
+        }
+    }
+    if wants(Scenario::Streams) {
+        if let Err(e) = scenarios::streams(&ctx, &mut report).await {
+            report.failures.push(format!("event streams: {e:#}"));
         }
     }
     report.evaluate_targets();

@@ -21,6 +21,8 @@ pub struct Report {
     pub list: Option<ListReport>,
     /// Create-to-last-callback throughput.
     pub end_to_end: Option<EndToEndReport>,
+    /// Create throughput with and without open event streams.
+    pub streams: Option<StreamsReport>,
     /// Peak resident memory of the server.
     pub memory: MemoryReport,
     /// The project's targets, each with whether this run met it.
@@ -237,6 +239,27 @@ pub struct EndToEndReport {
     pub incomplete_messages: u64,
 }
 
+/// Create throughput without, then with, open event streams (`/_switchboard/…/Stream`), each
+/// on a fresh server in the same run.
+#[derive(Debug, Serialize)]
+pub struct StreamsReport {
+    /// Event streams held open during the second measurement.
+    pub streams: usize,
+    /// Create connections of both measurements.
+    pub connections: usize,
+    /// Without streams.
+    pub without: Level,
+    /// With the streams open.
+    pub with: Level,
+    /// Throughput lost to the streams, % of `without` (negative: none lost).
+    pub drop_pct: f64,
+    /// Message events the streams received in total (each create is 4 events on each stream).
+    pub events_received: u64,
+}
+
+/// Throughput the open event streams may cost the create path, %.
+pub const STREAMS_MAX_DROP_PCT: f64 = 10.0;
+
 /// Peak resident set sizes (VmHWM), KiB.
 #[derive(Debug, Default, Serialize)]
 pub struct MemoryReport {
@@ -373,6 +396,22 @@ impl Report {
             }
         }
         t.push(check(
+            "create throughput with 100 open event streams",
+            "< 10 % below without",
+            self.streams.as_ref().map(|st| {
+                (
+                    format!(
+                        "{:.1} % ({} vs {} req/s, {} events streamed)",
+                        st.drop_pct,
+                        int(st.with.rps),
+                        int(st.without.rps),
+                        int(st.events_received as f64)
+                    ),
+                    st.drop_pct < STREAMS_MAX_DROP_PCT,
+                )
+            }),
+        ));
+        t.push(check(
             "idle RSS (VmHWM after start, empty database)",
             "< 30 MB",
             self.memory.idle_empty_kib.map(|k| (format!("{:.1} MB", k as f64 * 1024.0 / 1e6), k * 1024 < 30_000_000)),
@@ -467,6 +506,24 @@ impl Report {
                     q.timing.max_ms
                 );
             }
+        }
+        if let Some(st) = &self.streams {
+            let _ = writeln!(
+                s,
+                "\nEvent streams: create at {} connections without, then with {} open streams ({} events streamed)",
+                st.connections,
+                st.streams,
+                int(st.events_received as f64)
+            );
+            let _ = writeln!(
+                s,
+                "  without {} req/s (p99 {:.2} ms) · with {} req/s (p99 {:.2} ms) · drop {:.1} %",
+                int(st.without.rps),
+                st.without.p99_ms,
+                int(st.with.rps),
+                st.with.p99_ms,
+                st.drop_pct
+            );
         }
         if let Some(e) = &self.end_to_end {
             let _ = writeln!(
@@ -586,6 +643,7 @@ mod tests {
             }),
             list: None,
             end_to_end: None,
+            streams: None,
             memory: MemoryReport { idle_empty_kib: Some(10_000), ..Default::default() },
             targets: vec![],
             failures: vec![],
@@ -593,7 +651,7 @@ mod tests {
         };
         r.evaluate_targets();
         let met: Vec<Option<bool>> = r.targets.iter().map(|t| t.met).collect();
-        assert_eq!(met, [Some(true), Some(false), Some(false), None, None, None, Some(true)]);
+        assert_eq!(met, [Some(true), Some(false), Some(false), None, None, None, None, Some(true)]);
         assert!(r.summary().contains("MISSED"));
     }
 }

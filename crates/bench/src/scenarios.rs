@@ -4,7 +4,9 @@
 
 use crate::load::{self, Conn, RequestSpec};
 use crate::process::Server;
-use crate::report::{CreateReport, EndToEndReport, KeyAuthReport, Level, ListQuery, ListReport, PeerReport, Report};
+use crate::report::{
+    CreateReport, EndToEndReport, KeyAuthReport, Level, ListQuery, ListReport, PeerReport, Report, StreamsReport,
+};
 use crate::{peer, report, seed};
 use anyhow::{anyhow, bail, Context};
 use axum::body::Bytes;
@@ -591,4 +593,92 @@ pub async fn end_to_end(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     }
     report.end_to_end = Some(out);
     Ok(())
+}
+
+/// Event streams held open in the streams scenario.
+const STREAMS: usize = 100;
+
+/// Create throughput on a fresh server without, then with, [`STREAMS`] open event streams: the
+/// streams must not slow the API (they read a broadcast fed after each commit).
+pub async fn streams(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
+    let plan = &ctx.plan;
+    let connections = plan.levels.iter().copied().max().unwrap_or(64);
+    let mut levels = Vec::new();
+    let events = Arc::new(AtomicU64::new(0));
+    for open in [0, STREAMS] {
+        let db = ctx.work.join(format!("streams-{open}.db"));
+        let mut server = ctx.start_switchboard(&format!("switchboard-streams-{open}"), &db, &[])?;
+        let mut readers = Vec::new();
+        for _ in 0..open {
+            readers.push(open_stream(ctx, server.addr, events.clone()).await?);
+        }
+        let spec = Arc::new(ctx.create_spec(server.addr, CREATE_FORM.to_string())?);
+        eprintln!("==> streams: {open} open event streams, create at {connections} connections, {:?}", plan.window);
+        let outcome = load::run_timed(spec, connections, plan.warmup, plan.window).await?;
+        server.ensure_running()?;
+        // Let the streams drain what was committed before counting.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for r in readers {
+            r.abort();
+        }
+        server.stop()?;
+        let level = Level::from(&outcome);
+        progress_line(&format!("{open} streams"), &level);
+        fail_on_errors(report, &format!("create with {open} event streams"), &level);
+        levels.push(level);
+    }
+    let received = events.load(Ordering::Relaxed);
+    if received == 0 {
+        report.failures.push("event streams: the open streams received no events".into());
+    }
+    let with = levels.pop().ok_or_else(|| anyhow!("no level with streams"))?;
+    let without = levels.pop().ok_or_else(|| anyhow!("no level without streams"))?;
+    let drop_pct = if without.rps > 0.0 { (1.0 - with.rps / without.rps) * 100.0 } else { 0.0 };
+    report.streams =
+        Some(StreamsReport { streams: STREAMS, connections, without, with, drop_pct, events_received: received });
+    Ok(())
+}
+
+/// Opens one event stream and reads it in the background, counting its message events.
+async fn open_stream(
+    ctx: &Ctx,
+    addr: SocketAddr,
+    events: Arc<AtomicU64>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use base64::Engine as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", ctx.account.sid, ctx.account.auth_token));
+    let mut sock = tokio::net::TcpStream::connect(addr).await.context("connecting an event stream")?;
+    let request = format!(
+        "GET /_switchboard/Accounts/{}/Stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {credentials}\r\nAccept: text/event-stream\r\n\r\n",
+        ctx.account.sid
+    );
+    sock.write_all(request.as_bytes()).await?;
+    let mut head = [0u8; 12];
+    sock.read_exact(&mut head).await.context("reading the stream's status line")?;
+    if &head[9..12] != b"200" {
+        bail!("the event stream answered {}", String::from_utf8_lossy(&head));
+    }
+    Ok(tokio::spawn(async move {
+        // Counts blank lines (each SSE event ends with one): a cheap byte scan, so the reading
+        // costs the machine as little as a real client's would.
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut prev = 0u8;
+        let mut blocks = 0u64;
+        while let Ok(n) = sock.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            for &b in &buf[..n] {
+                if b == b'\n' && prev == b'\n' {
+                    blocks += 1;
+                }
+                prev = b;
+            }
+            // The first block is the stream's `retry:` preamble, not an event.
+            events.fetch_add(blocks.saturating_sub(1), Ordering::Relaxed);
+            blocks = blocks.min(1);
+        }
+    }))
 }

@@ -279,6 +279,50 @@ pub fn smart_encode(body: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// One character of a body as the segment inspector shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CharCost {
+    /// The character.
+    pub ch: char,
+    /// Septets (GSM-7) or UTF-16 units (UCS-2) it costs in the body's encoding.
+    pub units: usize,
+    /// It has no GSM-7 form: this character alone makes the body UCS-2.
+    pub forces_ucs2: bool,
+    /// A GSM-7 extension-table character (costs an escape septet too).
+    pub extension: bool,
+    /// The segment (from 0) it is sent in.
+    pub segment: u32,
+}
+
+/// Every character of `body` with its cost and segment, by the same rules as [`segments`].
+pub fn inspect(body: &str) -> (Segments, Vec<CharCost>) {
+    let summary = segments(body);
+    let (multi, single) = match summary.encoding {
+        Encoding::Gsm7 => (GSM7_MULTI, GSM7_SINGLE),
+        Encoding::Ucs2 => (UCS2_MULTI, UCS2_SINGLE),
+    };
+    let concatenated = summary.units > single;
+    let mut used = 0;
+    let mut segment = 0;
+    let chars = body
+        .chars()
+        .map(|ch| {
+            let septets = usize::from(gsm7_septets(ch));
+            let units = match summary.encoding {
+                Encoding::Gsm7 => septets,
+                Encoding::Ucs2 => ch.len_utf16(),
+            };
+            if concatenated && used + units > multi {
+                segment += 1;
+                used = 0;
+            }
+            used += units;
+            CharCost { ch, units, forces_ucs2: septets == 0, extension: septets == 2, segment }
+        })
+        .collect();
+    (summary, chars)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +337,20 @@ mod tests {
 
     /// The non-ASCII characters of the GSM-7 basic table.
     const BASIC_NON_ASCII: &str = "¡£¤¥§¿ÄÅÆÇÉÑÖØÜßàäåæèéìñòöøùüΓΔΘΛΞΠΣΦΨΩ";
+
+    #[test]
+    fn the_inspector_agrees_with_the_segment_count_and_flags_what_forces_ucs2() {
+        for body in ["", "hi", &"a".repeat(161), &"é€".repeat(90), &"😀x".repeat(40), "curly ’quote’"] {
+            let (summary, chars) = inspect(body);
+            assert_eq!(summary, segments(body));
+            assert_eq!(chars.iter().map(|c| c.units).sum::<usize>(), summary.units, "{body}");
+            assert_eq!(chars.last().map_or(1, |c| c.segment + 1), summary.count, "{body}");
+        }
+        let (_, chars) = inspect("a’b");
+        assert_eq!(chars.iter().filter(|c| c.forces_ucs2).map(|c| c.ch).collect::<String>(), "’");
+        let (_, chars) = inspect("a€");
+        assert!(chars[1].extension && !chars[1].forces_ucs2);
+    }
 
     #[test]
     fn empty_body_is_one_gsm_segment() {

@@ -8,7 +8,7 @@
 //! read-only connections on the blocking thread pool (WAL lets them run beside the writer).
 
 use super::{migrate, opt_outs};
-use crate::store::{OpenOptions, StoreResult, Unavailable};
+use crate::store::{MessageChange, MessageHub, OpenOptions, StoreResult, Unavailable};
 use anyhow::{anyhow, Context};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
@@ -22,9 +22,10 @@ const MAX_BATCH: usize = 512;
 const READERS: usize = 4;
 
 /// A write job: runs inside the batch transaction, says whether it succeeded (so its savepoint
-/// is kept or rolled back), and hands back the reply to send once the commit is known.
-/// Called with `None` when the batch failed before the job could run.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
+/// is kept or rolled back), and hands back the reply to send once the commit is known and the
+/// message changes to publish once committed. Called with `None` when the batch failed before
+/// the job could run.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply, Vec<MessageChange>) + Send>;
 type Reply = Box<dyn FnOnce(Result<(), Arc<anyhow::Error>>) + Send>;
 
 /// SQLite behind the store traits (one file of this folder per trait).
@@ -36,6 +37,8 @@ pub struct SqliteStore {
     pub(super) opt_outs: opt_outs::Mirror,
     readers: Arc<Mutex<Vec<Connection>>>,
     permits: Arc<Semaphore>,
+    /// Where committed message changes are published (the event stream, the wait API).
+    pub(super) hub: MessageHub,
 }
 
 impl SqliteStore {
@@ -76,9 +79,11 @@ impl SqliteStore {
         let (tx, rx) = mpsc::unbounded_channel();
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
+        let hub = MessageHub::default();
+        let publisher = hub.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, &counter, PageLimit::new(options.page_limit_file)))?;
+            .spawn(move || writer_loop(conn, rx, &counter, PageLimit::new(options.page_limit_file), &publisher))?;
         let opt_outs = opt_outs::load(readers.first().ok_or_else(|| anyhow!("no reader connection"))?)?;
         Ok(Self {
             writer: tx,
@@ -86,6 +91,7 @@ impl SqliteStore {
             opt_outs: Arc::new(RwLock::new(opt_outs)),
             readers: Arc::new(Mutex::new(readers)),
             permits: Arc::new(Semaphore::new(READERS)),
+            hub,
         })
     }
 
@@ -100,11 +106,24 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
     ) -> StoreResult<T> {
+        self.write_publishing(move |c| f(c).map(|v| (v, Vec::new()))).await
+    }
+
+    /// Like [`Self::write`], for writes that change messages: the changes `f` returns are
+    /// published once committed, from the writer thread, one broadcast per commit, so
+    /// subscribers see them in commit order (and never before they are durable).
+    pub(super) async fn write_publishing<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> anyhow::Result<(T, Vec<MessageChange>)> + Send + 'static,
+    ) -> StoreResult<T> {
         let (tx, rx) = oneshot::channel::<StoreResult<T>>();
         let job: Job = Box::new(move |conn| {
-            let result = match conn {
-                Some(conn) => f(conn).map_err(unavailable_or),
-                None => Err(anyhow::Error::new(Unavailable("the transaction could not be started".into()))),
+            let (result, changes) = match conn.map(f) {
+                Some(Ok((v, changes))) => (Ok(v), changes),
+                Some(Err(e)) => (Err(unavailable_or(e)), Vec::new()),
+                None => {
+                    (Err(anyhow::Error::new(Unavailable("the transaction could not be started".into()))), Vec::new())
+                }
             };
             let ok = result.is_ok();
             let reply: Reply = Box::new(move |commit| {
@@ -118,7 +137,7 @@ impl SqliteStore {
                 };
                 let _ = tx.send(outcome);
             });
-            (ok, reply)
+            (ok, reply, changes)
         });
         self.writer.send(job).map_err(|_| anyhow!("the SQLite writer has stopped"))?;
         rx.await.map_err(|_| anyhow!("the SQLite writer dropped a job"))?
@@ -207,9 +226,16 @@ impl PageLimit {
 
 /// The group-commit loop; ends when every sender is dropped (server shutdown), after
 /// committing what was queued.
-fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, commits: &AtomicU64, mut limit: PageLimit) {
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    commits: &AtomicU64,
+    mut limit: PageLimit,
+    hub: &MessageHub,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
+    let mut changes: Vec<MessageChange> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         limit.apply(&conn);
         batch.push(first);
@@ -219,10 +245,15 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, commits: 
                 Err(_) => break,
             }
         }
-        let outcome = run_batch(&conn, &mut batch, &mut replies).map_err(Arc::new);
+        let outcome = run_batch(&conn, &mut batch, &mut replies, &mut changes).map_err(Arc::new);
         commits.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = &outcome {
-            tracing::error!(error = %e, "SQLite group commit failed");
+        match &outcome {
+            // Published before the replies: whoever hears "committed" can already see it.
+            Ok(()) => hub.publish(std::mem::take(&mut changes)),
+            Err(e) => {
+                changes.clear();
+                tracing::error!(error = %e, "SQLite group commit failed");
+            }
         }
         for reply in replies.drain(..) {
             reply(outcome.clone());
@@ -235,7 +266,12 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, commits: 
 /// rolls the whole transaction back by itself (it does on a full disk or an I/O error), or a
 /// transaction statement fails, the jobs already run are answered with the error and the
 /// rest with [`Unavailable`], unrun.
-fn run_batch(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) -> anyhow::Result<()> {
+fn run_batch(
+    conn: &Connection,
+    batch: &mut Vec<Job>,
+    replies: &mut Vec<Reply>,
+    changes: &mut Vec<MessageChange>,
+) -> anyhow::Result<()> {
     let exec = |sql: &str| conn.prepare_cached(sql).and_then(|mut st| st.execute([])).map(|_| ());
     let mut jobs = batch.drain(..);
     let fail_rest = |jobs: std::vec::Drain<'_, Job>, replies: &mut Vec<Reply>| {
@@ -254,8 +290,11 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) 
             let _ = conn.execute_batch("ROLLBACK");
             return Err(unavailable_or(e.into()));
         }
-        let (ok, reply) = job(Some(conn));
+        let (ok, reply, job_changes) = job(Some(conn));
         replies.push(reply);
+        if ok {
+            changes.extend(job_changes);
+        }
         if conn.is_autocommit() {
             // SQLite ended the transaction itself: everything in it so far is undone.
             fail_rest(jobs, replies);

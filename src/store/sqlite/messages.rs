@@ -3,7 +3,8 @@
 
 use super::rows::{self, from_row, get_message, insert_event, message_if, split_sid, Page, COLUMNS};
 use super::{callbacks, SqliteStore};
-use crate::store::messages::{Conditional, MessageEvent, MessageFilter, MessageStore};
+use crate::store::messages::{Conditional, MessageEvent, MessageFilter, MessageStore, NextFilter};
+use crate::store::MessageChange;
 use crate::store::{Applied, Cursor, StoreResult, Transition};
 use async_trait::async_trait;
 use rusqlite::types::Value;
@@ -16,16 +17,22 @@ use switchboard_domain::status::Status;
 impl MessageStore for SqliteStore {
     async fn insert_message(&self, m: Message) -> StoreResult<()> {
         let options = serde_json::to_string(&m.options)?;
-        self.write(move |c| insert_with_event(c, &m, &options)).await
+        self.write_publishing(move |c| {
+            let id = insert_with_event(c, &m, &options)?;
+            Ok(((), vec![MessageChange::new(id, m)]))
+        })
+        .await
     }
 
     async fn insert_messages(&self, messages: Vec<Message>) -> StoreResult<()> {
         let encoded = messages.iter().map(|m| serde_json::to_string(&m.options)).collect::<Result<Vec<_>, _>>()?;
-        self.write(move |c| {
-            for (m, options) in messages.iter().zip(&encoded) {
-                insert_with_event(c, m, options)?;
+        self.write_publishing(move |c| {
+            let mut changes = Vec::with_capacity(messages.len());
+            for (m, options) in messages.into_iter().zip(&encoded) {
+                let id = insert_with_event(c, &m, options)?;
+                changes.push(MessageChange::new(id, m));
             }
-            Ok(())
+            Ok(((), changes))
         })
         .await
     }
@@ -81,7 +88,17 @@ impl MessageStore for SqliteStore {
     }
 
     async fn apply_transitions(&self, transitions: Vec<Transition>) -> StoreResult<Vec<Applied>> {
-        self.write(move |c| transitions.iter().map(|t| apply_transition(c, t)).collect()).await
+        self.write_publishing(move |c| {
+            let mut applied = Vec::with_capacity(transitions.len());
+            let mut changes = Vec::new();
+            for t in &transitions {
+                let (a, change) = apply_transition(c, t)?;
+                applied.push(a);
+                changes.extend(change);
+            }
+            Ok((applied, changes))
+        })
+        .await
     }
 
     async fn message_by_carrier_id(&self, carrier_id: &str) -> StoreResult<Option<Message>> {
@@ -152,10 +169,81 @@ impl MessageStore for SqliteStore {
     async fn message_events(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Vec<MessageEvent>>> {
         self.read_about_message(account_sid, sid, events).await
     }
+
+    fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<crate::store::ChangeBatch>> {
+        self.hub.subscribe()
+    }
+
+    async fn message_changes_after(
+        &self,
+        account_sid: &str,
+        after_id: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageChange>> {
+        let account = account_sid.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| changes_after(c, &account, after_id, limit)).await
+    }
+
+    async fn next_message(&self, account_sid: &str, filter: &NextFilter) -> StoreResult<Option<Message>> {
+        let (account, filter) = (account_sid.to_string(), filter.clone());
+        self.read(move |c| next_message(c, &account, &filter)).await
+    }
 }
 
-/// A new message with its first event.
-fn insert_with_event(c: &Connection, m: &Message, options: &str) -> anyhow::Result<()> {
+/// Replays stream events: creates and status changes (notes keep their status, so they are
+/// left out), oldest first, by event id.
+fn changes_after(c: &Connection, account: &str, after_id: i64, limit: i64) -> anyhow::Result<Vec<MessageChange>> {
+    let columns = COLUMNS.split(", ").map(|col| format!("m.{col}")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT {columns}, e.id, e.to_status, e.at FROM message_events e JOIN messages m ON m.key = e.key
+         WHERE e.id > ?1 AND m.account_sid = ?2 AND (e.from_status IS NULL OR e.from_status != e.to_status)
+         ORDER BY e.id LIMIT ?3"
+    );
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st.query_map(params![after_id, account, limit], |r| {
+        let mut message = from_row(r)?;
+        let status: String = r.get(21)?;
+        if let Some(s) = Status::parse(&status) {
+            message.status = s;
+        }
+        message.date_updated = r.get(22)?;
+        Ok(MessageChange::new(r.get(20)?, message))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The wait API's query: by the account's key index, oldest match after the cursor or the
+/// newest match.
+fn next_message(c: &Connection, account: &str, f: &NextFilter) -> anyhow::Result<Option<Message>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM messages WHERE account_sid = ?");
+    let mut args: Vec<Value> = vec![Value::Text(account.to_string())];
+    let mut eq = |col: &str, v: Option<&str>| {
+        if let Some(v) = v {
+            sql.push_str(&format!(" AND {col} = ?"));
+            args.push(Value::Text(v.to_string()));
+        }
+    };
+    eq("to_addr", f.to.as_deref());
+    eq("from_addr", f.from.as_deref());
+    eq("direction", f.direction.map(|d| d.as_str()));
+    eq("status", f.status.map(|s| s.as_str()));
+    if let Some(body) = &f.body_contains {
+        sql.push_str(" AND instr(body, ?) > 0");
+        args.push(Value::Text(body.clone()));
+    }
+    match &f.after_key {
+        Some(key) => {
+            sql.push_str(" AND key > ? ORDER BY key ASC LIMIT 1");
+            args.push(Value::Text(key.clone()));
+        }
+        None => sql.push_str(" ORDER BY key DESC LIMIT 1"),
+    }
+    Ok(c.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(&args), from_row).optional()?)
+}
+
+/// A new message with its first event; returns the event's id.
+fn insert_with_event(c: &Connection, m: &Message, options: &str) -> anyhow::Result<i64> {
     rows::insert_message(c, m, options)?;
     insert_event(c, m.key(), m.date_created, None, m.status, m.error_code)
 }
@@ -226,6 +314,18 @@ fn list_sql(account: &str, f: &MessageFilter, cursor: &Cursor, limit: usize) -> 
         sql.push_str(" AND from_addr = ?");
         args.push(Value::Text(from.clone()));
     }
+    if let Some(status) = f.status {
+        sql.push_str(" AND status = ?");
+        args.push(Value::Text(status.as_str().to_string()));
+    }
+    if let Some(direction) = f.direction {
+        sql.push_str(" AND direction = ?");
+        args.push(Value::Text(direction.as_str().to_string()));
+    }
+    for word in &f.body_contains {
+        sql.push_str(" AND instr(body, ?) > 0");
+        args.push(Value::Text(word.clone()));
+    }
     // Unsent messages are dated by their creation (see docs/compatibility.md).
     if let Some(start) = f.sent_from_ms {
         sql.push_str(" AND COALESCE(date_sent, date_created) >= ?");
@@ -255,45 +355,52 @@ fn list_sql(account: &str, f: &MessageFilter, cursor: &Cursor, limit: usize) -> 
     Page { sql, args, reverse: ascending }
 }
 
-fn apply_transition(c: &Connection, t: &Transition) -> anyhow::Result<Applied> {
+/// Applies one transition; when it applies, also the change to publish (the updated row comes
+/// back from the UPDATE itself, so publishing costs no extra query).
+fn apply_transition(c: &Connection, t: &Transition) -> anyhow::Result<(Applied, Option<MessageChange>)> {
     let (code, message) = match &t.error {
         Some(e) => (Some(e.code), Some(e.message.as_str())),
         None => (None, None),
     };
-    let changed = c
-        .prepare_cached(
-            "UPDATE messages SET status = ?3, date_updated = ?4,
-                 error_code = COALESCE(?5, error_code), error_message = COALESCE(?6, error_message),
-                 date_sent = COALESCE(?7, date_sent), price = COALESCE(?8, price),
-                 carrier_id = COALESCE(?9, carrier_id), from_addr = COALESCE(?10, from_addr),
-                 num_segments = COALESCE(?11, num_segments), body = COALESCE(?12, body),
-                 to_addr = COALESCE(?13, to_addr)
-             WHERE key = ?1 AND status = ?2",
-        )?
-        .execute(params![
-            t.key,
-            t.from.as_str(),
-            t.to.as_str(),
-            t.at_ms,
-            code,
-            message,
-            t.date_sent,
-            t.price,
-            t.carrier_id,
-            t.from_addr,
-            t.num_segments,
-            t.body,
-            t.to_addr
-        ])?;
-    if changed != 1 {
-        return Ok(Applied { applied: false, callback_id: None });
-    }
-    insert_event(c, &t.key, t.at_ms, Some(t.from), t.to, code)?;
+    let sql = format!(
+        "UPDATE messages SET status = ?3, date_updated = ?4,
+             error_code = COALESCE(?5, error_code), error_message = COALESCE(?6, error_message),
+             date_sent = COALESCE(?7, date_sent), price = COALESCE(?8, price),
+             carrier_id = COALESCE(?9, carrier_id), from_addr = COALESCE(?10, from_addr),
+             num_segments = COALESCE(?11, num_segments), body = COALESCE(?12, body),
+             to_addr = COALESCE(?13, to_addr)
+         WHERE key = ?1 AND status = ?2 RETURNING {COLUMNS}"
+    );
+    let updated = c
+        .prepare_cached(&sql)?
+        .query_row(
+            params![
+                t.key,
+                t.from.as_str(),
+                t.to.as_str(),
+                t.at_ms,
+                code,
+                message,
+                t.date_sent,
+                t.price,
+                t.carrier_id,
+                t.from_addr,
+                t.num_segments,
+                t.body,
+                t.to_addr
+            ],
+            from_row,
+        )
+        .optional()?;
+    let Some(updated) = updated else {
+        return Ok((Applied { applied: false, callback_id: None }, None));
+    };
+    let id = insert_event(c, &t.key, t.at_ms, Some(t.from), t.to, code)?;
     let callback_id = match &t.callback {
         Some(cb) => Some(callbacks::insert_callback(c, &t.key, cb, t.at_ms)?),
         None => None,
     };
-    Ok(Applied { applied: true, callback_id })
+    Ok((Applied { applied: true, callback_id }, Some(MessageChange::new(id, updated))))
 }
 
 fn message_by_carrier_id(c: &Connection, carrier_id: &str) -> anyhow::Result<Option<Message>> {
@@ -354,6 +461,12 @@ mod tests {
             MessageFilter { from: Some("+1".into()), ..Default::default() },
             MessageFilter { sent_until_ms: Some(5), ..Default::default() },
             MessageFilter { sent_from_ms: Some(5), to: Some("+1".into()), ..Default::default() },
+            MessageFilter {
+                status: Some(Status::Delivered),
+                direction: Some(switchboard_domain::status::Direction::Inbound),
+                body_contains: vec!["code".into()],
+                ..Default::default()
+            },
         ];
         for f in &filters {
             for cursor in [Cursor::Start, Cursor::After("a".into()), Cursor::Before("a".into())] {

@@ -84,12 +84,13 @@ pub(super) fn insert_event(
     from: Option<Status>,
     to: Status,
     error_code: Option<u32>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<i64> {
     c.prepare_cached(
         "INSERT INTO message_events (key, at, from_status, to_status, error_code) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![key, at, from.map(Status::as_str), to.as_str(), error_code])?;
-    Ok(())
+    // The event's row id is the change's durable number in the event stream.
+    Ok(c.last_insert_rowid())
 }
 
 pub(super) fn get_message(c: &Connection, account: &str, prefix: &str, key: &str) -> anyhow::Result<Option<Message>> {

@@ -1,0 +1,267 @@
+//! The event stream (`/_switchboard/Accounts/{AccountSid}/Stream`, Server-Sent Events) and the
+//! wait API (`…/Messages/Next.json`): both read the store's feed of committed message changes
+//! (`store::stream`), so neither polls and a slow client never slows a write.
+
+use super::auth::Authenticated;
+use super::error::ApiResult;
+use super::{form, render, SharedState};
+use crate::store::{ChangeBatch, MessageChange, NextFilter, Store};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderName};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_domain::address;
+use switchboard_domain::status::{Direction, Status};
+use switchboard_domain::{sid, TwilioError};
+use tokio::sync::broadcast;
+
+/// Idle time after which a stream sends a comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Events replayed from the store per query while a stream catches up.
+const REPLAY_PAGE: usize = 500;
+/// `Timeout` of the wait API when none is given, and the most it accepts, seconds.
+pub const DEFAULT_WAIT_SECS: f64 = 10.0;
+/// See [`DEFAULT_WAIT_SECS`].
+pub const MAX_WAIT_SECS: f64 = 60.0;
+/// The error code of a wait that timed out (Switchboard's own; see docs/compatibility.md).
+pub const WAIT_TIMEOUT_CODE: u32 = 20408;
+
+/// GET /_switchboard/Accounts/{AccountSid}/Stream: `text/event-stream` of the account's message
+/// changes. Each is an event `message` whose `id:` is the durable event number and whose data
+/// is the Message resource; `Last-Event-ID` replays what came after that event first.
+pub async fn stream(
+    State(state): State<SharedState>,
+    Authenticated(account): Authenticated,
+    headers: HeaderMap,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let from_query = form::decode(uri.query().unwrap_or("").as_bytes());
+    let last_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| form::last(&from_query, "LastEventId").map(str::to_string))
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| v.trim().parse::<i64>())
+        .transpose()
+        .map_err(|_| TwilioError::invalid_parameter("Last-Event-ID must be an event number"))?;
+    // Subscribe before replaying: whatever commits during the replay is then in the feed.
+    let feed = state.store.subscribe_changes();
+    let phase = if last_id.is_some() { Phase::Replay } else { Phase::Live };
+    let start = Feed {
+        store: state.store.clone(),
+        account: account.sid,
+        last: last_id.unwrap_or(0),
+        feed,
+        phase,
+        // Reconnect quickly: resuming costs one replay query.
+        pending: VecDeque::from([Bytes::from_static(b": switchboard\nretry: 1000\n\n")]),
+    };
+    let body = futures_util::stream::unfold(start, |mut f| async move {
+        let event = f.next_event().await?;
+        Some((Ok::<_, Infallible>(event), f))
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+            // Proxies (nginx) must not buffer the stream.
+            (HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// The SSE frame of one change, built once and shared by every stream that sends it (a
+/// `Bytes` clone is a reference count): the data is the JSON on one line.
+fn message_event(c: &MessageChange) -> Bytes {
+    c.rendered
+        .get_or_init(|| {
+            let json = serde_json::to_string(&render::message(&c.message, true)).unwrap_or_default();
+            Bytes::from(format!("event: message\nid: {}\ndata: {json}\n\n", c.id))
+        })
+        .clone()
+}
+
+/// Where a stream is: replaying from the store, following the live feed, or done.
+enum Phase {
+    Replay,
+    Live,
+    Done,
+}
+
+/// One stream's state. It runs inside the response body (no task of its own): the
+/// connection polls it, so a client that stops reading stops costing anything but its place
+/// in the broadcast, and a client that falls [`crate::store::stream::CAPACITY`] events behind
+/// gets `resync` and the end of the stream (its reconnect replays from the store).
+struct Feed {
+    store: Arc<dyn Store>,
+    account: String,
+    /// The last event id sent.
+    last: i64,
+    feed: broadcast::Receiver<Arc<ChangeBatch>>,
+    phase: Phase,
+    pending: VecDeque<Bytes>,
+}
+
+impl Feed {
+    /// This stream's part of one commit, as one chunk: when every change is this account's
+    /// (the usual case) the chunk is rendered once and shared by every such stream.
+    fn take(&mut self, batch: &ChangeBatch) -> Option<Bytes> {
+        let mine = |c: &MessageChange| c.message.account_sid == self.account && c.id > self.last;
+        let last = batch.changes.last()?.id;
+        let chunk = if batch.changes.iter().all(mine) {
+            batch
+                .rendered
+                .get_or_init(|| batch.changes.iter().map(message_event).collect::<Vec<_>>().concat().into())
+                .clone()
+        } else {
+            let frames: Vec<Bytes> = batch.changes.iter().filter(|c| mine(c)).map(message_event).collect();
+            if frames.is_empty() {
+                return None;
+            }
+            frames.concat().into()
+        };
+        self.last = last;
+        Some(chunk)
+    }
+
+    async fn next_event(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Some(e);
+            }
+            match self.phase {
+                Phase::Done => return None,
+                Phase::Replay => {
+                    let page = match self.store.message_changes_after(&self.account, self.last, REPLAY_PAGE).await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            tracing::error!(error = %e, "event stream replay failed");
+                            return None;
+                        }
+                    };
+                    if page.len() < REPLAY_PAGE {
+                        self.phase = Phase::Live;
+                    }
+                    for c in &page {
+                        self.pending.push_back(message_event(c));
+                        self.last = c.id;
+                    }
+                }
+                Phase::Live => match tokio::time::timeout(KEEP_ALIVE, self.feed.recv()).await {
+                    // A comment now and then keeps proxies from closing an idle stream.
+                    Err(_) => return Some(Bytes::from_static(b": keep-alive\n\n")),
+                    Ok(Ok(batch)) => {
+                        if let Some(chunk) = self.take(&batch) {
+                            return Some(chunk);
+                        }
+                    }
+                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                        self.phase = Phase::Done;
+                        let data = serde_json::json!({ "last_event_id": self.last });
+                        return Some(Bytes::from(format!("event: resync\ndata: {data}\n\n")));
+                    }
+                    Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+                },
+            }
+        }
+    }
+}
+
+/// GET /_switchboard/Accounts/{AccountSid}/Messages/Next.json: the first message matching the
+/// filters (`To`, `From`, `Direction`, `Status`, `BodyContains`) created after `After`, or
+/// without `After` the newest existing match; waits up to `Timeout` seconds for one, then 408.
+pub async fn next(
+    State(state): State<SharedState>,
+    Authenticated(account): Authenticated,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let q = form::decode(uri.query().unwrap_or("").as_bytes());
+    let get = |name: &str| form::last(&q, name).map(str::trim).filter(|v| !v.is_empty());
+    let mut filter = NextFilter {
+        to: get("To").map(|v| address::parse_to(v).map(|a| a.text).unwrap_or_else(|| v.to_string())),
+        from: get("From").map(|v| address::parse_from(v).map(|a| a.text).unwrap_or_else(|| v.to_string())),
+        body_contains: form::last(&q, "BodyContains").filter(|v| !v.is_empty()).map(str::to_string),
+        ..NextFilter::default()
+    };
+    if let Some(d) = get("Direction") {
+        filter.direction = Some(Direction::parse(d).ok_or_else(|| {
+            TwilioError::invalid_parameter(format!(
+                "Direction must be one of inbound, outbound-api, outbound-reply, outbound-call, got '{d}'"
+            ))
+        })?);
+    }
+    if let Some(s) = get("Status") {
+        filter.status =
+            Some(Status::parse(s).ok_or_else(|| TwilioError::invalid_parameter(format!("Unknown Status '{s}'")))?);
+    }
+    if let Some(after) = get("After") {
+        if !(sid::is_valid(after, "SM") || sid::is_valid(after, "MM")) {
+            return Err(TwilioError::invalid_parameter(format!("After must be a Message SID, got '{after}'")).into());
+        }
+        filter.after_key = Some(after[2..].to_string());
+    }
+    let timeout = match get("Timeout") {
+        None => DEFAULT_WAIT_SECS,
+        Some(t) => t
+            .parse::<f64>()
+            .ok()
+            .filter(|t| t.is_finite() && *t >= 0.0)
+            .ok_or_else(|| TwilioError::invalid_parameter(format!("Timeout must be a number of seconds, got '{t}'")))?
+            .min(MAX_WAIT_SECS),
+    };
+    let found = wait_for(state.store.as_ref(), &account.sid, &filter, Duration::from_secs_f64(timeout)).await?;
+    match found {
+        Some(m) => Ok(Json(render::message(&m, true)).into_response()),
+        None => Err(TwilioError::new(
+            WAIT_TIMEOUT_CODE,
+            StatusCode::REQUEST_TIMEOUT.as_u16(),
+            format!("No message matching the filters arrived within {timeout} seconds"),
+        )
+        .into()),
+    }
+}
+
+/// The wait: subscribe, look in the store, then sleep on the feed until a change of the
+/// account matches or the deadline passes (no polling; a lagged feed means one more look).
+async fn wait_for(
+    store: &dyn Store,
+    account: &str,
+    filter: &NextFilter,
+    timeout: Duration,
+) -> anyhow::Result<Option<switchboard_domain::message::Message>> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut feed = store.subscribe_changes();
+    if let Some(m) = store.next_message(account, filter).await? {
+        return Ok(Some(m));
+    }
+    loop {
+        let received = tokio::select! {
+            r = feed.recv() => r,
+            () = tokio::time::sleep_until(deadline) => return Ok(None),
+        };
+        match received {
+            Ok(batch) => {
+                if let Some(c) =
+                    batch.changes.iter().find(|c| c.message.account_sid == account && filter.matches(&c.message))
+                {
+                    return Ok(Some(c.message.clone()));
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                if let Some(m) = store.next_message(account, filter).await? {
+                    return Ok(Some(m));
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => return Ok(None),
+        }
+    }
+}

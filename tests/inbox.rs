@@ -1,0 +1,217 @@
+//! The web inbox against the real server: sign-in, security headers, escaping, account
+//! scoping, search and keyset pages, compose as handset, simulator rules.
+
+mod common;
+
+use common::*;
+
+/// GETs an inbox page as `sid`; answers the status, headers and HTML.
+async fn page_as(s: &TestServer, sid: &str, token: &str, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    let resp = s.http.get(format!("{}{path}", s.url)).basic_auth(sid, Some(token)).send().await.unwrap();
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    (status, headers, resp.text().await.unwrap())
+}
+
+async fn page(s: &TestServer, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    page_as(s, SID_A, TOKEN_A, path).await
+}
+
+/// POSTs an inbox form as account A from the inbox's own origin; no redirect following.
+async fn post_form(s: &TestServer, path: &str, form: &[(&str, &str)], origin: Option<&str>) -> reqwest::Response {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut req = client
+        .post(format!("{}{path}", s.url))
+        .basic_auth(SID_A, Some(TOKEN_A))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencode(form));
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_page_asks_for_the_api_credentials_and_sends_a_strict_policy() {
+    let s = TestServer::start().await;
+    for path in ["/", "/messages", "/compose", "/simulator", "/thread?ours=%2B1&theirs=%2B2"] {
+        let resp = s.http.get(format!("{}{path}", s.url)).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "{path}");
+        assert!(resp.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"), "{path}");
+        let wrong = page_as(&s, SID_A, "wrong", path).await;
+        assert_eq!(wrong.0, 401, "{path}");
+        let (status, headers, html) = page(&s, path).await;
+        assert_eq!(status, 200, "{path}: {html}");
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'") && csp.contains("default-src 'none'"), "{csp}");
+        assert!(!html.contains("<script>"), "no inline script on {path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+    }
+}
+
+#[tokio::test]
+async fn assets_are_served_under_a_versioned_immutable_path_and_stay_small() {
+    let s = TestServer::start().await;
+    let (_, _, html) = page(&s, "/").await;
+    let start = html.find("/static/").unwrap();
+    let end = start + html[start..].find("/app.css").unwrap();
+    let folder = &html[start..end];
+    let mut total = 0;
+    for file in ["app.css", "app.js"] {
+        let resp = s.http.get(format!("{}{folder}/{file}", s.url)).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{file}");
+        assert!(resp.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+        total += resp.bytes().await.unwrap().len();
+    }
+    assert!(total < 60_000, "assets are {total} bytes");
+    let stale = s.http.get(format!("{}/static/0000000000000000/app.js", s.url)).send().await.unwrap();
+    assert_eq!(stale.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn message_text_is_escaped_everywhere_it_is_shown() {
+    let s = TestServer::start().await;
+    let m = s.create("+14155552671", "<script>alert('x')</script><img src=x onerror=alert(1)>").await;
+    let sid = m["sid"].as_str().unwrap();
+    let thread = "/thread?ours=%2B14155550100&theirs=%2B14155552671";
+    for path in ["/".to_string(), "/messages".to_string(), format!("/messages/{sid}"), thread.to_string()] {
+        let (status, _, html) = page(&s, &path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(!html.contains("<script>alert") && !html.contains("<img src=x"), "{path} renders markup: {html}");
+        assert!(html.contains("&lt;script&gt;") || html.contains("&lt;"), "{path} lost the body");
+    }
+}
+
+#[tokio::test]
+async fn the_detail_page_shows_fields_segments_timeline_and_callback_attempts() {
+    let s = TestServer::start().await;
+    let hook = Receiver::start(1, std::time::Duration::ZERO).await;
+    let (_, m) = s
+        .post(
+            &TestServer::messages_path(SID_A),
+            &[
+                ("To", "+14155552671"),
+                ("From", "+14155550100"),
+                ("Body", "smart “quotes” 😀"),
+                ("StatusCallback", &format!("{}/flaky", hook.url)),
+            ],
+        )
+        .await;
+    let sid = m["sid"].as_str().unwrap();
+    s.wait_for_status(sid, "delivered").await;
+    // The first callback attempt fails (500), the retry succeeds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let html = loop {
+        let (_, _, html) = page(&s, &format!("/messages/{sid}")).await;
+        if html.contains("HTTP 500") && html.matches("HTTP 200").count() >= 2 || std::time::Instant::now() > deadline {
+            break html;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(html.contains("UCS-2"), "{html}");
+    assert!(html.contains("class=\"ch ucs2\""), "the emoji and curly quotes are highlighted");
+    assert!(html.contains("HTTP 500") && html.contains("HTTP 200"), "{html}");
+    assert!(html.contains("X-Twilio-Signature"));
+    for status in ["queued", "sending", "sent", "delivered"] {
+        assert!(html.contains(&format!("<strong>{status}</strong>")), "{status} missing from the timeline");
+    }
+    assert!(html.contains(&format!("/Messages/{sid}.json")), "raw JSON and fields");
+}
+
+#[tokio::test]
+async fn one_account_never_sees_another_accounts_messages() {
+    let s = TestServer::start().await;
+    let m = s.create("+14155552671", "only for A").await;
+    let sid = m["sid"].as_str().unwrap();
+    let (status, _, _) = page_as(&s, SID_B, TOKEN_B, &format!("/messages/{sid}")).await;
+    assert_eq!(status, 404);
+    for path in ["/", "/messages", "/thread?ours=%2B14155550100&theirs=%2B14155552671"] {
+        let (_, _, html) = page_as(&s, SID_B, TOKEN_B, path).await;
+        assert!(!html.contains("only for A") && !html.contains(sid), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_search_syntax_filters_and_keyset_pages_walk_newest_first() {
+    let s = TestServer::start().await;
+    for i in 0..55 {
+        s.create("+14155552671", &format!("bulk {i:02}")).await;
+    }
+    s.create("+14155552672", "your code is 4242").await;
+    let (_, _, html) = page(&s, "/messages?q=to%3A%2B14155552672+body%3Acode").await;
+    assert_eq!(html.matches("data-testid=\"message-row\"").count(), 1, "{html}");
+    let (_, _, html) = page(&s, "/messages?q=status%3Adelivered+direction%3Ainbound").await;
+    assert_eq!(html.matches("data-testid=\"message-row\"").count(), 0);
+    let (_, _, html) = page(&s, "/messages?q=status%3Alost").await;
+    assert!(html.contains("role=\"alert\"") && html.contains("lost"));
+
+    let (_, _, first) = page(&s, "/messages?q=bulk").await;
+    assert_eq!(first.matches("data-testid=\"message-row\"").count(), 50);
+    assert!(first.contains("bulk 54") && !first.contains("bulk 04"), "newest first");
+    let older = first.split("rel=\"next\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    let (_, _, second) = page(&s, &older).await;
+    assert_eq!(second.matches("data-testid=\"message-row\"").count(), 5);
+    assert!(second.contains("bulk 04") && second.contains("bulk 00") && second.contains("rel=\"prev\""));
+    let newer = second.split("rel=\"prev\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    let (_, _, back) = page(&s, &newer).await;
+    assert_eq!(back.matches("data-testid=\"message-row\"").count(), 50);
+    assert!(back.contains("bulk 05") && back.contains("bulk 54"));
+}
+
+#[tokio::test]
+async fn compose_sends_an_inbound_message_and_opens_its_thread() {
+    let s = TestServer::start().await;
+    let (code, n) = s
+        .post(&format!("/2010-04-01/Accounts/{SID_A}/IncomingPhoneNumbers.json"), &[("PhoneNumber", "+14155550100")])
+        .await;
+    assert_eq!(code, 201, "{n}");
+    let origin = s.url.clone();
+    let form = [("From", "+15555550123"), ("To", "+14155550100"), ("Body", "hello from the handset")];
+    let resp = post_form(&s, "/compose", &form, Some(&origin)).await;
+    assert_eq!(resp.status().as_u16(), 303);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("/thread?"), "{location}");
+    let (_, _, html) = page(&s, &location).await;
+    assert!(html.contains("hello from the handset") && html.contains("data-direction=\"inbound\""), "{html}");
+    let resp =
+        post_form(&s, "/compose", &[("From", "+15555550123"), ("To", "+14155550100"), ("Keyword", "STOP")], None).await;
+    assert_eq!(resp.status().as_u16(), 303);
+    let (_, page_json) = s.get(&format!("{}?From=%2B15555550123", TestServer::messages_path(SID_A))).await;
+    let bodies: Vec<&str> =
+        page_json["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert!(bodies.contains(&"STOP"), "{bodies:?}");
+    let resp = post_form(&s, "/compose", &[("From", ""), ("To", "+14155550100")], Some(&origin)).await;
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(resp.text().await.unwrap().contains("role=\"alert\""));
+}
+
+#[tokio::test]
+async fn cross_site_form_posts_are_refused() {
+    let s = TestServer::start().await;
+    let form = [("From", "+15555550123"), ("To", "+14155550100"), ("Body", "forged")];
+    let resp = post_form(&s, "/compose", &form, Some("http://evil.example")).await;
+    assert_eq!(resp.status().as_u16(), 403);
+    let (_, page_json) = s.get(&TestServer::messages_path(SID_A)).await;
+    assert_eq!(page_json["messages"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn simulator_rules_are_added_counted_and_removed_from_the_inbox() {
+    let s = TestServer::start().await;
+    let resp =
+        post_form(&s, "/simulator/rules", &[("To", "+1555*"), ("Outcome", "failed"), ("ErrorCode", "30003")], None)
+            .await;
+    assert_eq!(resp.status().as_u16(), 303);
+    let m = s.create("+15551234567", "doomed").await;
+    s.wait_for_status(m["sid"].as_str().unwrap(), "failed").await;
+    let (_, _, html) = page(&s, "/simulator").await;
+    assert_eq!(html.matches("data-testid=\"rule-row\"").count(), 1);
+    assert!(html.contains("data-testid=\"rule-hits\">1<"), "{html}");
+    let (_, _, detail) = page(&s, &format!("/messages/{}", m["sid"].as_str().unwrap())).await;
+    assert!(detail.contains("Error 30003") && detail.contains("twilio.com/docs/errors/30003"));
+    let bad = post_form(&s, "/simulator/rules", &[("Outcome", "exploded")], None).await;
+    assert_eq!(bad.status().as_u16(), 400);
+    let resp = post_form(&s, "/simulator/rules/0/delete", &[], None).await;
+    assert_eq!(resp.status().as_u16(), 303);
+    let (_, _, html) = page(&s, "/simulator").await;
+    assert_eq!(html.matches("data-testid=\"rule-row\"").count(), 0);
+}
