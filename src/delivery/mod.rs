@@ -161,15 +161,17 @@ impl Dispatcher {
 
     /// Resubmits every unfinished outbound message and every unsent callback (after a restart).
     pub async fn resume(&self) -> anyhow::Result<(usize, usize)> {
-        let pending = self.inner.store.unfinished_outbound().await?;
-        let n = pending.len();
-        for m in pending {
-            self.submit(m);
-        }
+        // Stored callbacks first: a resumed message's next status change queues its callback
+        // behind them, so one message's callbacks still go out in the order of its changes.
         let callbacks = self.inner.store.pending_callbacks().await?;
         let c = callbacks.len();
         for cb in callbacks {
             self.inner.callbacks.enqueue(cb);
+        }
+        let pending = self.inner.store.unfinished_outbound().await?;
+        let n = pending.len();
+        for m in pending {
+            self.submit(m);
         }
         Ok((n, c))
     }
