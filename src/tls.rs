@@ -281,25 +281,7 @@ pub async fn serve(
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
-        let (tcp, peer) = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait a little rather than spin.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+        let Some((permit, tcp, peer)) = next_connection(&listener, &slots, &mut shutdown).await else { break };
         while connections.try_join_next().is_some() {}
         let acceptor = acceptor.clone();
         let router = router.clone();
@@ -323,6 +305,33 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     while connections.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Waits for a free connection slot, then for the next connection; `None` once `shutdown`
+/// completes. The accept loop of every listener (API, HTTPS, proxy) goes through it, so the
+/// connection cap and the handling of accept errors are the same everywhere.
+pub(crate) async fn next_connection<F: Future>(
+    listener: &TcpListener,
+    slots: &Arc<tokio::sync::Semaphore>,
+    shutdown: &mut std::pin::Pin<&mut F>,
+) -> Option<(tokio::sync::OwnedSemaphorePermit, tokio::net::TcpStream, SocketAddr)> {
+    let permit = tokio::select! {
+        _ = shutdown.as_mut() => return None,
+        permit = slots.clone().acquire_owned() => permit.ok()?,
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.as_mut() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => return Some((permit, tcp, peer)),
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
 }
 
 #[cfg(test)]

@@ -112,23 +112,8 @@ pub async fn serve(
     tokio::pin!(shutdown);
     let slots = Arc::new(tokio::sync::Semaphore::new(proxy.settings.limits.max_connections.max(1)));
     loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
-        let (tcp, peer) = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!("proxy accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let Some((permit, tcp, peer)) = crate::tls::next_connection(&listener, &slots, &mut shutdown).await else {
+            break;
         };
         let proxy = proxy.clone();
         tokio::spawn(async move {
