@@ -33,6 +33,11 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DB: &str = "switchboard.db";
 /// Default delay of each simulated carrier step, in milliseconds.
 pub const DEFAULT_SIMULATOR_DELAY_MS: u64 = 200;
+/// Default load-shedding bound on writes waiting for the database writer (a few seconds of a
+/// slow disk's group commits; an idle server has none waiting).
+pub const DEFAULT_MAX_WRITE_QUEUE: usize = 10_000;
+/// Default load-shedding bound on a write's wait for the database writer, ms.
+pub const DEFAULT_MAX_WRITE_WAIT_MS: u64 = 10_000;
 
 /// Switchboard: a self-hosted, Twilio-compatible Programmable Messaging server.
 #[derive(Debug, Parser)]
@@ -265,6 +270,22 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_TEST_PAGE_LIMIT_FILE", value_name = "PATH", hide = true)]
     pub test_page_limit_file: Option<PathBuf>,
 
+    /// Load shedding: a request that must write is answered 503 (code 20503, `Retry-After`)
+    /// when this many writes already wait for the database writer; 0 turns it off [default:
+    /// 10000].
+    #[arg(long, env = "SWITCHBOARD_MAX_WRITE_QUEUE", value_name = "N")]
+    pub max_write_queue: Option<usize>,
+
+    /// Load shedding: a request's write that waited this many ms for the database writer is
+    /// refused, unmade, with 503 (20503, `Retry-After`); 0 turns it off [default: 10000].
+    #[arg(long, env = "SWITCHBOARD_MAX_WRITE_WAIT_MS", value_name = "MS")]
+    pub max_write_wait_ms: Option<u64>,
+
+    /// Test only (hidden): the database writer pauses this many ms before each group commit
+    /// (a slow disk), so tests can make it fall behind.
+    #[arg(long, env = "SWITCHBOARD_TEST_WRITER_DELAY_MS", value_name = "MS", hide = true)]
+    pub test_writer_delay_ms: Option<u64>,
+
     /// Automatic reply to STOP (empty: none) [default: Twilio's text].
     #[arg(long, env = "SWITCHBOARD_OPT_OUT_STOP_REPLY", value_name = "TEXT")]
     pub opt_out_stop_reply: Option<String>,
@@ -399,6 +420,12 @@ pub struct Config {
     pub subaccount_limit: usize,
     /// Test only: the file the database writer reads its page limit from (disk-full tests).
     pub test_page_limit_file: Option<PathBuf>,
+    /// Load shedding: most writes waiting for the writer (`None`: no bound).
+    pub max_write_queue: Option<usize>,
+    /// Load shedding: longest wait of a write for the writer (`None`: no bound).
+    pub max_write_wait: Option<Duration>,
+    /// Test only: the writer's pause before each group commit.
+    pub test_writer_delay: Option<Duration>,
     /// Short-link prefix (`None`: the public URL + `/l`).
     pub link_shortening_domain: Option<String>,
     /// Click events go here.
@@ -541,6 +568,11 @@ impl Config {
             receipt_window: Duration::from_secs(s.receipt_window_secs.unwrap_or(3600)),
             subaccount_limit: s.subaccount_limit.unwrap_or(1000),
             test_page_limit_file: s.test_page_limit_file,
+            max_write_queue: Some(s.max_write_queue.unwrap_or(DEFAULT_MAX_WRITE_QUEUE)).filter(|n| *n > 0),
+            max_write_wait: Some(s.max_write_wait_ms.unwrap_or(DEFAULT_MAX_WRITE_WAIT_MS))
+                .filter(|ms| *ms > 0)
+                .map(Duration::from_millis),
+            test_writer_delay: s.test_writer_delay_ms.filter(|ms| *ms > 0).map(Duration::from_millis),
             link_shortening_domain: s.link_shortening_domain.map(|d| d.trim_end_matches('/').to_string()),
             link_click_callback: s.link_click_callback,
             require_owned_senders: s.require_owned_senders.unwrap_or(false),
@@ -718,6 +750,17 @@ mod tests {
         let c = Config::resolve(explicit).unwrap();
         assert_eq!(c.webhook_address_policy, AddressPolicy::AllowAll);
         assert_eq!(c.request_limits.auth_failures, None);
+    }
+
+    #[test]
+    fn load_shedding_is_on_with_generous_bounds_and_0_turns_each_off() {
+        let c = Config::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(c.max_write_queue, Some(10_000));
+        assert_eq!(c.max_write_wait, Some(Duration::from_secs(10)));
+        assert_eq!(c.test_writer_delay, None);
+        let off = ServeArgs { max_write_queue: Some(0), max_write_wait_ms: Some(0), ..Default::default() };
+        let c = Config::resolve(off).unwrap();
+        assert_eq!((c.max_write_queue, c.max_write_wait), (None, None));
     }
 
     #[test]

@@ -42,6 +42,11 @@ pub fn callback_attempt(ok: bool, latency: Duration) {
     histogram!("switchboard_callback_latency_seconds").record(latency.as_secs_f64());
 }
 
+/// A write was refused by load shedding (`reason`: `queue` or `wait`).
+pub fn write_shed(reason: &'static str) {
+    counter!("switchboard_writes_shed_total", "reason" => reason).increment(1);
+}
+
 /// One HTTP request finished.
 pub fn http_request(route: &str, method: &str, status: u16, latency: Duration) {
     let (route, method) = (route.to_string(), method.to_string());

@@ -99,7 +99,12 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     // Phone-number metadata loads on first use (over a second in a debug build): load it now,
     // so the first request, whose dates are already set, does not pay for it.
     tokio::task::spawn_blocking(|| switchboard_domain::address::parse_phone("+14155550100")).await?;
-    let options = store::OpenOptions { page_limit_file: config.test_page_limit_file.clone() };
+    let options = store::OpenOptions {
+        page_limit_file: config.test_page_limit_file.clone(),
+        max_write_queue: config.max_write_queue,
+        max_write_wait: config.max_write_wait,
+        test_writer_delay: config.test_writer_delay,
+    };
     let store = store::open_with(&config.db, options).await?;
     for account in &config.accounts {
         store.upsert_account(account.clone()).await?;

@@ -18,6 +18,11 @@ impl From<anyhow::Error> for ApiError {
     /// Internal failures are logged with their cause; the client sees only a generic 500 (a
     /// database that cannot be written: a 503 to retry).
     fn from(e: anyhow::Error) -> Self {
+        // Load shedding: the write was not made; the client should slow down and retry.
+        if let Some(o) = e.chain().find_map(|c| c.downcast_ref::<crate::store::Overloaded>()) {
+            tracing::warn!(error = %o, "write refused: load shedding");
+            return ApiError(TwilioError::unavailable("The server is overloaded; retry later"));
+        }
         // A full disk is not a bug: the client may retry once space returns.
         if let Some(u) = e.chain().find_map(|c| c.downcast_ref::<crate::store::Unavailable>()) {
             tracing::warn!(error = %u, "write refused: database unavailable");
@@ -45,6 +50,10 @@ impl IntoResponse for ApiError {
         let mut resp = (status, [(header::CONTENT_TYPE, "application/json")], body(&self.0)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"Twilio API\""));
+        }
+        // Every 503 (overload, a database that cannot be written, shutting down) is temporary.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         resp
     }

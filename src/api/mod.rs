@@ -110,6 +110,7 @@ pub fn router(state: SharedState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(limits::hold))
+        .layer(axum::middleware::from_fn(sheddable))
         .layer(axum::middleware::map_response(twilio_shaped_errors))
         .layer(axum::middleware::from_fn(close_after_unread_body))
         .layer(axum::middleware::from_fn(record_http_metrics))
@@ -129,6 +130,12 @@ async fn close_after_unread_body(req: Request, next: axum::middleware::Next) -> 
         resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp
+}
+
+/// A request brings new work: its first write may be shed when the store's writer falls behind
+/// (answered 503 by [`error::ApiError`]); see [`crate::store::admission`].
+async fn sheddable(req: Request, next: axum::middleware::Next) -> Response {
+    crate::store::admission::scope(next.run(req)).await
 }
 
 /// Latency and count of every request, by route template (not raw path: bounded labels).

@@ -160,11 +160,56 @@ impl std::fmt::Display for Unavailable {
 
 impl std::error::Error for Unavailable {}
 
+/// The engine's writer has fallen behind (its queue or its wait exceeds the configured bound):
+/// the write was refused **without being made**, and the caller should answer "retry later"
+/// (503 with `Retry-After`). Only writes inside [`admission::scope`] are ever refused so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overloaded(pub String);
+
+impl std::fmt::Display for Overloaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the database writer is overloaded: {}", self.0)
+    }
+}
+
+impl std::error::Error for Overloaded {}
+
+/// Which writes an engine may shed under load: those bringing new work (an API request), and
+/// only a request's first write, so a refused request has changed nothing and work already
+/// accepted (delivery, callbacks, a request's later writes) is always completed.
+pub mod admission {
+    use std::cell::Cell;
+
+    tokio::task_local! {
+        /// Set while a request runs: whether its next write may still be shed.
+        static SHEDDABLE: Cell<bool>;
+    }
+
+    /// Runs `f` (an API request) with its first write sheddable.
+    pub async fn scope<F: std::future::Future>(f: F) -> F::Output {
+        SHEDDABLE.scope(Cell::new(true), f).await
+    }
+
+    /// Whether the write about to be queued may be shed; later writes of the same request may
+    /// not (the answer is consumed).
+    pub fn take_sheddable() -> bool {
+        SHEDDABLE.try_with(|c| c.replace(false)).unwrap_or(false)
+    }
+}
+
 /// Options for [`open_with`].
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
     /// Test only: a file holding a page limit the SQLite writer applies while running.
     pub page_limit_file: Option<std::path::PathBuf>,
+    /// Load shedding: a sheddable write is refused with [`Overloaded`] when this many writes
+    /// already wait for the writer (`None`: no bound).
+    pub max_write_queue: Option<usize>,
+    /// Load shedding: a sheddable write that waited this long for the writer is refused,
+    /// unmade, with [`Overloaded`] (`None`: no bound).
+    pub max_write_wait: Option<std::time::Duration>,
+    /// Test only: the writer sleeps this long before each group commit (a slow disk).
+    pub test_writer_delay: Option<std::time::Duration>,
 }
 
 /// Opens the store named by `db`: a file path (SQLite) or, later, a `postgres://` URL.

@@ -6,14 +6,20 @@
 //! commits once, and only then answers the callers. Under load many API requests share one
 //! fsync; an idle server still commits each request at once. Reads go to a small pool of
 //! read-only connections on the blocking thread pool (WAL lets them run beside the writer).
+//!
+//! **Load shedding.** The writer's queue is bounded for new work: an API request's first write
+//! (see [`crate::store::admission`]) is refused with [`Overloaded`], unmade, when
+//! `max_write_queue` writes already wait or when it waited `max_write_wait` before the writer
+//! reached it. Background writes (delivery, callbacks) finish accepted work and always queue.
 
 use super::{migrate, opt_outs};
-use crate::store::{MessageChange, MessageHub, OpenOptions, StoreResult, Unavailable};
+use crate::store::{admission, MessageChange, MessageHub, OpenOptions, Overloaded, StoreResult, Unavailable};
 use anyhow::{anyhow, Context};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Most write jobs committed in one transaction.
@@ -23,14 +29,42 @@ const READERS: usize = 4;
 
 /// A write job: runs inside the batch transaction, says whether it succeeded (so its savepoint
 /// is kept or rolled back), and hands back the reply to send once the commit is known and the
-/// message changes to publish once committed. Called with `None` when the batch failed before
-/// the job could run.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply, Vec<MessageChange>) + Send>;
+/// message changes to publish once committed. Called with [`Input::NotStarted`] when the batch
+/// failed before the job could run, [`Input::Shed`] when it is refused unrun.
+type Run = Box<dyn FnOnce(Input<'_>) -> (bool, Reply, Vec<MessageChange>) + Send>;
 type Reply = Box<dyn FnOnce(Result<(), Arc<anyhow::Error>>) + Send>;
+
+/// What the writer does with a job.
+enum Input<'a> {
+    /// Run it on the writer's connection, inside the batch transaction.
+    Run(&'a Connection),
+    /// The batch failed before it ran.
+    NotStarted,
+    /// Refused unrun: it waited longer than the bound.
+    Shed,
+}
+
+/// A queued write.
+struct Job {
+    run: Run,
+    /// When it was queued.
+    at: Instant,
+    /// Whether it may be shed (an API request's first write).
+    sheddable: bool,
+}
+
+/// The writer's load-shedding bounds and the queue they watch.
+struct Shedding {
+    /// Writes queued and not yet taken by the writer.
+    queued: AtomicUsize,
+    max_queue: Option<usize>,
+    max_wait: Option<Duration>,
+}
 
 /// SQLite behind the store traits (one file of this folder per trait).
 pub struct SqliteStore {
     writer: mpsc::UnboundedSender<Job>,
+    shedding: Arc<Shedding>,
     commits: Arc<AtomicU64>,
     /// Every opt-out, mirrored in memory: every create checks them, and this process is the
     /// only writer of this file, so the mirror is exact and the check costs no query.
@@ -81,12 +115,23 @@ impl SqliteStore {
         let counter = commits.clone();
         let hub = MessageHub::default();
         let publisher = hub.clone();
-        std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, &counter, PageLimit::new(options.page_limit_file), &publisher))?;
+        let shedding = Arc::new(Shedding {
+            queued: AtomicUsize::new(0),
+            max_queue: options.max_write_queue,
+            max_wait: options.max_write_wait,
+        });
+        let writer = Writer {
+            commits: counter,
+            limit: PageLimit::new(options.page_limit_file),
+            hub: publisher,
+            shedding: shedding.clone(),
+            delay: options.test_writer_delay,
+        };
+        std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || writer.run(conn, rx))?;
         let opt_outs = opt_outs::load(readers.first().ok_or_else(|| anyhow!("no reader connection"))?)?;
         Ok(Self {
             writer: tx,
+            shedding,
             commits,
             opt_outs: Arc::new(RwLock::new(opt_outs)),
             readers: Arc::new(Mutex::new(readers)),
@@ -116,14 +161,23 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> anyhow::Result<(T, Vec<MessageChange>)> + Send + 'static,
     ) -> StoreResult<T> {
+        let sheddable = admission::take_sheddable();
+        let queued = self.shedding.queued.load(Ordering::Relaxed);
+        if sheddable && self.shedding.max_queue.is_some_and(|max| queued >= max) {
+            crate::metrics::write_shed("queue");
+            return Err(anyhow::Error::new(Overloaded(format!("{queued} writes are waiting"))));
+        }
         let (tx, rx) = oneshot::channel::<StoreResult<T>>();
-        let job: Job = Box::new(move |conn| {
-            let (result, changes) = match conn.map(f) {
-                Some(Ok((v, changes))) => (Ok(v), changes),
-                Some(Err(e)) => (Err(unavailable_or(e)), Vec::new()),
-                None => {
+        let run: Run = Box::new(move |input| {
+            let (result, changes) = match input {
+                Input::Run(conn) => match f(conn) {
+                    Ok((v, changes)) => (Ok(v), changes),
+                    Err(e) => (Err(unavailable_or(e)), Vec::new()),
+                },
+                Input::NotStarted => {
                     (Err(anyhow::Error::new(Unavailable("the transaction could not be started".into()))), Vec::new())
                 }
+                Input::Shed => (Err(anyhow::Error::new(Overloaded("the write waited too long".into()))), Vec::new()),
             };
             let ok = result.is_ok();
             let reply: Reply = Box::new(move |commit| {
@@ -139,7 +193,12 @@ impl SqliteStore {
             });
             (ok, reply, changes)
         });
-        self.writer.send(job).map_err(|_| anyhow!("the SQLite writer has stopped"))?;
+        self.shedding.queued.fetch_add(1, Ordering::Relaxed);
+        let job = Job { run, at: Instant::now(), sheddable };
+        if self.writer.send(job).is_err() {
+            self.shedding.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(anyhow!("the SQLite writer has stopped"));
+        }
         rx.await.map_err(|_| anyhow!("the SQLite writer dropped a job"))?
     }
 
@@ -224,42 +283,71 @@ impl PageLimit {
     }
 }
 
-/// The group-commit loop; ends when every sender is dropped (server shutdown), after
-/// committing what was queued.
-fn writer_loop(
-    conn: Connection,
-    mut rx: mpsc::UnboundedReceiver<Job>,
-    commits: &AtomicU64,
-    mut limit: PageLimit,
-    hub: &MessageHub,
-) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
-    let mut changes: Vec<MessageChange> = Vec::new();
-    while let Some(first) = rx.blocking_recv() {
-        limit.apply(&conn);
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+/// The writer thread's state.
+struct Writer {
+    commits: Arc<AtomicU64>,
+    limit: PageLimit,
+    hub: MessageHub,
+    shedding: Arc<Shedding>,
+    /// Test only: a pause before each batch (`--test-writer-delay-ms`).
+    delay: Option<Duration>,
+}
+
+impl Writer {
+    /// The group-commit loop; ends when every sender is dropped (server shutdown), after
+    /// committing what was queued.
+    fn run(mut self, conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
+        let mut batch: Vec<Run> = Vec::with_capacity(MAX_BATCH);
+        let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
+        let mut changes: Vec<MessageChange> = Vec::new();
+        while let Some(first) = rx.blocking_recv() {
+            self.limit.apply(&conn);
+            self.take(first, &mut batch, &mut replies);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => self.take(job, &mut batch, &mut replies),
+                    Err(_) => break,
+                }
+            }
+            if batch.is_empty() {
+                // Every job taken was shed: answer them, commit nothing.
+                for reply in replies.drain(..) {
+                    reply(Ok(()));
+                }
+                continue;
+            }
+            if let Some(delay) = self.delay {
+                // A slow disk: writes arriving meanwhile wait, as behind a slow fsync.
+                std::thread::sleep(delay);
+            }
+            let outcome = run_batch(&conn, &mut batch, &mut replies, &mut changes).map_err(Arc::new);
+            self.commits.fetch_add(1, Ordering::Relaxed);
+            match &outcome {
+                // Published before the replies: whoever hears "committed" can already see it.
+                Ok(()) => self.hub.publish(std::mem::take(&mut changes)),
+                Err(e) => {
+                    changes.clear();
+                    tracing::error!(error = %e, "SQLite group commit failed");
+                }
+            }
+            for reply in replies.drain(..) {
+                reply(outcome.clone());
             }
         }
-        let outcome = run_batch(&conn, &mut batch, &mut replies, &mut changes).map_err(Arc::new);
-        commits.fetch_add(1, Ordering::Relaxed);
-        match &outcome {
-            // Published before the replies: whoever hears "committed" can already see it.
-            Ok(()) => hub.publish(std::mem::take(&mut changes)),
-            Err(e) => {
-                changes.clear();
-                tracing::error!(error = %e, "SQLite group commit failed");
-            }
-        }
-        for reply in replies.drain(..) {
-            reply(outcome.clone());
+        tracing::debug!("SQLite writer stopped");
+    }
+
+    /// Takes a job off the queue into the batch, or sheds it (its reply, an [`Overloaded`]
+    /// error whatever the commit does, goes with the batch's) when it waited too long.
+    fn take(&self, job: Job, batch: &mut Vec<Run>, replies: &mut Vec<Reply>) {
+        self.shedding.queued.fetch_sub(1, Ordering::Relaxed);
+        if job.sheddable && self.shedding.max_wait.is_some_and(|max| job.at.elapsed() > max) {
+            crate::metrics::write_shed("wait");
+            replies.push((job.run)(Input::Shed).1);
+        } else {
+            batch.push(job.run);
         }
     }
-    tracing::debug!("SQLite writer stopped");
 }
 
 /// Runs the batch in one transaction. Every job is answered whatever happens: when SQLite
@@ -268,15 +356,15 @@ fn writer_loop(
 /// rest with [`Unavailable`], unrun.
 fn run_batch(
     conn: &Connection,
-    batch: &mut Vec<Job>,
+    batch: &mut Vec<Run>,
     replies: &mut Vec<Reply>,
     changes: &mut Vec<MessageChange>,
 ) -> anyhow::Result<()> {
     let exec = |sql: &str| conn.prepare_cached(sql).and_then(|mut st| st.execute([])).map(|_| ());
     let mut jobs = batch.drain(..);
-    let fail_rest = |jobs: std::vec::Drain<'_, Job>, replies: &mut Vec<Reply>| {
+    let fail_rest = |jobs: std::vec::Drain<'_, Run>, replies: &mut Vec<Reply>| {
         for job in jobs {
-            replies.push(job(None).1);
+            replies.push(job(Input::NotStarted).1);
         }
     };
     if let Err(e) = exec("BEGIN IMMEDIATE") {
@@ -285,12 +373,12 @@ fn run_batch(
     }
     while let Some(job) = jobs.next() {
         if let Err(e) = exec("SAVEPOINT job") {
-            replies.push(job(None).1);
+            replies.push(job(Input::NotStarted).1);
             fail_rest(jobs, replies);
             let _ = conn.execute_batch("ROLLBACK");
             return Err(unavailable_or(e.into()));
         }
-        let (ok, reply, job_changes) = job(Some(conn));
+        let (ok, reply, job_changes) = job(Input::Run(conn));
         replies.push(reply);
         if ok {
             changes.extend(job_changes);
@@ -343,6 +431,79 @@ mod tests {
         assert!(commits < 400, "400 inserts took {commits} commits: no grouping");
         let all = store.list_messages("AC1", &MessageFilter::default(), &Cursor::Start, 1000).await.unwrap();
         assert_eq!(all.len(), 400);
+    }
+
+    /// Inserts `n` messages at once, each as an API request's first write (sheddable) or not;
+    /// returns how many succeeded and how many were refused as overloaded.
+    async fn insert_many(store: &Arc<SqliteStore>, n: usize, sheddable: bool) -> (usize, usize) {
+        let keys = Arc::new(KeyGenerator::new());
+        let mut tasks = Vec::new();
+        for i in 0..n {
+            let (store, keys) = (store.clone(), keys.clone());
+            let insert = async move {
+                // In waves of 20, 10 ms apart, so some arrive while the writer is busy.
+                tokio::time::sleep(Duration::from_millis(10 * (i as u64 / 20))).await;
+                store.insert_message(outbound(&keys, "AC1", "+14155552671", 1_700_000_000_000 + i as i64)).await
+            };
+            tasks.push(tokio::spawn(async move {
+                if sheddable {
+                    admission::scope(insert).await
+                } else {
+                    insert.await
+                }
+            }));
+        }
+        let (mut ok, mut shed) = (0, 0);
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(e) if e.downcast_ref::<Overloaded>().is_some() => shed += 1,
+                Err(e) => panic!("unexpected error: {e:#}"),
+            }
+        }
+        (ok, shed)
+    }
+
+    async fn slow_store(dir: &tempfile::TempDir, options: OpenOptions) -> Arc<SqliteStore> {
+        let options = OpenOptions { test_writer_delay: Some(Duration::from_millis(30)), ..options };
+        Arc::new(SqliteStore::open_with(dir.path().join("t.db").to_str().unwrap(), options).await.unwrap())
+    }
+
+    async fn stored(store: &SqliteStore) -> usize {
+        store.list_messages("AC1", &MessageFilter::default(), &Cursor::Start, 10_000).await.unwrap().len()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_write_queue_sheds_request_writes_unmade_but_never_background_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = slow_store(&dir, OpenOptions { max_write_queue: Some(4), ..Default::default() }).await;
+        let (ok, shed) = insert_many(&store, 200, true).await;
+        assert_eq!(ok + shed, 200);
+        assert!(shed > 0 && ok > 0, "{ok} written, {shed} shed");
+        assert_eq!(stored(&store).await, ok, "a shed write must not be made");
+        let (ok_bg, shed_bg) = insert_many(&store, 200, false).await;
+        assert_eq!((ok_bg, shed_bg), (200, 0), "background writes are never shed");
+        assert_eq!(stored(&store).await, ok + 200);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_that_waited_too_long_is_shed_unmade() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = OpenOptions { max_write_wait: Some(Duration::from_millis(15)), ..Default::default() };
+        let store = slow_store(&dir, options).await;
+        let (ok, shed) = insert_many(&store, 200, true).await;
+        assert!(shed > 0 && ok > 0, "{ok} written, {shed} shed");
+        assert_eq!(stored(&store).await, ok, "a shed write must not be made");
+    }
+
+    #[tokio::test]
+    async fn only_the_first_write_of_a_request_may_be_shed() {
+        admission::scope(async {
+            assert!(admission::take_sheddable());
+            assert!(!admission::take_sheddable());
+        })
+        .await;
+        assert!(!admission::take_sheddable(), "outside a request nothing is sheddable");
     }
 
     #[tokio::test]
