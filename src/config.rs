@@ -15,6 +15,7 @@ use crate::delivery::DeliveryConfig;
 use crate::inbound::opt_outs::{OptOutReplies, DEFAULT_HELP_REPLY, DEFAULT_START_REPLY, DEFAULT_STOP_REPLY};
 use crate::outbound::client::RequestSettings;
 use crate::outbound::policy::AddressPolicy;
+use crate::smpp::SmppSettings;
 use crate::store::Account;
 use crate::tls::{
     HttpLimits, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
@@ -355,6 +356,14 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_AUTH_FAILURE_LIMIT", value_name = "N")]
     pub auth_failure_limit: Option<u32>,
 
+    /// SMPP connector to an SMSC, as `smpp://SYSTEM_ID:PASSWORD@host:port?name=…&window=…&mps=…`
+    /// (`smpps://` for TLS; settings in docs/smpp.md). Repeatable; SMS go to the first, channel
+    /// addresses stay with the simulator. In the file: `[[smpp]]` tables with `url` and the same
+    /// keys. Without one, the built-in simulator delivers everything.
+    #[arg(long = "smpp", env = "SWITCHBOARD_SMPP", value_name = "URL", value_parser = SmppSettings::parse_url)]
+    #[serde(default)]
+    pub smpp: Vec<SmppSettings>,
+
     /// Fault-injection rules of the simulator for every account (`[[simulator_rules]]`; the
     /// file only: at run time, `/_switchboard/…/Simulator/Rules.json`).
     #[arg(skip)]
@@ -398,6 +407,8 @@ pub struct Config {
     pub simulator_delays: Delays,
     /// Simulator rules from the file.
     pub simulator_rules: Vec<Rule>,
+    /// SMPP connectors, named (`smpp1`, `smpp2` … unless named in their URL).
+    pub smpp: Vec<SmppSettings>,
     /// Rates, queue limit, prices.
     pub delivery: DeliveryConfig,
     /// Status-callback timing.
@@ -514,6 +525,17 @@ impl Config {
         for rule in &s.simulator_rules {
             rule.validate().map_err(anyhow::Error::msg)?;
         }
+        let mut smpp = s.smpp;
+        for (i, connector) in smpp.iter_mut().enumerate() {
+            if connector.name.is_empty() {
+                connector.name = format!("smpp{}", i + 1);
+            }
+        }
+        let mut names: Vec<&str> = smpp.iter().map(|c| c.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            bail!("two smpp connectors are named {:?}: give each its own ?name=", w[0]);
+        }
         let reply = |text: Option<String>, default: &str| {
             Some(text.unwrap_or_else(|| default.to_string())).filter(|t| !t.is_empty())
         };
@@ -583,6 +605,7 @@ impl Config {
                 help: reply(s.opt_out_help_reply, DEFAULT_HELP_REPLY),
             },
             simulator_rules: s.simulator_rules,
+            smpp,
             delivery,
             callbacks,
             webhook_address_policy,
@@ -680,6 +703,30 @@ mod tests {
         assert_eq!(from_file.delivery.rates.rate_for("+14155550100"), Some(2.0));
         let flags = ServeArgs { config: Some(path), sender_rates: vec!["long-code=5".into()], ..Default::default() };
         assert_eq!(Config::resolve(flags).unwrap().delivery.rates.rate_for("+14155550100"), Some(5.0));
+    }
+
+    #[test]
+    fn smpp_connectors_come_from_flags_or_file_tables_and_get_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[[smpp]]\nurl = \"smpp://a:b@h1:2775\"\nwindow = 4\n[[smpp]]\nurl = \"smpp://c:d@h2\"\n",
+        )
+        .unwrap();
+        let c = Config::resolve(ServeArgs { config: Some(path.clone()), ..Default::default() }).unwrap();
+        let names: Vec<_> = c.smpp.iter().map(|s| (s.name.as_str(), s.host.as_str(), s.window)).collect();
+        assert_eq!(names, [("smpp1", "h1", 4), ("smpp2", "h2", 10)]);
+        let flag = SmppSettings::parse_url("smpp://x:y@h3?name=eu").unwrap();
+        let c = Config::resolve(ServeArgs { config: Some(path), smpp: vec![flag], ..Default::default() }).unwrap();
+        assert_eq!(c.smpp.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["eu"], "flags replace the file's list");
+        assert!(Config::resolve(ServeArgs::default()).unwrap().smpp.is_empty(), "no connector: the simulator");
+        let twice = vec![flag_named("a"), flag_named("a")];
+        assert!(Config::resolve(ServeArgs { smpp: twice, ..Default::default() }).is_err());
+    }
+
+    fn flag_named(name: &str) -> SmppSettings {
+        SmppSettings::parse_url(&format!("smpp://x:y@h?name={name}")).unwrap()
     }
 
     #[test]

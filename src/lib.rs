@@ -6,7 +6,8 @@
 //! - [`outbound`] — the bounded HTTP client, address policy, request signature;
 //! - [`store`] — the storage traits and their engines;
 //! - [`media`] and [`callbacks`] — MMS media fetching, status callbacks from the outbox;
-//! - [`delivery`] — the dispatcher and carriers (the built-in simulator);
+//! - [`delivery`] — the dispatcher and carriers (the built-in simulator); [`smpp`] — SMPP 3.4
+//!   connectors to carriers' SMSCs, another kind of carrier;
 //! - [`inbound`] — inbound messages: webhooks, TwiML replies, opt-outs;
 //! - [`api`] — the HTTP surface: routing, auth, Twilio-shaped JSON and errors;
 //! - [`config`] and [`server`] — settings; wiring that builds the state and serves until
@@ -26,5 +27,6 @@ pub mod metrics;
 pub mod outbound;
 pub mod proxy;
 pub mod server;
+pub mod smpp;
 pub mod store;
 pub mod tls;

@@ -3,12 +3,14 @@
 use crate::api::{self, AppState};
 use crate::callbacks::Callbacks;
 use crate::config::Config;
+use crate::delivery::carrier::Carrier;
 use crate::delivery::simulator::Simulator;
 use crate::delivery::Dispatcher;
-use crate::inbound::Inbound;
+use crate::inbound::{Inbound, InboundSms};
 use crate::outbound::client::{RequestSettings, WebhookClient};
 use crate::proxy::ca::{LocalCa, PROXY_ADDR_FILE};
 use crate::proxy::{env, ProxySettings};
+use crate::smpp::{Connector, MoOutcome, MobileOriginated, Routing};
 use crate::store::tokens::AccountTokens;
 use crate::store::{self, Account};
 use crate::tls::ReloadingCert;
@@ -129,7 +131,19 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     tokens.watch(CREDENTIALS_WATCH);
     let callbacks = Callbacks::start(store.clone(), tokens.clone(), client.clone(), config.callbacks.clone());
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-    let simulator = Simulator::new(config.simulator_delays, config.simulator_rules.clone(), events_tx);
+    let simulator = Simulator::new(config.simulator_delays, config.simulator_rules.clone(), events_tx.clone());
+    // SMPP connectors bind in the background: one that cannot bind never holds up the start.
+    let (smpp_inbound_tx, smpp_inbound_rx) = tokio::sync::mpsc::channel(256);
+    let connectors: Vec<_> = config
+        .smpp
+        .iter()
+        .map(|settings| Connector::start(settings.clone(), events_tx.clone(), smpp_inbound_tx.clone()))
+        .collect();
+    let carrier: Arc<dyn Carrier> = if connectors.is_empty() {
+        simulator.clone()
+    } else {
+        Arc::new(Routing { simulator: simulator.clone(), connectors })
+    };
     let keys = Arc::new(KeyGenerator::new());
     // Media bodies are larger than webhook answers: a dedicated client reads up to 5 MiB.
     let media = crate::media::MediaFetcher {
@@ -138,7 +152,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     };
     let dispatcher = Dispatcher::start(
         store.clone(),
-        simulator.clone(),
+        carrier,
         callbacks,
         config.delivery.clone(),
         media.clone(),
@@ -164,6 +178,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     if let Some(days) = config.retention_days {
         tokio::spawn(crate::store::retention::run(store.clone(), days, config.receipt_window));
     }
+    tokio::spawn(receive_from_smsc(inbound.clone(), smpp_inbound_rx));
     let resumed_inbound = inbound.resume().await?;
     if resumed_inbound > 0 {
         tracing::info!(resumed_inbound, "resumed processing of inbound messages");
@@ -194,6 +209,54 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     let drain = Drain::default();
     let router = api::router(state).layer(axum::middleware::from_fn_with_state(drain.clone(), refuse_while_draining));
     Ok(Prepared { router, announce, tls, tls_watcher, limits: config.http_limits.clone(), drain })
+}
+
+/// Inbound messages from SMSCs take the path of `/_switchboard/…/Inbound.json`: the account
+/// that owns the `To` number gets the message, its webhook and its replies.
+async fn receive_from_smsc(inbound: Arc<Inbound>, mut from_smsc: tokio::sync::mpsc::Receiver<MobileOriginated>) {
+    while let Some(mo) = from_smsc.recv().await {
+        let inbound = inbound.clone();
+        tokio::spawn(async move {
+            let outcome = store_from_smsc(&inbound, &mo).await;
+            let _ = mo.stored.send(outcome);
+        });
+    }
+}
+
+async fn store_from_smsc(inbound: &Arc<Inbound>, mo: &MobileOriginated) -> MoOutcome {
+    let Ok(accounts) = inbound.store.accounts().await else { return MoOutcome::Retry };
+    let mut owner = None;
+    for account in accounts {
+        match inbound.store.phone_number_by_address(&account.sid, &mo.to).await {
+            Ok(Some(_)) => {
+                owner = Some(account.sid);
+                break;
+            }
+            Ok(None) => {}
+            Err(_) => return MoOutcome::Retry,
+        }
+    }
+    let Some(account_sid) = owner else {
+        tracing::warn!(connector = %mo.connector, to = %mo.to, "inbound SMS for a number no account has; dropped");
+        return MoOutcome::Unknown;
+    };
+    let sms = InboundSms {
+        account_sid,
+        from: mo.from.clone(),
+        to: mo.to.clone(),
+        body: mo.body.clone(),
+        media_urls: Vec::new(),
+        address_retention: None,
+        content_retention: None,
+    };
+    match inbound.receive(sms).await {
+        Ok(_) => MoOutcome::Stored,
+        Err(e) if e.status >= 500 => MoOutcome::Retry,
+        Err(e) => {
+            tracing::warn!(connector = %mo.connector, error = %e, "inbound SMS refused; dropped");
+            MoOutcome::Unknown
+        }
+    }
 }
 
 /// Serves until `shutdown` resolves, then drains (see [`Drain`]); in-flight requests finish.

@@ -24,7 +24,7 @@ const LAYERS: &[&[&str]] = &[
     &["clock", "backoff", "metrics", "outbound"],
     &["store"],
     &["media", "callbacks"],
-    &["delivery"],
+    &["delivery", "smpp"],
     &["inbound"],
     &["api", "inbox"],
     &["server", "config", "proxy", "tls"],

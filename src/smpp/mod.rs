@@ -1,0 +1,562 @@
+//! SMPP 3.4 carrier connectors (ESME side): Switchboard's messages go to an operator's SMSC as
+//! `submit_sm`, its `deliver_sm` come back as delivery receipts and inbound messages.
+//!
+//! A [`Connector`] is one bind (transceiver) to one SMSC. It implements the delivery layer's
+//! [`Carrier`]: `submit` splits the body where Switchboard counts segments and sends one
+//! `submit_sm` per segment through a window of outstanding requests and a segments-per-second
+//! pace; the SMSC's answers become `sent` / `failed`, its receipts [`CarrierEvent::Receipt`]s.
+//! A supervisor task keeps the bind up: connect, bind, read, and on any loss reconnect with
+//! exponential backoff and jitter; nothing waits for it at start-up, and while it is down
+//! `submit` answers "unavailable" so messages wait in their queue.
+//!
+//! [`Routing`] puts connectors and the simulator behind one carrier: SMS go to the first
+//! connector, channel addresses (`whatsapp:`, `rcs:` …) stay with the simulator.
+//!
+//! By job: `settings` parses `--smpp` URLs and `[[smpp]]` tables, `wire` turns addresses and
+//! bodies into PDU fields and back, `receipts` maps SMSC answers to Twilio statuses and codes.
+
+mod receipts;
+pub mod settings;
+mod wire;
+
+use crate::backoff::Backoff;
+use crate::delivery::carrier::{Carrier, CarrierEvent, CarrierUnavailable, Submission, SubmitOutcome};
+use crate::delivery::simulator::Simulator;
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use metrics::{counter, gauge};
+use receipts::{Receipt, SubmitError, Verdict};
+use rusmpp::pdus::{BindTransceiver, DeliverSm, DeliverSmResp, SubmitSm};
+use rusmpp::tlvs::TlvValue;
+use rusmpp::types::{COctetString, EmptyOrFullCOctetString, OctetString};
+use rusmpp::values::{DataCoding, EsmClass, InterfaceVersion, Npi, RegisteredDelivery, ServiceType, Ton};
+use rusmpp::{CommandId, CommandStatus, Pdu};
+use rusmppc::{Client, ConnectionBuilder, Event};
+pub use settings::{DlrIdMode, SmppSettings};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+
+/// How long `submit` waits for a bind before answering "unavailable" (the message then waits
+/// in its queue and is tried again).
+const WAIT_FOR_BIND: Duration = Duration::from_secs(2);
+/// How long a receipt whose `submit_sm_resp` has not been handled yet is held.
+const RECEIPT_HOLD: Duration = Duration::from_secs(5);
+/// Throttling answers to one segment before the message fails with 30001.
+const MAX_THROTTLED: u32 = 20;
+/// Most segment ids remembered while awaiting their receipt (beyond it, receipts go to the
+/// store lookup by carrier id, which only knows each message's first segment).
+const MAX_TRACKED: usize = 500_000;
+/// How long an inbound message may take to be stored before the SMSC is told to retry.
+const MO_STORE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bind failures with these statuses (bad system id, password, system type, or bind refused)
+/// are not retried quickly: hammering a carrier with wrong credentials gets accounts locked.
+const AUTH_STATUSES: [u32; 4] = [0x0D, 0x0E, 0x0F, 0x53];
+const AUTH_RETRY: Duration = Duration::from_secs(300);
+
+/// An SMS that arrived from an SMSC, for the server to store and process like one posted to
+/// `/_switchboard/…/Inbound.json`. `stored` is answered once it is (or cannot be) stored: the
+/// `deliver_sm_resp` waits for it.
+#[derive(Debug)]
+pub struct MobileOriginated {
+    /// The connector it came through.
+    pub connector: String,
+    /// Sender (`+digits`, or alphanumeric).
+    pub from: String,
+    /// The account's number it was sent to.
+    pub to: String,
+    /// Text.
+    pub body: String,
+    /// Where to answer.
+    pub stored: oneshot::Sender<MoOutcome>,
+}
+
+/// What became of a [`MobileOriginated`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoOutcome {
+    /// Stored: acknowledged with `ESME_ROK`.
+    Stored,
+    /// No account has the number: acknowledged (so the SMSC does not redeliver) and dropped.
+    Unknown,
+    /// Could not be stored now: `ESME_RX_T_APPN`, so the SMSC delivers it again later.
+    Retry,
+}
+
+/// Segments of one multipart message awaiting their receipts.
+#[derive(Debug)]
+struct Group {
+    pending: usize,
+    failure: Option<u32>,
+    done_at_ms: Option<i64>,
+}
+
+/// What a receipt for one segment id settles.
+#[derive(Debug, Clone)]
+struct Tracked {
+    /// The message's carrier id (its first segment's key).
+    carrier_id: String,
+    group: Option<Arc<Mutex<Group>>>,
+}
+
+/// One connector: a supervised transceiver bind to one SMSC.
+pub struct Connector {
+    settings: SmppSettings,
+    /// The bound client, when there is one.
+    link: watch::Sender<Option<Client>>,
+    window: Semaphore,
+    /// When the next `submit_sm` may go (the `mps` pace and throttling pauses).
+    next_slot: tokio::sync::Mutex<Instant>,
+    /// Segment key → message, until its receipt.
+    tracked: Mutex<HashMap<String, Tracked>>,
+    events: mpsc::UnboundedSender<CarrierEvent>,
+    inbound: mpsc::Sender<MobileOriginated>,
+    /// Concatenation reference of the next multipart message.
+    reference: AtomicU8,
+}
+
+enum SegmentError {
+    Unavailable(String),
+    Rejected(u32),
+}
+
+impl Connector {
+    /// Starts a connector: it binds (and re-binds) in the background; receipts go to `events`,
+    /// inbound messages to `inbound`.
+    pub fn start(
+        settings: SmppSettings,
+        events: mpsc::UnboundedSender<CarrierEvent>,
+        inbound: mpsc::Sender<MobileOriginated>,
+    ) -> Arc<Connector> {
+        let connector = Arc::new(Connector {
+            window: Semaphore::new(settings.window),
+            link: watch::Sender::new(None),
+            next_slot: tokio::sync::Mutex::new(Instant::now()),
+            tracked: Mutex::new(HashMap::new()),
+            events,
+            inbound,
+            reference: AtomicU8::new(rand::random()),
+            settings,
+        });
+        gauge!("switchboard_smpp_bound", "connector" => connector.name()).set(0.0);
+        gauge!("switchboard_smpp_window_in_use", "connector" => connector.name()).set(0.0);
+        tokio::spawn(connector.clone().supervise());
+        connector
+    }
+
+    /// The connector's name.
+    pub fn name(&self) -> String {
+        self.settings.name.clone()
+    }
+
+    /// Whether it is bound now.
+    pub fn is_bound(&self) -> bool {
+        self.link.borrow().is_some()
+    }
+
+    /// Connect, bind, serve the link until it ends; again after a backoff, forever.
+    async fn supervise(self: Arc<Self>) {
+        let max = Duration::from_secs(self.settings.reconnect_max_secs);
+        let mut backoff = Backoff::exponential(Duration::from_secs(1), max).with_jitter();
+        loop {
+            match self.bind().await {
+                Ok((client, events)) => {
+                    tracing::info!(connector = %self.settings.name, smsc = %self.settings.address(), "smpp bound");
+                    counter!("switchboard_smpp_binds_total", "connector" => self.name(), "result" => "ok").increment(1);
+                    gauge!("switchboard_smpp_bound", "connector" => self.name()).set(1.0);
+                    self.link.send_replace(Some(client.clone()));
+                    self.serve(client.clone(), events).await;
+                    self.link.send_replace(None);
+                    let _ = client.close().await;
+                    gauge!("switchboard_smpp_bound", "connector" => self.name()).set(0.0);
+                    tracing::warn!(connector = %self.settings.name, "smpp link lost; reconnecting");
+                    backoff = Backoff::exponential(Duration::from_secs(1), max).with_jitter();
+                }
+                Err((e, status)) => {
+                    counter!("switchboard_smpp_binds_total", "connector" => self.name(), "result" => "failed")
+                        .increment(1);
+                    if status.is_some_and(|s| AUTH_STATUSES.contains(&s)) {
+                        tracing::error!(connector = %self.settings.name, error = %e, "smpp bind refused (credentials?); next try in 5 min");
+                        tokio::time::sleep(AUTH_RETRY).await;
+                        continue;
+                    }
+                    tracing::warn!(connector = %self.settings.name, error = %e, "smpp bind failed");
+                }
+            }
+            backoff.wait().await;
+        }
+    }
+
+    /// Connects and binds as a transceiver (SMPP 3.4).
+    async fn bind(&self) -> Result<(Client, impl futures_util::Stream<Item = Event> + Unpin), (String, Option<u32>)> {
+        let s = &self.settings;
+        let timeout = Duration::from_secs(s.response_timeout_secs);
+        let connect = ConnectionBuilder::new()
+            // rusmppc speaks SMPP v5 and refuses a 3.4 bind unless told otherwise.
+            .disable_interface_version_check()
+            .enquire_link_interval(Duration::from_secs(s.enquire_link_secs))
+            .enquire_link_response_timeout(Duration::from_secs(10))
+            .response_timeout(timeout)
+            // Carriers may send `message_payload` up to 64 KB.
+            .max_command_length(70_000)
+            .connect(s.address());
+        let (client, events) = tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| ("connect timed out".to_string(), None))?
+            .map_err(|e| (e.to_string(), None))?;
+        fn text<const N: usize>(v: &str) -> Result<COctetString<1, N>, (String, Option<u32>)> {
+            COctetString::from_str(v).map_err(|e| (format!("{e}"), None))
+        }
+        let bind = BindTransceiver::builder()
+            .system_id(text(&s.system_id)?)
+            .password(text(&s.password)?)
+            .system_type(text(&s.system_type)?)
+            .interface_version(InterfaceVersion::Smpp3_4)
+            .addr_ton(Ton::Unknown)
+            .addr_npi(Npi::Unknown)
+            .address_range(COctetString::empty())
+            .build();
+        match client.bind_transceiver(bind).await {
+            Ok(_) => Ok((client, events)),
+            Err(rusmppc::error::Error::UnexpectedResponse { response }) => {
+                let status = u32::from(response.status());
+                let _ = client.close().await;
+                Err((format!("bind_transceiver_resp status 0x{status:02X}"), Some(status)))
+            }
+            Err(e) => {
+                let _ = client.close().await;
+                Err((e.to_string(), None))
+            }
+        }
+    }
+
+    /// Reads the link until it ends: answers `deliver_sm` (receipts and inbound messages),
+    /// `unbind`, and unknown requests.
+    async fn serve(self: &Arc<Self>, client: Client, mut events: impl futures_util::Stream<Item = Event> + Unpin) {
+        while let Some(event) = events.next().await {
+            match event {
+                Event::Incoming(command) => {
+                    let seq = command.sequence_number();
+                    match command.id() {
+                        CommandId::DeliverSm => {
+                            if let Some(Pdu::DeliverSm(d)) = command.pdu() {
+                                tokio::spawn(self.clone().on_deliver_sm(client.clone(), seq, d.clone()));
+                            }
+                        }
+                        CommandId::Unbind => {
+                            let _ = client.unbind_resp(seq).await;
+                            break;
+                        }
+                        CommandId::SubmitSmResp | CommandId::GenericNack | CommandId::EnquireLinkResp => {
+                            // A response after its request timed out: that submission is being
+                            // retried already.
+                            tracing::debug!(connector = %self.settings.name, id = ?command.id(), seq, "late response");
+                        }
+                        other => {
+                            tracing::info!(connector = %self.settings.name, id = ?other, "unsupported smpp request");
+                            let _ = client.status(CommandStatus::EsmeRinvcmdid).generic_nack(seq).await;
+                        }
+                    }
+                }
+                Event::Error(e) => tracing::warn!(connector = %self.settings.name, error = %e, "smpp link error"),
+            }
+        }
+    }
+
+    /// A `deliver_sm`: a receipt is acknowledged and applied; an inbound message is stored,
+    /// then acknowledged.
+    async fn on_deliver_sm(self: Arc<Self>, client: Client, seq: u32, d: DeliverSm) {
+        let esm = u8::from(d.esm_class);
+        let data_coding = u8::from(d.data_coding);
+        let mut body: Vec<u8> = d.short_message().to_vec();
+        let mut tlv_receipt = Receipt::default();
+        for tlv in d.tlvs() {
+            match tlv.value() {
+                Some(TlvValue::ReceiptedMessageId(id)) => tlv_receipt.id = id.as_str().to_string(),
+                Some(TlvValue::MessageState(state)) => tlv_receipt.message_state = Some(u8::from(*state)),
+                Some(TlvValue::NetworkErrorCode(n)) => {
+                    tlv_receipt.network_error = Some((u8::from(n.network_type), n.error_code));
+                }
+                Some(TlvValue::MessagePayload(p)) if body.is_empty() => body = p.value.to_vec(),
+                _ => {}
+            }
+        }
+        let text_receipt = receipts::parse_text(&String::from_utf8_lossy(&body));
+        let has_tlvs = !tlv_receipt.id.is_empty() && tlv_receipt.message_state.is_some();
+        // esm_class bits 5–2 say "receipt"; with none set, only the receipt text or both
+        // receipt TLVs do (one stray TLV on a plain message does not).
+        if esm & 0x3C != 0 || text_receipt.is_some() || has_tlvs {
+            let _ = client.deliver_sm_resp(seq, DeliverSmResp::default()).await;
+            let mut r = text_receipt.unwrap_or_default();
+            if !tlv_receipt.id.is_empty() {
+                r.id = tlv_receipt.id;
+            }
+            r.message_state = tlv_receipt.message_state.or(r.message_state);
+            r.network_error = tlv_receipt.network_error;
+            self.on_receipt(r).await;
+            return;
+        }
+        let (stored, answer) = oneshot::channel();
+        let mo = MobileOriginated {
+            connector: self.name(),
+            from: wire::inbound_from(u8::from(d.source_addr_ton), d.source_addr.as_str()),
+            to: wire::inbound_to(d.destination_addr.as_str()),
+            body: wire::decode_text(data_coding, esm, &body),
+            stored,
+        };
+        let outcome = match self.inbound.send(mo).await {
+            Ok(()) => tokio::time::timeout(MO_STORE_TIMEOUT, answer).await.ok().and_then(Result::ok),
+            Err(_) => None,
+        }
+        .unwrap_or(MoOutcome::Retry);
+        let result = match outcome {
+            MoOutcome::Stored => "stored",
+            MoOutcome::Unknown => "unknown_number",
+            MoOutcome::Retry => "retry",
+        };
+        counter!("switchboard_smpp_inbound_total", "connector" => self.name(), "result" => result).increment(1);
+        let status = if outcome == MoOutcome::Retry { CommandStatus::EsmeRxTAppn } else { CommandStatus::EsmeRok };
+        let _ = client.status(status).deliver_sm_resp(seq, DeliverSmResp::default()).await;
+    }
+
+    fn key(&self, canonical: &str) -> String {
+        format!("{}:{canonical}", self.settings.name)
+    }
+
+    fn find_tracked(&self, keys: &[String]) -> Option<(String, Tracked)> {
+        let tracked = self.tracked.lock().ok()?;
+        keys.iter().find_map(|k| tracked.get(k).map(|t| (k.clone(), t.clone())))
+    }
+
+    /// Applies a receipt: a final one settles its segment, and its message once every segment
+    /// is settled.
+    async fn on_receipt(&self, r: Receipt) {
+        let verdict = r.verdict();
+        let state = match verdict {
+            Verdict::Intermediate => "intermediate",
+            Verdict::Final(Ok(())) => "delivered",
+            Verdict::Final(Err(_)) => "undelivered",
+        };
+        counter!("switchboard_smpp_receipts_total", "connector" => self.name(), "state" => state).increment(1);
+        let Verdict::Final(result) = verdict else { return };
+        if r.id.is_empty() {
+            counter!("switchboard_smpp_receipts_total", "connector" => self.name(), "state" => "unmatched")
+                .increment(1);
+            return;
+        }
+        let keys: Vec<String> =
+            receipts::receipt_keys(self.settings.dlr_id, &r.id).iter().map(|k| self.key(k)).collect();
+        let done_at_ms = r.done_date.as_deref().and_then(receipts::done_date_ms).unwrap_or_else(crate::clock::now_ms);
+        // The receipt may overtake the handling of its submit_sm_resp: hold it a moment.
+        let started = Instant::now();
+        let found = loop {
+            if let Some(found) = self.find_tracked(&keys) {
+                break Some(found);
+            }
+            if started.elapsed() > RECEIPT_HOLD {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let Some((key, tracked)) = found else {
+            // Not submitted in this run (a restart): the delivery layer finds the message by
+            // its stored carrier id.
+            let carrier_id = keys[0].clone();
+            let _ = self.events.send(CarrierEvent::Receipt { carrier_id, result, done_at_ms });
+            return;
+        };
+        if let Ok(mut t) = self.tracked.lock() {
+            t.remove(&key);
+        }
+        let settled = match &tracked.group {
+            None => Some((result, done_at_ms)),
+            Some(group) => {
+                let Ok(mut g) = group.lock() else { return };
+                g.pending = g.pending.saturating_sub(1);
+                if let Err(code) = result {
+                    g.failure.get_or_insert(code);
+                }
+                g.done_at_ms = Some(g.done_at_ms.map_or(done_at_ms, |d| d.max(done_at_ms)));
+                (g.pending == 0).then(|| (g.failure.map_or(Ok(()), Err), g.done_at_ms.unwrap_or(done_at_ms)))
+            }
+        };
+        if let Some((result, done_at_ms)) = settled {
+            let _ = self.events.send(CarrierEvent::Receipt { carrier_id: tracked.carrier_id, result, done_at_ms });
+        }
+    }
+
+    /// The bound client, waiting up to [`WAIT_FOR_BIND`] for one.
+    async fn client(&self) -> Option<Client> {
+        let mut rx = self.link.subscribe();
+        let bound = tokio::time::timeout(WAIT_FOR_BIND, rx.wait_for(Option::is_some)).await;
+        match bound {
+            Ok(Ok(c)) => c.clone(),
+            _ => None,
+        }
+    }
+
+    /// Waits for the next send slot: `mps` spaces them, a throttling answer pushes it back.
+    async fn pace(&self) {
+        let mut next = self.next_slot.lock().await;
+        let now = Instant::now();
+        if *next > now {
+            tokio::time::sleep_until((*next).into()).await;
+        }
+        if self.settings.mps > 0.0 {
+            *next = Instant::now().max(*next) + Duration::from_secs_f64(1.0 / self.settings.mps);
+        }
+    }
+
+    async fn pause(&self, d: Duration) {
+        let mut next = self.next_slot.lock().await;
+        *next = (*next).max(Instant::now() + d);
+    }
+
+    /// Sends one segment until it is answered: its SMSC id, or why not.
+    async fn submit_segment(&self, client: &Client, pdu: SubmitSm) -> Result<String, SegmentError> {
+        let mut throttled = 0;
+        loop {
+            self.pace().await;
+            let permit = self.window.acquire().await.map_err(|e| SegmentError::Unavailable(e.to_string()))?;
+            let in_use = self.settings.window - self.window.available_permits();
+            gauge!("switchboard_smpp_window_in_use", "connector" => self.name()).set(in_use as f64);
+            let answer = client.submit_sm(pdu.clone()).await;
+            drop(permit);
+            let in_use = self.settings.window - self.window.available_permits();
+            gauge!("switchboard_smpp_window_in_use", "connector" => self.name()).set(in_use as f64);
+            let result = match answer {
+                Ok(resp) => Ok(resp.message_id().as_str().to_string()),
+                Err(rusmppc::error::Error::UnexpectedResponse { response }) => {
+                    let status = u32::from(response.status());
+                    match receipts::submit_error(status) {
+                        SubmitError::Retry if throttled < MAX_THROTTLED => {
+                            throttled += 1;
+                            counter!("switchboard_smpp_submits_total", "connector" => self.name(), "result" => "throttled")
+                                .increment(1);
+                            // 1 s, doubling to 30 s: the SMSC asked us to slow down.
+                            let wait = Duration::from_secs(1 << (throttled - 1).min(5)).min(Duration::from_secs(30));
+                            tracing::info!(connector = %self.settings.name, status, ?wait, "smpp throttled; sending again");
+                            self.pause(wait).await;
+                            continue;
+                        }
+                        SubmitError::Retry => Err(SegmentError::Rejected(30001)),
+                        SubmitError::Fail(code) => {
+                            tracing::info!(connector = %self.settings.name, status, code, "smpp submit refused");
+                            Err(SegmentError::Rejected(code))
+                        }
+                    }
+                }
+                Err(e) => Err(SegmentError::Unavailable(e.to_string())),
+            };
+            let label = match &result {
+                Ok(_) => "ok",
+                Err(SegmentError::Rejected(_)) => "rejected",
+                Err(SegmentError::Unavailable(_)) => "error",
+            };
+            counter!("switchboard_smpp_submits_total", "connector" => self.name(), "result" => label).increment(1);
+            return result;
+        }
+    }
+
+    /// Builds the `submit_sm` of each segment; `Err` with a Twilio code for an address the PDU
+    /// cannot carry.
+    fn pdus(&self, s: &Submission) -> Result<Vec<SubmitSm>, u32> {
+        let short_code = (self.settings.short_code_ton, self.settings.short_code_npi);
+        let from = wire::address(&s.from, short_code);
+        let to = wire::address(&s.to, short_code);
+        let source = COctetString::from_str(&from.text).map_err(|_| 30008u32)?;
+        let destination = COctetString::from_str(&to.text).map_err(|_| 30005u32)?;
+        let reference = self.reference.fetch_add(1, Ordering::Relaxed);
+        wire::segments(&s.body, reference)
+            .into_iter()
+            .map(|seg| {
+                let short_message = OctetString::from_vec(seg.short_message).map_err(|_| 30500u32)?;
+                Ok(SubmitSm::builder()
+                    .service_type(ServiceType::default())
+                    .source_addr_ton(Ton::from(from.ton))
+                    .source_addr_npi(Npi::from(from.npi))
+                    .source_addr(source.clone())
+                    .dest_addr_ton(Ton::from(to.ton))
+                    .dest_addr_npi(Npi::from(to.npi))
+                    .destination_addr(destination.clone())
+                    .esm_class(EsmClass::from(seg.esm_class))
+                    .schedule_delivery_time(EmptyOrFullCOctetString::empty())
+                    .validity_period(EmptyOrFullCOctetString::empty())
+                    // 1: a receipt on final success or failure (not the 0x1D of "request all",
+                    // which some SMSCs refuse).
+                    .registered_delivery(RegisteredDelivery::from(1u8))
+                    .data_coding(DataCoding::from(seg.data_coding))
+                    .short_message(short_message)
+                    .build())
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Carrier for Connector {
+    async fn submit(&self, s: &Submission) -> Result<SubmitOutcome, CarrierUnavailable> {
+        let pdus = match self.pdus(s) {
+            Ok(p) => p,
+            Err(code) => return Ok(SubmitOutcome::Rejected { code }),
+        };
+        let client = self
+            .client()
+            .await
+            .ok_or_else(|| CarrierUnavailable(format!("smpp connector {} is not bound", self.settings.name)))?;
+        let mut keys = Vec::with_capacity(pdus.len());
+        for pdu in pdus {
+            match self.submit_segment(&client, pdu).await {
+                Ok(id) => keys.push(self.key(&receipts::resp_key(self.settings.dlr_id, &id))),
+                Err(SegmentError::Rejected(code)) => return Ok(SubmitOutcome::Rejected { code }),
+                // The whole message is sent again once the link is back (at least once: the
+                // segments already accepted may arrive twice).
+                Err(SegmentError::Unavailable(e)) => return Err(CarrierUnavailable(e)),
+            }
+        }
+        let carrier_id = keys[0].clone();
+        let group = (keys.len() > 1)
+            .then(|| Arc::new(Mutex::new(Group { pending: keys.len(), failure: None, done_at_ms: None })));
+        if let Ok(mut tracked) = self.tracked.lock() {
+            if tracked.len() + keys.len() <= MAX_TRACKED {
+                for k in &keys {
+                    tracked.insert(k.clone(), Tracked { carrier_id: carrier_id.clone(), group: group.clone() });
+                }
+            }
+        }
+        tracing::debug!(connector = %self.settings.name, key = %s.key, %carrier_id, segments = keys.len(), "smpp accepted");
+        Ok(SubmitOutcome::Accepted { carrier_id })
+    }
+}
+
+/// The carrier the dispatcher uses when connectors are configured: SMS and MMS (as text) go to
+/// the first connector, channel addresses stay with the simulator.
+pub struct Routing {
+    /// The simulator: channels, and the rules the API manages.
+    pub simulator: Arc<Simulator>,
+    /// Connectors, in configuration order.
+    pub connectors: Vec<Arc<Connector>>,
+}
+
+#[async_trait]
+impl Carrier for Routing {
+    async fn submit(&self, s: &Submission) -> Result<SubmitOutcome, CarrierUnavailable> {
+        match self.connectors.first() {
+            Some(c) if !s.to.contains(':') => c.submit(s).await,
+            _ => self.simulator.submit(s).await,
+        }
+    }
+
+    async fn recover(&self, carrier_id: &str, s: &Submission) {
+        // A connector's receipts arrive from the SMSC; only the simulator replays its own.
+        if carrier_id.starts_with("sim-") {
+            self.simulator.recover(carrier_id, s).await;
+        }
+    }
+
+    fn rcs_capable(&self, account_sid: &str, to: &str) -> bool {
+        self.simulator.rcs_capable(account_sid, to)
+    }
+}

@@ -1,0 +1,320 @@
+//! One SMPP connector's settings: `--smpp smpp://SYSTEM_ID:PASSWORD@host:port?name=…&window=…`
+//! or a `[[smpp]]` table in the configuration file (`url = "smpp://…"` plus the same keys).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// How the message ids of submit responses and of receipts are compared (carriers differ: the
+/// most frequent cause of unmatched receipts). Every id is also trimmed, upper-cased and
+/// stripped of leading zeros.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DlrIdMode {
+    /// The same form on both sides.
+    #[default]
+    AsIs,
+    /// Hexadecimal in `submit_sm_resp`, decimal in the receipt (Vonage/Nexmo).
+    RespHexDlrDec,
+    /// Decimal in `submit_sm_resp`, hexadecimal in the receipt.
+    RespDecDlrHex,
+    /// Tries as-is, then either conversion, among the ids awaiting a receipt.
+    Auto,
+}
+
+impl DlrIdMode {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "as_is" => Ok(DlrIdMode::AsIs),
+            "resp_hex_dlr_dec" => Ok(DlrIdMode::RespHexDlrDec),
+            "resp_dec_dlr_hex" => Ok(DlrIdMode::RespDecDlrHex),
+            "auto" => Ok(DlrIdMode::Auto),
+            _ => Err(format!("dlr_id must be as_is, resp_hex_dlr_dec, resp_dec_dlr_hex or auto, got {s:?}")),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            DlrIdMode::AsIs => "as_is",
+            DlrIdMode::RespHexDlrDec => "resp_hex_dlr_dec",
+            DlrIdMode::RespDecDlrHex => "resp_dec_dlr_hex",
+            DlrIdMode::Auto => "auto",
+        }
+    }
+}
+
+/// A connector's settings.
+#[derive(Clone, PartialEq)]
+pub struct SmppSettings {
+    /// Name in logs, metrics and stored carrier ids (default `smpp1`, `smpp2`, … by position).
+    pub name: String,
+    /// SMSC host.
+    pub host: String,
+    /// SMSC port (default 2775).
+    pub port: u16,
+    /// `smpps://`: TLS.
+    pub tls: bool,
+    /// `system_id` of the bind.
+    pub system_id: String,
+    /// Password of the bind.
+    pub password: String,
+    /// `system_type` of the bind (default empty).
+    pub system_type: String,
+    /// Most `submit_sm` awaiting their response at once (default 10).
+    pub window: usize,
+    /// Most `submit_sm` (segments) per second; 0 = unlimited (default).
+    pub mps: f64,
+    /// Seconds between `enquire_link`s (default 30).
+    pub enquire_link_secs: u64,
+    /// Seconds to wait for a response (default 30).
+    pub response_timeout_secs: u64,
+    /// Longest wait between reconnection attempts, seconds (default 60).
+    pub reconnect_max_secs: u64,
+    /// How receipt ids are matched.
+    pub dlr_id: DlrIdMode,
+    /// TON of short-code (3–8 digit) addresses (default 3, network specific).
+    pub short_code_ton: u8,
+    /// NPI of short-code addresses (default 0).
+    pub short_code_npi: u8,
+}
+
+impl fmt::Debug for SmppSettings {
+    // The password stays out of logs and panics.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmppSettings")
+            .field("name", &self.name)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("system_id", &self.system_id)
+            .field("window", &self.window)
+            .field("mps", &self.mps)
+            .field("dlr_id", &self.dlr_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmppSettings {
+    /// `smpp://` or `smpps://` URL of the SMSC, for the client library.
+    pub fn address(&self) -> String {
+        format!("{}://{}:{}", if self.tls { "smpps" } else { "smpp" }, self.host, self.port)
+    }
+
+    /// Applies one `key=value` setting (a URL query parameter or a `[[smpp]]` key).
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        fn number<T: FromStr>(key: &str, value: &str) -> Result<T, String> {
+            value.parse().map_err(|_| format!("smpp {key} must be a number, got {value:?}"))
+        }
+        match key {
+            "name" => {
+                if value.is_empty() || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                    return Err(format!("smpp name must be letters, digits, '-' or '_', got {value:?}"));
+                }
+                self.name = value.to_string();
+            }
+            "system_type" => self.system_type = value.to_string(),
+            "window" => {
+                self.window = number(key, value)?;
+                if !(1..=1000).contains(&self.window) {
+                    return Err(format!("smpp window must be 1 to 1000, got {value}"));
+                }
+            }
+            "mps" => {
+                self.mps = number(key, value)?;
+                if !self.mps.is_finite() || self.mps < 0.0 {
+                    return Err(format!("smpp mps must be 0 (unlimited) or more, got {value}"));
+                }
+            }
+            "enquire_link_secs" => self.enquire_link_secs = number(key, value)?,
+            "response_timeout_secs" => self.response_timeout_secs = number(key, value)?,
+            "reconnect_max_secs" => self.reconnect_max_secs = number(key, value)?,
+            "dlr_id" => self.dlr_id = DlrIdMode::parse(value)?,
+            "short_code_ton" => self.short_code_ton = number(key, value)?,
+            "short_code_npi" => self.short_code_npi = number(key, value)?,
+            _ => return Err(format!("unknown smpp setting {key:?}")),
+        }
+        if self.enquire_link_secs == 0 || self.response_timeout_secs == 0 || self.reconnect_max_secs == 0 {
+            return Err(format!("smpp {key} must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Parses `smpp://SYSTEM_ID:PASSWORD@host[:port][?key=value&…]`.
+    pub fn parse_url(text: &str) -> Result<SmppSettings, String> {
+        let url =
+            url::Url::parse(text).map_err(|e| format!("--smpp must be smpp://SYSTEM_ID:PASSWORD@host:port ({e})"))?;
+        let tls = match url.scheme() {
+            "smpp" => false,
+            "smpps" | "ssmpp" => true,
+            other => return Err(format!("--smpp must start with smpp:// or smpps://, got {other}://")),
+        };
+        let host = url.host_str().filter(|h| !h.is_empty()).ok_or("--smpp needs a host")?;
+        let decode = |s: &str| percent_decode(s);
+        let system_id = decode(url.username());
+        if system_id.is_empty() {
+            return Err("--smpp needs a SYSTEM_ID (smpp://SYSTEM_ID:PASSWORD@host)".into());
+        }
+        if system_id.len() > 15 {
+            return Err(format!("smpp system_id is at most 15 characters, got {}", system_id.len()));
+        }
+        let password = decode(url.password().unwrap_or(""));
+        if password.len() > 8 {
+            return Err("smpp password is at most 8 characters (SMPP 3.4)".into());
+        }
+        let mut s = SmppSettings {
+            name: String::new(),
+            host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+            port: url.port().unwrap_or(2775),
+            tls,
+            system_id,
+            password,
+            system_type: String::new(),
+            window: 10,
+            mps: 0.0,
+            enquire_link_secs: 30,
+            response_timeout_secs: 30,
+            reconnect_max_secs: 60,
+            dlr_id: DlrIdMode::AsIs,
+            short_code_ton: 3,
+            short_code_npi: 0,
+        };
+        for (k, v) in url.query_pairs() {
+            s.set(&k, &v)?;
+        }
+        Ok(s)
+    }
+
+    /// The canonical URL form (every setting in the query), which parses back to `self`.
+    pub fn to_url(&self) -> String {
+        let mut url = format!(
+            "{}://{}:{}@{}:{}?",
+            if self.tls { "smpps" } else { "smpp" },
+            percent_encode(&self.system_id),
+            percent_encode(&self.password),
+            if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() },
+            self.port
+        );
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if !self.name.is_empty() {
+            q.append_pair("name", &self.name);
+        }
+        q.append_pair("system_type", &self.system_type)
+            .append_pair("window", &self.window.to_string())
+            .append_pair("mps", &self.mps.to_string())
+            .append_pair("enquire_link_secs", &self.enquire_link_secs.to_string())
+            .append_pair("response_timeout_secs", &self.response_timeout_secs.to_string())
+            .append_pair("reconnect_max_secs", &self.reconnect_max_secs.to_string())
+            .append_pair("dlr_id", self.dlr_id.as_str())
+            .append_pair("short_code_ton", &self.short_code_ton.to_string())
+            .append_pair("short_code_npi", &self.short_code_npi.to_string());
+        url.push_str(&q.finish());
+        url
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+fn percent_encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+impl FromStr for SmppSettings {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        SmppSettings::parse_url(s)
+    }
+}
+
+/// The file forms: a URL string, or a table with `url` and the query keys.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FileForm {
+    Url(String),
+    Table {
+        url: String,
+        #[serde(flatten)]
+        rest: BTreeMap<String, serde_json::Value>,
+    },
+}
+
+impl<'de> Deserialize<'de> for SmppSettings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let form = FileForm::deserialize(d)
+            .map_err(|_| serde::de::Error::custom("an smpp connector is a URL or a table with `url` and settings"))?;
+        let (url, rest) = match form {
+            FileForm::Url(url) => (url, BTreeMap::new()),
+            FileForm::Table { url, rest } => (url, rest),
+        };
+        let mut s = SmppSettings::parse_url(&url).map_err(serde::de::Error::custom)?;
+        for (key, value) in rest {
+            let text = match value {
+                serde_json::Value::String(t) => t,
+                other => other.to_string(),
+            };
+            s.set(&key, &text).map_err(serde::de::Error::custom)?;
+        }
+        Ok(s)
+    }
+}
+
+impl Serialize for SmppSettings {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_url())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_carries_credentials_address_and_settings() {
+        let s =
+            SmppSettings::parse_url("smpp://sys%40a:p%26w@smsc.example.net:2776?name=eu&window=64&mps=50&dlr_id=auto")
+                .unwrap();
+        assert_eq!((s.system_id.as_str(), s.password.as_str()), ("sys@a", "p&w"));
+        assert_eq!((s.host.as_str(), s.port, s.tls), ("smsc.example.net", 2776, false));
+        assert_eq!((s.name.as_str(), s.window, s.mps, s.dlr_id), ("eu", 64, 50.0, DlrIdMode::Auto));
+        assert_eq!(s.address(), "smpp://smsc.example.net:2776");
+        assert_eq!(SmppSettings::parse_url(&s.to_url()).unwrap(), s, "the canonical URL parses back");
+    }
+
+    #[test]
+    fn defaults_follow_the_notes() {
+        let s = SmppSettings::parse_url("smpps://id:pw@h").unwrap();
+        assert_eq!((s.port, s.tls, s.window, s.mps, s.enquire_link_secs), (2775, true, 10, 0.0, 30));
+        assert_eq!(s.dlr_id, DlrIdMode::AsIs);
+    }
+
+    #[test]
+    fn bad_urls_are_explained() {
+        for bad in [
+            "http://id:pw@h",
+            "smpp://h:2775",
+            "smpp://id:pw@h?window=0",
+            "smpp://id:pw@h?mps=-1",
+            "smpp://id:pw@h?colour=red",
+            "smpp://id:pw@h?dlr_id=hex",
+            "smpp://id:123456789@h",
+            "smpp://id:pw@h?name=a%20b",
+        ] {
+            assert!(SmppSettings::parse_url(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn the_file_takes_a_url_or_a_table_and_the_password_is_not_in_debug_output() {
+        #[derive(Deserialize)]
+        struct F {
+            smpp: Vec<SmppSettings>,
+        }
+        let f: F = toml::from_str("smpp = [\"smpp://a:b@h1\"]\n").unwrap();
+        assert_eq!(f.smpp[0].host, "h1");
+        let f: F = toml::from_str("[[smpp]]\nurl = \"smpp://a:secret@h2:1\"\nname = \"x\"\nwindow = 3\n").unwrap();
+        assert_eq!((f.smpp[0].name.as_str(), f.smpp[0].window, f.smpp[0].port), ("x", 3, 1));
+        assert!(!format!("{:?}", f.smpp[0]).contains("secret"));
+        assert!(toml::from_str::<F>("[[smpp]]\nurl = \"smpp://a:b@h\"\nwindow = \"many\"\n").is_err());
+    }
+}

@@ -1,0 +1,274 @@
+//! What goes into and comes out of `submit_sm` / `deliver_sm` fields: addresses with their
+//! TON/NPI, the body split into segments exactly where Switchboard counts them (one function
+//! for `NumSegments` and for the wire), GSM 03.38 and UCS-2 text, and 8-bit UDH concatenation.
+//! The PDUs themselves are encoded by `rusmpp`.
+
+use switchboard_domain::encoding::{self, Encoding};
+
+/// `data_coding` 0: the SMSC default alphabet, GSM 03.38 sent unpacked (one septet per octet).
+pub const DC_GSM7: u8 = 0;
+/// `data_coding` 8: UCS-2 (UTF-16BE in practice; surrogate pairs kept whole).
+pub const DC_UCS2: u8 = 8;
+/// `esm_class` bit: the short message starts with a user data header.
+pub const ESM_UDHI: u8 = 0x40;
+
+/// GSM 03.38 basic table, by septet value (0x1B is the escape to the extension table).
+const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\u{1b}ÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
+¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+/// GSM 03.38 extension table: (septet after the escape, character).
+const GSM7_EXTENSION: [(u8, char); 10] = [
+    (0x0A, '\u{0C}'),
+    (0x14, '^'),
+    (0x28, '{'),
+    (0x29, '}'),
+    (0x2F, '\\'),
+    (0x3C, '['),
+    (0x3D, '~'),
+    (0x3E, ']'),
+    (0x40, '|'),
+    (0x65, '€'),
+];
+const ESC: u8 = 0x1B;
+
+/// An address with its type of number and numbering plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    /// TON.
+    pub ton: u8,
+    /// NPI.
+    pub npi: u8,
+    /// Digits (without `+`) or alphanumeric text.
+    pub text: String,
+}
+
+/// E.164 `+digits` → 1/1 without the `+`; 3–8 digits (a short code) → the connector's
+/// short-code TON/NPI; other digits → 1/1; anything else (an alphanumeric sender) → 5/0.
+pub fn address(addr: &str, short_code: (u8, u8)) -> Address {
+    if let Some(digits) = addr.strip_prefix('+').filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) {
+        return Address { ton: 1, npi: 1, text: digits.to_string() };
+    }
+    if !addr.is_empty() && addr.bytes().all(|b| b.is_ascii_digit()) {
+        let (ton, npi) = if addr.len() <= 8 { short_code } else { (1, 1) };
+        return Address { ton, npi, text: addr.to_string() };
+    }
+    Address { ton: 5, npi: 0, text: addr.to_string() }
+}
+
+/// The `From` of an inbound message from a `deliver_sm` source address: international numbers
+/// get their `+`, alphanumeric senders and short codes stay as they are.
+pub fn inbound_from(ton: u8, text: &str) -> String {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if digits && (ton == 1 || text.len() > 8) {
+        format!("+{text}")
+    } else {
+        text.to_string()
+    }
+}
+
+/// The `To` of an inbound message: Switchboard's numbers are E.164.
+pub fn inbound_to(text: &str) -> String {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if digits && text.len() > 8 {
+        format!("+{text}")
+    } else {
+        text.to_string()
+    }
+}
+
+/// One `submit_sm`'s worth of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// `data_coding`.
+    pub data_coding: u8,
+    /// `esm_class` (UDHI when concatenated).
+    pub esm_class: u8,
+    /// `short_message`: UDH (when concatenated) then the encoded text.
+    pub short_message: Vec<u8>,
+}
+
+fn gsm7_encode(text: &str, out: &mut Vec<u8>) {
+    for c in text.chars() {
+        if let Some(i) = GSM7_BASIC.chars().position(|b| b == c).filter(|&i| i != usize::from(ESC)) {
+            out.push(i as u8);
+        } else if let Some((code, _)) = GSM7_EXTENSION.iter().find(|(_, e)| *e == c) {
+            out.extend([ESC, *code]);
+        } else {
+            // The segment counter only calls a body GSM-7 when every character is in the
+            // tables; this keeps the length right should the two ever disagree.
+            out.push(b'?');
+        }
+    }
+}
+
+/// Splits `body` into `submit_sm` segments where `encoding::segments` counts them: one
+/// segment of up to 160 septets / 70 UTF-16 units, else parts of 153 / 67 each behind an 8-bit
+/// reference UDH (`05 00 03 ref total seq`). An escape pair or surrogate pair is never split.
+pub fn segments(body: &str, reference: u8) -> Vec<Segment> {
+    let (summary, chars) = encoding::inspect(body);
+    let total = summary.count.max(1) as usize;
+    let mut texts = vec![String::new(); total];
+    for c in &chars {
+        let i = (c.segment as usize).min(total - 1);
+        texts[i].push(c.ch);
+    }
+    let data_coding = match summary.encoding {
+        Encoding::Gsm7 => DC_GSM7,
+        Encoding::Ucs2 => DC_UCS2,
+    };
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let mut short_message = Vec::with_capacity(140);
+            let mut esm_class = 0;
+            if total > 1 {
+                short_message.extend([5, 0, 3, reference, total as u8, (i + 1) as u8]);
+                esm_class = ESM_UDHI;
+            }
+            match summary.encoding {
+                Encoding::Gsm7 => gsm7_encode(text, &mut short_message),
+                Encoding::Ucs2 => short_message.extend(text.encode_utf16().flat_map(u16::to_be_bytes)),
+            }
+            Segment { data_coding, esm_class, short_message }
+        })
+        .collect()
+}
+
+/// Decodes GSM 03.38 unpacked septets.
+fn gsm7_decode(bytes: &[u8]) -> String {
+    let basic: Vec<char> = GSM7_BASIC.chars().collect();
+    let mut out = String::with_capacity(bytes.len());
+    let mut it = bytes.iter();
+    while let Some(&b) = it.next() {
+        if b == ESC {
+            match it.next() {
+                Some(&e) => match GSM7_EXTENSION.iter().find(|(code, _)| *code == e) {
+                    Some((_, c)) => out.push(*c),
+                    // An unknown escape shows the basic character (GSM 03.38's fallback).
+                    None => out.push(basic.get(usize::from(e & 0x7F)).copied().unwrap_or('?')),
+                },
+                None => out.push(' '),
+            }
+        } else {
+            out.push(basic.get(usize::from(b & 0x7F)).copied().unwrap_or('?'));
+        }
+    }
+    out
+}
+
+/// The text of an inbound `short_message` (or `message_payload`) by its `data_coding`; a UDH
+/// is skipped when `esm_class` says there is one.
+pub fn decode_text(data_coding: u8, esm_class: u8, bytes: &[u8]) -> String {
+    let mut bytes = bytes;
+    if esm_class & ESM_UDHI != 0 {
+        let udh_len = bytes.first().map_or(0, |l| usize::from(*l) + 1);
+        bytes = bytes.get(udh_len..).unwrap_or(&[]);
+    }
+    // GSM DCS groups (0x10–0x1F, 0xF0–0xFF) name the alphabet in bits 2–3.
+    let alphabet = match data_coding {
+        0x10..=0x1F | 0xF0..=0xFF => match (data_coding >> 2) & 0x03 {
+            0 => DC_GSM7,
+            2 => DC_UCS2,
+            _ => 4,
+        },
+        other => other,
+    };
+    match alphabet {
+        DC_GSM7 => gsm7_decode(bytes),
+        DC_UCS2 => {
+            let units: Vec<u16> =
+                bytes.chunks(2).map(|p| u16::from_be_bytes([p[0], *p.get(1).unwrap_or(&0)])).collect();
+            String::from_utf16_lossy(&units)
+        }
+        // ASCII, Latin-1 and anything unknown: one octet per character.
+        _ => bytes.iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_get_their_ton_and_npi() {
+        assert_eq!(address("+14155550100", (3, 0)), Address { ton: 1, npi: 1, text: "14155550100".into() });
+        assert_eq!(address("MyBrand", (3, 0)), Address { ton: 5, npi: 0, text: "MyBrand".into() });
+        assert_eq!(address("12345", (3, 0)), Address { ton: 3, npi: 0, text: "12345".into() });
+        assert_eq!(address("+", (3, 0)).ton, 5);
+        assert_eq!(inbound_from(1, "14155550100"), "+14155550100");
+        assert_eq!(inbound_from(5, "Bank"), "Bank");
+        assert_eq!(inbound_from(3, "12345"), "12345");
+        assert_eq!(inbound_to("14155550100"), "+14155550100");
+    }
+
+    #[test]
+    fn the_gsm7_tables_cover_every_character_the_segment_counter_calls_gsm7() {
+        assert_eq!(GSM7_BASIC.chars().count(), 128);
+        let candidates: String = (0x20u8..0x7f)
+            .map(char::from)
+            .chain("\n\r\u{0C}¡£¤¥§¿ÄÅÆÇÉÑÖØÜßàäåæèéìñòöøùüΓΔΘΛΞΠΣΦΨΩ€".chars())
+            .collect();
+        for c in candidates.chars() {
+            let (summary, _) = encoding::inspect(&c.to_string());
+            if summary.encoding == Encoding::Gsm7 {
+                let mut out = Vec::new();
+                gsm7_encode(&c.to_string(), &mut out);
+                assert_eq!(out.len(), summary.units, "{c:?}");
+                assert_eq!(gsm7_decode(&out), c.to_string(), "{c:?} round trip");
+            }
+        }
+    }
+
+    #[test]
+    fn a_single_segment_has_no_udh() {
+        let s = segments("Hello @ €", 7);
+        assert_eq!(s.len(), 1);
+        assert_eq!((s[0].data_coding, s[0].esm_class), (DC_GSM7, 0));
+        assert_eq!(s[0].short_message, [0x48, 0x65, 0x6C, 0x6C, 0x6F, 0x20, 0x00, 0x20, 0x1B, 0x65]);
+        assert_eq!(segments(&"a".repeat(160), 1)[0].short_message.len(), 160);
+    }
+
+    #[test]
+    fn long_gsm7_splits_at_153_septets_with_an_8_bit_udh() {
+        let body = "x".repeat(400);
+        let s = segments(&body, 0x2A);
+        assert_eq!(s.len(), 3);
+        for (i, seg) in s.iter().enumerate() {
+            assert_eq!(&seg.short_message[..6], &[5, 0, 3, 0x2A, 3, i as u8 + 1]);
+            assert_eq!(seg.esm_class, ESM_UDHI);
+        }
+        assert_eq!(s.iter().map(|x| x.short_message.len() - 6).collect::<Vec<_>>(), [153, 153, 94]);
+    }
+
+    #[test]
+    fn an_escape_pair_is_never_split() {
+        // 152 septets, then `€` (2 septets) would straddle 153: it opens part 2.
+        let body = format!("{}€{}", "a".repeat(152), "b".repeat(20));
+        let s = segments(&body, 1);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].short_message.len() - 6, 152);
+        assert_eq!(&s[1].short_message[6..8], &[0x1B, 0x65]);
+    }
+
+    #[test]
+    fn ucs2_uses_data_coding_8_and_keeps_surrogate_pairs_whole() {
+        let s = segments("Привет 😜", 1);
+        assert_eq!((s.len(), s[0].data_coding), (1, DC_UCS2));
+        assert_eq!(decode_text(DC_UCS2, 0, &s[0].short_message), "Привет 😜");
+        let long = format!("{}😜{}", "ж".repeat(66), "ж".repeat(10));
+        let s = segments(&long, 9);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].short_message.len() - 6, 66 * 2, "the emoji does not fit in 67 units after 66");
+        assert_eq!(decode_text(DC_UCS2, ESM_UDHI, &s[1].short_message), format!("😜{}", "ж".repeat(10)));
+    }
+
+    #[test]
+    fn inbound_text_decodes_by_data_coding_and_skips_the_udh() {
+        assert_eq!(decode_text(0, 0, &[0x00, 0x1B, 0x65, 0x41]), "@€A");
+        assert_eq!(decode_text(3, 0, &[0xE9]), "é");
+        assert_eq!(decode_text(0, ESM_UDHI, &[5, 0, 3, 1, 2, 1, 0x41]), "A");
+        assert_eq!(decode_text(8, 0, &[0x00]), "\u{0}", "odd UCS-2 length is decoded lossily, not refused");
+        assert_eq!(decode_text(0xF0, 0, &[0x41]), "A");
+        assert_eq!(decode_text(0, ESM_UDHI, &[9]), "", "a UDH longer than the message");
+    }
+}
