@@ -46,11 +46,12 @@ for (const sig of ["SIGINT", "SIGTERM"]) {
 }
 
 /**
- * Start `switchboard serve` on a free port with a fresh database and the given accounts.
+ * Start `switchboard serve` on a free port with a fresh database and the given accounts (and
+ * `extraArgs`, e.g. `--smpp URL`).
  * Resolves to { baseUrl, stop() }; stop() sends SIGTERM, waits (SIGKILL after 10 s), removes the
  * temp dir and resolves to the exit code.
  */
-async function startServer(accounts, { startTimeoutMs = 20000, logName = "node-server" } = {}) {
+async function startServer(accounts, { startTimeoutMs = 20000, logName = "node-server", extraArgs = [] } = {}) {
   const bin = binaryPath();
   if (!fs.existsSync(bin)) throw new Error(`switchboard binary not found at ${bin} (set SWITCHBOARD_BIN)`);
   const tmpdir = fs.mkdtempSync(path.join(os.tmpdir(), "switchboard-node-"));
@@ -58,6 +59,7 @@ async function startServer(accounts, { startTimeoutMs = 20000, logName = "node-s
     // Tests must never reach beyond this machine, whatever URLs they send.
     "--webhook-address-policy", "loopback-only"];
   for (const a of accounts) args.push("--account", `${a.sid}:${a.token}`);
+  args.push(...extraArgs);
   const stderrPath = path.join(tmpdir, "server.stderr.log");
   const stderrFd = fs.openSync(stderrPath, "w");
   const child = spawn(bin, args, { stdio: ["ignore", "pipe", stderrFd] });

@@ -1,0 +1,273 @@
+"use strict";
+// The SMPP connector end to end: twilio-node → Switchboard → `submit_sm` to an SMSC this project
+// did not write (the npm `smpp` package's server, scripted by sdk-tests/smsc/smsc.js) → its
+// responses and delivery receipts → status callbacks and the message resource; and the SMSC's
+// mobile-originated `deliver_sm` → the number's webhook → a TwiML reply back out through the SMSC.
+
+const { describe, test, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const http = require("node:http");
+const path = require("node:path");
+const readline = require("node:readline");
+const { spawn } = require("node:child_process");
+const { makeClient, randomAccount, startServer, waitForStatus, expectRestError } = require("./helpers");
+
+const WAIT_MS = 15000;
+const SMSC_SCRIPT = path.join(__dirname, "..", "smsc", "smsc.js");
+
+/** Starts the scripted SMSC on a free port; records every JSON line it prints. */
+async function startSmsc() {
+  const child = spawn(process.execPath, [SMSC_SCRIPT, "0"], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = [];
+  const waiters = new Set();
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the SMSC did not start")), 10000);
+    readline.createInterface({ input: child.stdout }).on("line", (line) => {
+      let ev;
+      try {
+        ev = JSON.parse(line);
+      } catch (_) {
+        return;
+      }
+      lines.push(ev);
+      if (ev.event === "listening") {
+        clearTimeout(timer);
+        resolve(ev.port);
+      }
+      for (const wake of waiters) wake();
+    });
+    child.once("exit", (code) => reject(new Error(`the SMSC exited (${code})`)));
+  });
+  /** Resolves to the recorded events matching `pred` once there are at least `count`. */
+  const waitFor = (what, pred, count = 1, timeoutMs = WAIT_MS) =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        const got = lines.filter(pred);
+        if (got.length < count) return false;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve(got);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`SMSC: ${count} × ${what} expected within ${timeoutMs} ms; log:\n${lines.map(JSON.stringify).join("\n")}`));
+      }, timeoutMs);
+      if (!check()) waiters.add(check);
+    });
+  const send = (cmd) => child.stdin.write(JSON.stringify(cmd) + "\n");
+  const stop = () => child.kill("SIGKILL");
+  return { port, lines, waitFor, send, stop };
+}
+
+/** Status callbacks at /status; /sms answers inbound webhooks with a TwiML reply. */
+async function startReceiver() {
+  const received = [];
+  const waiters = new Set();
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const params = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString("utf8")));
+      received.push({ path: req.url, params });
+      if (req.url.startsWith("/sms")) {
+        res.writeHead(200, { "Content-Type": "text/xml" });
+        res.end("<Response><Message>Thanks for writing, we got it</Message></Response>");
+      } else {
+        res.writeHead(200, { "Content-Length": "0" });
+        res.end();
+      }
+      for (const wake of waiters) wake();
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const waitFor = (what, pred, timeoutMs = WAIT_MS) =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        const hit = received.find(pred);
+        if (!hit) return false;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve(hit);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`${what} not received within ${timeoutMs} ms; got ${JSON.stringify(received)}`));
+      }, timeoutMs);
+      if (!check()) waiters.add(check);
+    });
+  const close = async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  };
+  return { base: `http://127.0.0.1:${server.address().port}`, received, waitFor, close };
+}
+
+let serial = Math.floor(Math.random() * 50000);
+/** A fresh +1555… number whose last two digits choose the SMSC's behaviour (see smsc.js). */
+function numberEndingIn(tail) {
+  serial = (serial + 1) % 100000;
+  return `+1555${String(serial).padStart(5, "0")}${tail}`;
+}
+
+const digits = (e164) => e164.replace(/^\+/, "");
+const gsmHex = (ascii) => Buffer.from(ascii, "latin1").toString("hex"); // letters, digits, space: GSM = ASCII
+const ucs2Hex = (text) => Buffer.from(text, "utf16le").swap16().toString("hex");
+const SENDER = "+15005550006";
+
+describe("SMPP connector against the npm smpp SMSC", () => {
+  let smsc;
+  let server;
+  let receiver;
+  let client;
+  const account = randomAccount();
+
+  before(async () => {
+    smsc = await startSmsc();
+    receiver = await startReceiver();
+    const url = `smpp://test:secret@127.0.0.1:${smsc.port}?name=smsc1&dlr_id=auto&window=4&enquire_link_secs=5`;
+    server = await startServer([account], { logName: "node-smpp-server", extraArgs: ["--smpp", url] });
+    client = makeClient(server.baseUrl, account);
+    await smsc.waitFor("bind_transceiver", (e) => e.command === "bind_transceiver" && e.ok);
+  });
+
+  after(async () => {
+    if (server) await server.stop();
+    if (receiver) await receiver.close();
+    if (smsc) smsc.stop();
+  });
+
+  const submitsTo = (to) => smsc.lines.filter((e) => e.command === "submit_sm" && e.destination_addr === digits(to));
+  const send = (to, body, extra = {}) =>
+    client.messages.create({ to, from: SENDER, body, statusCallback: `${receiver.base}/status`, ...extra });
+  const callbacksOf = (sid) => receiver.received.filter((r) => r.params.MessageSid === sid).map((r) => r.params);
+
+  test("binds as SMPP 3.4 and a message is submitted, receipted and delivered with RawDlrDoneDate", async () => {
+    const bind = smsc.lines.find((e) => e.command === "bind_transceiver");
+    assert.equal(bind.interface_version, 0x34);
+    const to = numberEndingIn("10");
+    const msg = await send(to, "Hello from Switchboard 42");
+    const done = await receiver.waitFor("delivered callback", (r) => r.params.MessageSid === msg.sid && r.params.MessageStatus === "delivered");
+    const [submit] = submitsTo(to);
+    assert.deepEqual(
+      [submit.source_addr, submit.source_addr_ton, submit.source_addr_npi, submit.dest_addr_ton, submit.dest_addr_npi],
+      [digits(SENDER), 1, 1, 1, 1],
+    );
+    assert.equal(submit.registered_delivery, 1);
+    assert.equal(submit.data_coding, 0);
+    assert.equal(submit.esm_class, 0);
+    assert.equal(submit.short_message_hex, gsmHex("Hello from Switchboard 42"));
+    const receipt = smsc.lines.find((e) => e.kind === "receipt" && e.to === digits(to));
+    assert.equal(done.params.RawDlrDoneDate, receipt.done_date, "the receipt's done date, passed through");
+    assert.deepEqual(callbacksOf(msg.sid).map((p) => p.MessageStatus), ["sending", "sent", "delivered"]);
+    assert.equal((await client.messages(msg.sid).fetch()).status, "delivered");
+  });
+
+  test("submit errors and negative receipts map to Twilio's statuses and error codes", async () => {
+    const cases = [
+      ["01", "failed", 30005], // ESME_RINVDSTADR
+      ["03", "undelivered", 30003], // UNDELIV, GSM MAP 27 absent subscriber
+      ["04", "undelivered", 30003], // EXPIRED
+      ["05", "undelivered", 30007], // REJECTD
+    ];
+    const sent = await Promise.all(cases.map(([tail]) => send(numberEndingIn(tail), `case ${tail}`)));
+    for (let i = 0; i < cases.length; i++) {
+      const [tail, status, code] = cases[i];
+      const m = await waitForStatus(client, sent[i].sid, status, WAIT_MS);
+      assert.equal(m.errorCode, code, `case ${tail}`);
+    }
+    // No receipt at all: the message stays `sent`, as on Twilio.
+    const quiet = await send(numberEndingIn("07"), "no receipt for this one");
+    await waitForStatus(client, quiet.sid, "sent", WAIT_MS);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await client.messages(quiet.sid).fetch()).status, "sent");
+  });
+
+  test("a 3-segment GSM-7 message goes out as 3 submit_sm with one 8-bit UDH reference", async () => {
+    const to = numberEndingIn("11");
+    const body = Array.from({ length: 40 }, (_, i) => `word${i} ${"abcdefghij".slice(0, i % 10)}`).join(" ").slice(0, 400);
+    const msg = await send(to, body);
+    assert.equal(msg.numSegments, "3");
+    await waitForStatus(client, msg.sid, "delivered", WAIT_MS);
+    const parts = submitsTo(to);
+    assert.equal(parts.length, 3);
+    const udhs = parts.map((p) => p.short_message_hex.slice(0, 12));
+    const ref = udhs[0].slice(6, 8);
+    assert.deepEqual(udhs.sort(), [1, 2, 3].map((seq) => `050003${ref}030${seq}`));
+    for (const p of parts) assert.deepEqual([p.esm_class, p.data_coding], [0x40, 0]);
+    const ordered = [...parts].sort((a, b) => a.short_message_hex.slice(10, 12).localeCompare(b.short_message_hex.slice(10, 12)));
+    assert.deepEqual(ordered.map((p) => (p.short_message_hex.length - 12) / 2), [153, 153, 94]);
+    assert.equal(ordered.map((p) => p.short_message_hex.slice(12)).join(""), gsmHex(body));
+    assert.equal(smsc.lines.filter((e) => e.kind === "receipt" && e.to === digits(to)).length, 3);
+  });
+
+  test("a UCS-2 message goes out with data_coding 8, long ones with a UDH and whole surrogate pairs", async () => {
+    const to = numberEndingIn("12");
+    const body = "Привет, мир! 😜";
+    const msg = await send(to, body);
+    await waitForStatus(client, msg.sid, "delivered", WAIT_MS);
+    const [one] = submitsTo(to);
+    assert.deepEqual([one.data_coding, one.esm_class, one.short_message_hex], [8, 0, ucs2Hex(body)]);
+
+    const longTo = numberEndingIn("13");
+    const long = "ж".repeat(66) + "😜" + "ж".repeat(10);
+    const longMsg = await send(longTo, long);
+    assert.equal(longMsg.numSegments, "2");
+    await waitForStatus(client, longMsg.sid, "delivered", WAIT_MS);
+    const parts = submitsTo(longTo).sort((a, b) => a.short_message_hex.slice(10, 12).localeCompare(b.short_message_hex.slice(10, 12)));
+    assert.deepEqual(parts.map((p) => [p.data_coding, p.esm_class]), [[8, 0x40], [8, 0x40]]);
+    assert.equal(parts[0].short_message_hex.slice(12), ucs2Hex("ж".repeat(66)), "the emoji is not split: it opens part 2");
+    assert.equal(parts[1].short_message_hex.slice(12), ucs2Hex("😜" + "ж".repeat(10)));
+  });
+
+  test("a receipt before its submit_sm_resp, hex/decimal ids and throttling all end delivered", async () => {
+    const early = await send(numberEndingIn("06"), "receipt first");
+    const hex = await send(numberEndingIn("08"), "hex id in the response, decimal in the receipt");
+    const throttledTo = numberEndingIn("02");
+    const throttled = await send(throttledTo, "throttled once");
+    for (const m of [early, hex, throttled]) await waitForStatus(client, m.sid, "delivered", WAIT_MS);
+    assert.equal(submitsTo(throttledTo).length, 2, "ESME_RTHROTTLED, then sent again");
+    const m = await client.messages(throttled.sid).fetch();
+    assert.equal(m.errorCode, null);
+  });
+
+  test("the SMSC dropping the link mid-window loses no message and delivers none without a receipt", async () => {
+    const binds = smsc.lines.filter((e) => e.command === "bind_transceiver").length;
+    const targets = [numberEndingIn("09"), ...Array.from({ length: 7 }, () => numberEndingIn("14"))];
+    const sent = await Promise.all(targets.map((to, i) => send(to, `window ${i}`)));
+    await smsc.waitFor("the drop", (e) => e.event === "drop" && e.destination_addr === digits(targets[0]));
+    for (const m of sent) await waitForStatus(client, m.sid, "delivered", WAIT_MS);
+    assert.ok(smsc.lines.filter((e) => e.command === "bind_transceiver").length > binds, "the connector bound again");
+    for (const to of targets) {
+      assert.ok(smsc.lines.some((e) => e.kind === "receipt" && e.to === digits(to)), `a receipt was sent for ${to}`);
+    }
+  });
+
+  test("an inbound deliver_sm reaches the number's webhook, the TwiML reply leaves through the SMSC, STOP works", async () => {
+    const ours = numberEndingIn("20");
+    await client.incomingPhoneNumbers.create({ phoneNumber: ours, smsUrl: `${receiver.base}/sms` });
+    const handset = "14155550123";
+    smsc.send({ mo: { from: handset, to: digits(ours), text: "Hello there" } });
+    const hook = await receiver.waitFor("inbound webhook", (r) => r.path.startsWith("/sms") && r.params.From === `+${handset}`);
+    assert.deepEqual([hook.params.To, hook.params.Body], [ours, "Hello there"]);
+    const [ack] = await smsc.waitFor("deliver_sm_resp", (e) => e.command === "deliver_sm_resp" && e.of === "mo" && e.from === handset);
+    assert.equal(ack.command_status, 0);
+    const [reply] = await smsc.waitFor("the TwiML reply", (e) => e.command === "submit_sm" && e.destination_addr === handset);
+    assert.equal(reply.source_addr, digits(ours));
+    assert.equal(reply.short_message_hex, gsmHex("Thanks for writing, we got it"));
+    const inbound = await client.messages.list({ to: ours, limit: 5 });
+    assert.ok(inbound.some((m) => m.direction === "inbound" && m.body === "Hello there" && m.from === `+${handset}`));
+
+    const quitter = "14155550124";
+    smsc.send({ mo: { from: quitter, to: digits(ours), text: "STOP", data_coding: 8 } });
+    const [confirm] = await smsc.waitFor("the STOP confirmation", (e) => e.command === "submit_sm" && e.destination_addr === quitter);
+    assert.ok(Buffer.from(confirm.short_message_hex, "hex").toString("latin1").includes("unsubscribed"));
+    const err = await expectRestError(client.messages.create({ to: `+${quitter}`, from: ours, body: "still there?" }));
+    assert.equal(err.code, 21610);
+
+    smsc.send({ mo: { from: handset, to: "15550000000", text: "nobody has this number" } });
+    const acks = await smsc.waitFor("ack of an unknown number", (e) => e.command === "deliver_sm_resp" && e.of === "mo" && e.from === handset, 2);
+    assert.equal(acks[1].command_status, 0, "acknowledged (not redelivered), counted, dropped");
+  });
+});

@@ -1,0 +1,152 @@
+"use strict";
+// A scripted SMSC for the SMPP connector tests, built on the npm `smpp` package's server (an SMPP
+// implementation this project did not write). Loopback only.
+//
+//   node sdk-tests/smsc/smsc.js [PORT]      (0 or nothing: a free port)
+//
+// Prints {"event":"listening","port":N}, then one JSON line per PDU it receives ({"event":"pdu",…}) and per
+// deliver_sm it sends ({"event":"sent",…}). Takes commands on stdin, one JSON object a line:
+//   {"mo": {"from": "14155550100", "to": "15005550006", "text": "STOP", "data_coding": 0}}
+//       → a mobile-originated deliver_sm (esm_class 0) on every bound session
+//   {"drop": true}  → closes every session's socket
+// Binds need system_id `test` and password `secret` (else ESME_RBINDFAIL).
+//
+// What a submit_sm gets depends on the last two digits of its destination:
+//   01  submit_sm_resp ESME_RINVDSTADR (0x0B)
+//   02  ESME_RTHROTTLED (0x58) the first time, then accepted
+//   03  receipt UNDELIV with network_error_code GSM 27 (absent subscriber)
+//   04  receipt EXPIRED            05  receipt REJECTD
+//   06  the receipt is sent before the submit_sm_resp
+//   07  no receipt
+//   08  message id in hexadecimal in the response, decimal in the receipt (Vonage-style)
+//   09  the first time: the socket is dropped instead of answering (a lost link mid-window)
+//   anything else: receipt DELIVRD
+// Each segment of a concatenated message gets its own id and its own receipt.
+const smpp = require("smpp");
+const defs = require("smpp/lib/defs");
+const readline = require("node:readline");
+
+// Keep short_message as the raw octets: the tests check encoding and UDH byte by byte.
+defs.filters.message.decode = (value) => value;
+
+const log = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+let nextId = 0x5a1000;
+const seenOnce = new Set();
+const sessions = new Set();
+
+function date(d) {
+  const p = (n) => String(n).padStart(2, "0");
+  return `${p(d.getUTCFullYear() % 100)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}`;
+}
+
+// Receipts go out on any bound session; with none (the link dropped) they wait for the next bind,
+// as a real SMSC keeps them.
+const waiting = [];
+function liveSession() {
+  for (const s of sessions) if (s.socket.writable) return s;
+  return null;
+}
+function flushWaiting() {
+  while (waiting.length && liveSession()) waiting.shift()(liveSession());
+}
+
+function receipt(_session, pdu, idInReceipt, stat, state, gsmError) {
+  const session = liveSession();
+  if (!session) return waiting.push((s) => receipt(s, pdu, idInReceipt, stat, state, gsmError));
+  const now = date(new Date());
+  const text = `id:${idInReceipt} sub:001 dlvrd:${stat === "DELIVRD" ? "001" : "000"} submit date:${now} done date:${now} stat:${stat} err:${String(gsmError || 0).padStart(3, "0")} text:`;
+  const tlvs = { receipted_message_id: idInReceipt, message_state: state };
+  if (gsmError) tlvs.network_error_code = Buffer.from([3, gsmError >> 8, gsmError & 0xff]);
+  session.deliver_sm({
+    source_addr_ton: pdu.dest_addr_ton, source_addr_npi: pdu.dest_addr_npi, source_addr: pdu.destination_addr,
+    dest_addr_ton: pdu.source_addr_ton, dest_addr_npi: pdu.source_addr_npi, destination_addr: pdu.source_addr,
+    esm_class: 0x04, data_coding: 1, short_message: Buffer.from(text, "latin1"), ...tlvs,
+  }, (resp) => log({ event: "pdu", command: resp.command, command_status: resp.command_status, of: "receipt", id: idInReceipt }));
+  log({ event: "sent", command: "deliver_sm", kind: "receipt", id: idInReceipt, stat, to: pdu.destination_addr, done_date: now });
+}
+
+function onSubmit(session, pdu) {
+  const dest = String(pdu.destination_addr);
+  const tail = dest.slice(-2);
+  const raw = Buffer.isBuffer(pdu.short_message) ? pdu.short_message : Buffer.alloc(0);
+  log({
+    event: "pdu", command: "submit_sm", sequence_number: pdu.sequence_number,
+    source_addr: pdu.source_addr, source_addr_ton: pdu.source_addr_ton, source_addr_npi: pdu.source_addr_npi,
+    destination_addr: dest, dest_addr_ton: pdu.dest_addr_ton, dest_addr_npi: pdu.dest_addr_npi,
+    esm_class: pdu.esm_class, data_coding: pdu.data_coding, registered_delivery: pdu.registered_delivery,
+    short_message_hex: raw.toString("hex"),
+  });
+  if (tail === "09" && !seenOnce.has(dest)) {
+    seenOnce.add(dest);
+    log({ event: "drop", destination_addr: dest });
+    sessions.delete(session);
+    session.socket.destroy();
+    return;
+  }
+  if (tail === "01") return session.send(pdu.response({ command_status: smpp.ESME_RINVDSTADR }));
+  if (tail === "02" && !seenOnce.has(dest)) {
+    seenOnce.add(dest);
+    return session.send(pdu.response({ command_status: smpp.ESME_RTHROTTLED }));
+  }
+  const n = nextId++;
+  const idInResp = tail === "08" ? n.toString(16).toUpperCase() : String(n);
+  const idInReceipt = String(n);
+  const outcome = { "03": ["UNDELIV", 5, 27], "04": ["EXPIRED", 3, 0], "05": ["REJECTD", 8, 0] }[tail] || ["DELIVRD", 2, 0];
+  if (tail === "06") {
+    receipt(session, pdu, idInReceipt, ...outcome);
+    setTimeout(() => session.send(pdu.response({ message_id: idInResp })), 300);
+    return;
+  }
+  session.send(pdu.response({ message_id: idInResp }));
+  if (tail !== "07") setTimeout(() => receipt(session, pdu, idInReceipt, ...outcome), 30);
+}
+
+const server = smpp.createServer((session) => {
+  session.on("bind_transceiver", (pdu) => {
+    const ok = pdu.system_id === "test" && pdu.password === "secret";
+    log({ event: "pdu", command: "bind_transceiver", system_id: pdu.system_id, interface_version: pdu.interface_version, ok });
+    session.send(pdu.response({ command_status: ok ? 0 : smpp.ESME_RBINDFAIL, system_id: "smsc-test" }));
+    if (ok) {
+      sessions.add(session);
+      setTimeout(flushWaiting, 50);
+    }
+  });
+  session.on("submit_sm", (pdu) => onSubmit(session, pdu));
+  session.on("enquire_link", (pdu) => session.send(pdu.response()));
+  session.on("unbind", (pdu) => {
+    log({ event: "pdu", command: "unbind" });
+    session.send(pdu.response());
+    session.close();
+  });
+  session.on("close", () => sessions.delete(session));
+  session.on("error", () => sessions.delete(session));
+});
+
+readline.createInterface({ input: process.stdin }).on("line", (line) => {
+  let cmd;
+  try {
+    cmd = JSON.parse(line);
+  } catch (_) {
+    return log({ event: "error", message: `not JSON: ${line}` });
+  }
+  if (cmd.drop) {
+    for (const s of sessions) {
+      s.socket.destroy();
+      sessions.delete(s);
+    }
+  }
+  if (cmd.mo) {
+    const dc = cmd.mo.data_coding ?? 0;
+    const text = dc === 8 ? Buffer.from(cmd.mo.text, "utf16le").swap16() : Buffer.from(cmd.mo.text, "latin1");
+    for (const s of sessions) {
+      s.deliver_sm({
+        source_addr_ton: 1, source_addr_npi: 1, source_addr: cmd.mo.from,
+        dest_addr_ton: 1, dest_addr_npi: 1, destination_addr: cmd.mo.to,
+        esm_class: 0, data_coding: dc, short_message: text,
+      }, (resp) => log({ event: "pdu", command: resp.command, command_status: resp.command_status, of: "mo", from: cmd.mo.from }));
+      log({ event: "sent", command: "deliver_sm", kind: "mo", from: cmd.mo.from, to: cmd.mo.to });
+    }
+  }
+});
+
+server.listen(Number(process.argv[2] || 0), "127.0.0.1", () => log({ event: "listening", port: server.address().port }));
