@@ -47,15 +47,15 @@ for (const sig of ["SIGINT", "SIGTERM"]) {
 
 /**
  * Start `switchboard serve` on a free port with a fresh database and the given accounts (and
- * `extraArgs`, e.g. `--smpp URL`).
+ * `extraArgs`, e.g. `--smpp URL`; `dbPath`: a database of the caller's, kept, for restarts).
  * Resolves to { baseUrl, stop() }; stop() sends SIGTERM, waits (SIGKILL after 10 s), removes the
  * temp dir and resolves to the exit code.
  */
-async function startServer(accounts, { startTimeoutMs = 20000, logName = "node-server", extraArgs = [] } = {}) {
+async function startServer(accounts, { startTimeoutMs = 20000, logName = "node-server", extraArgs = [], dbPath = null } = {}) {
   const bin = binaryPath();
   if (!fs.existsSync(bin)) throw new Error(`switchboard binary not found at ${bin} (set SWITCHBOARD_BIN)`);
   const tmpdir = fs.mkdtempSync(path.join(os.tmpdir(), "switchboard-node-"));
-  const args = ["serve", "--listen", "127.0.0.1:0", "--db", path.join(tmpdir, "sb.db"), "--simulator-delay-ms", "0",
+  const args = ["serve", "--listen", "127.0.0.1:0", "--db", dbPath || path.join(tmpdir, "sb.db"), "--simulator-delay-ms", "0",
     // Tests must never reach beyond this machine, whatever URLs they send.
     "--webhook-address-policy", "loopback-only"];
   for (const a of accounts) args.push("--account", `${a.sid}:${a.token}`);

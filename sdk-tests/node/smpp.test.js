@@ -7,6 +7,8 @@
 const { describe, test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const http = require("node:http");
+const fs = require("node:fs");
+const os = require("node:os");
 const path = require("node:path");
 const readline = require("node:readline");
 const { spawn } = require("node:child_process");
@@ -116,158 +118,233 @@ const gsmHex = (ascii) => Buffer.from(ascii, "latin1").toString("hex"); // lette
 const ucs2Hex = (text) => Buffer.from(text, "utf16le").swap16().toString("hex");
 const SENDER = "+15005550006";
 
-describe("SMPP connector against the npm smpp SMSC", () => {
-  let smsc;
-  let server;
-  let receiver;
-  let client;
-  const account = randomAccount();
-
-  before(async () => {
-    smsc = await startSmsc();
-    receiver = await startReceiver();
-    const url = `smpp://test:secret@127.0.0.1:${smsc.port}?name=smsc1&dlr_id=auto&window=4&enquire_link_secs=5`;
-    server = await startServer([account], { logName: "node-smpp-server", extraArgs: ["--smpp", url] });
-    client = makeClient(server.baseUrl, account);
-    await smsc.waitFor("bind_transceiver", (e) => e.command === "bind_transceiver" && e.ok);
+// Three independent setups (each its own SMSC and server) run side by side; the tests inside
+// each run in order.
+describe("SMPP", { concurrency: true }, () => {
+  describe("an SMPP connector that cannot bind", { concurrency: false }, () => {
+    test("does not hold up the start; its messages wait, then expire with 30036; binds are counted", async () => {
+      const smsc = await startSmsc();
+      const account = randomAccount();
+      const url = `smpp://test:wrong@127.0.0.1:${smsc.port}?name=locked`;
+      const server = await startServer([account], { logName: "node-smpp-badbind", extraArgs: ["--smpp", url] });
+      try {
+        const client = makeClient(server.baseUrl, account);
+        await smsc.waitFor("the refused bind", (e) => e.command === "bind_transceiver" && !e.ok);
+        const msg = await client.messages.create({ to: numberEndingIn("10"), from: SENDER, body: "waits", validityPeriod: 1 });
+        const m = await waitForStatus(client, msg.sid, "failed", WAIT_MS);
+        assert.equal(m.errorCode, 30036);
+        assert.equal(smsc.lines.filter((e) => e.command === "submit_sm").length, 0);
+        const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+        assert.match(text, /switchboard_smpp_bound\{connector="locked"\} 0/);
+        assert.match(text, /switchboard_smpp_binds_total\{connector="locked",result="failed"\} [1-9]/);
+      } finally {
+        await server.stop();
+        smsc.stop();
+      }
+    });
   });
 
-  after(async () => {
-    if (server) await server.stop();
-    if (receiver) await receiver.close();
-    if (smsc) smsc.stop();
+  describe("a receipt after a restart", { concurrency: false }, () => {
+    test("finds its message by the stored carrier id", async () => {
+      const smsc = await startSmsc();
+      const account = randomAccount();
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchboard-smpp-restart-"));
+      const options = { dbPath: path.join(dir, "sb.db"), extraArgs: ["--smpp", `smpp://test:secret@127.0.0.1:${smsc.port}?dlr_id=auto`] };
+      let server = await startServer([account], { ...options, logName: "node-smpp-restart-1" });
+      try {
+        let client = makeClient(server.baseUrl, account);
+        const to = numberEndingIn("17"); // the receipt comes 3 s after the response
+        const msg = await client.messages.create({ to, from: SENDER, body: "across a restart" });
+        await waitForStatus(client, msg.sid, "sent", WAIT_MS);
+        await server.stop();
+        server = await startServer([account], { ...options, logName: "node-smpp-restart-2" });
+        client = makeClient(server.baseUrl, account);
+        await smsc.waitFor("the late receipt", (e) => e.kind === "receipt" && e.to === digits(to));
+        await waitForStatus(client, msg.sid, "delivered", WAIT_MS);
+      } finally {
+        await server.stop();
+        smsc.stop();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 
-  const submitsTo = (to) => smsc.lines.filter((e) => e.command === "submit_sm" && e.destination_addr === digits(to));
-  const send = (to, body, extra = {}) =>
-    client.messages.create({ to, from: SENDER, body, statusCallback: `${receiver.base}/status`, ...extra });
-  const callbacksOf = (sid) => receiver.received.filter((r) => r.params.MessageSid === sid).map((r) => r.params);
+  describe("SMPP connector against the npm smpp SMSC", { concurrency: false }, () => {
+    let smsc;
+    let server;
+    let receiver;
+    let client;
+    const account = randomAccount();
 
-  test("binds as SMPP 3.4 and a message is submitted, receipted and delivered with RawDlrDoneDate", async () => {
-    const bind = smsc.lines.find((e) => e.command === "bind_transceiver");
-    assert.equal(bind.interface_version, 0x34);
-    const to = numberEndingIn("10");
-    const msg = await send(to, "Hello from Switchboard 42");
-    const done = await receiver.waitFor("delivered callback", (r) => r.params.MessageSid === msg.sid && r.params.MessageStatus === "delivered");
-    const [submit] = submitsTo(to);
-    assert.deepEqual(
-      [submit.source_addr, submit.source_addr_ton, submit.source_addr_npi, submit.dest_addr_ton, submit.dest_addr_npi],
-      [digits(SENDER), 1, 1, 1, 1],
-    );
-    assert.equal(submit.registered_delivery, 1);
-    assert.equal(submit.data_coding, 0);
-    assert.equal(submit.esm_class, 0);
-    assert.equal(submit.short_message_hex, gsmHex("Hello from Switchboard 42"));
-    const receipt = smsc.lines.find((e) => e.kind === "receipt" && e.to === digits(to));
-    assert.equal(done.params.RawDlrDoneDate, receipt.done_date, "the receipt's done date, passed through");
-    assert.deepEqual(callbacksOf(msg.sid).map((p) => p.MessageStatus), ["sending", "sent", "delivered"]);
-    assert.equal((await client.messages(msg.sid).fetch()).status, "delivered");
-  });
+    before(async () => {
+      smsc = await startSmsc();
+      receiver = await startReceiver();
+      const url = `smpp://test:secret@127.0.0.1:${smsc.port}?name=smsc1&dlr_id=auto&window=4&enquire_link_secs=5&response_timeout_secs=2`;
+      server = await startServer([account], { logName: "node-smpp-server", extraArgs: ["--smpp", url] });
+      client = makeClient(server.baseUrl, account);
+      await smsc.waitFor("bind_transceiver", (e) => e.command === "bind_transceiver" && e.ok);
+    });
 
-  test("submit errors and negative receipts map to Twilio's statuses and error codes", async () => {
-    const cases = [
-      ["01", "failed", 30005], // ESME_RINVDSTADR
-      ["03", "undelivered", 30003], // UNDELIV, GSM MAP 27 absent subscriber
-      ["04", "undelivered", 30003], // EXPIRED
-      ["05", "undelivered", 30007], // REJECTD
-    ];
-    const sent = await Promise.all(cases.map(([tail]) => send(numberEndingIn(tail), `case ${tail}`)));
-    for (let i = 0; i < cases.length; i++) {
-      const [tail, status, code] = cases[i];
-      const m = await waitForStatus(client, sent[i].sid, status, WAIT_MS);
-      assert.equal(m.errorCode, code, `case ${tail}`);
-    }
-    // No receipt at all: the message stays `sent`, as on Twilio.
-    const quiet = await send(numberEndingIn("07"), "no receipt for this one");
-    await waitForStatus(client, quiet.sid, "sent", WAIT_MS);
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal((await client.messages(quiet.sid).fetch()).status, "sent");
-  });
+    after(async () => {
+      if (server) await server.stop();
+      if (receiver) await receiver.close();
+      if (smsc) smsc.stop();
+    });
 
-  test("a 3-segment GSM-7 message goes out as 3 submit_sm with one 8-bit UDH reference", async () => {
-    const to = numberEndingIn("11");
-    const body = Array.from({ length: 40 }, (_, i) => `word${i} ${"abcdefghij".slice(0, i % 10)}`).join(" ").slice(0, 400);
-    const msg = await send(to, body);
-    assert.equal(msg.numSegments, "3");
-    await waitForStatus(client, msg.sid, "delivered", WAIT_MS);
-    const parts = submitsTo(to);
-    assert.equal(parts.length, 3);
-    const udhs = parts.map((p) => p.short_message_hex.slice(0, 12));
-    const ref = udhs[0].slice(6, 8);
-    assert.deepEqual(udhs.sort(), [1, 2, 3].map((seq) => `050003${ref}030${seq}`));
-    for (const p of parts) assert.deepEqual([p.esm_class, p.data_coding], [0x40, 0]);
-    const ordered = [...parts].sort((a, b) => a.short_message_hex.slice(10, 12).localeCompare(b.short_message_hex.slice(10, 12)));
-    assert.deepEqual(ordered.map((p) => (p.short_message_hex.length - 12) / 2), [153, 153, 94]);
-    assert.equal(ordered.map((p) => p.short_message_hex.slice(12)).join(""), gsmHex(body));
-    assert.equal(smsc.lines.filter((e) => e.kind === "receipt" && e.to === digits(to)).length, 3);
-  });
+    const submitsTo = (to) => smsc.lines.filter((e) => e.command === "submit_sm" && e.destination_addr === digits(to));
+    const send = (to, body, extra = {}) =>
+      client.messages.create({ to, from: SENDER, body, statusCallback: `${receiver.base}/status`, ...extra });
+    const callbacksOf = (sid) => receiver.received.filter((r) => r.params.MessageSid === sid).map((r) => r.params);
 
-  test("a UCS-2 message goes out with data_coding 8, long ones with a UDH and whole surrogate pairs", async () => {
-    const to = numberEndingIn("12");
-    const body = "Привет, мир! 😜";
-    const msg = await send(to, body);
-    await waitForStatus(client, msg.sid, "delivered", WAIT_MS);
-    const [one] = submitsTo(to);
-    assert.deepEqual([one.data_coding, one.esm_class, one.short_message_hex], [8, 0, ucs2Hex(body)]);
+    test("binds as SMPP 3.4 and a message is submitted, receipted and delivered with RawDlrDoneDate", async () => {
+      const bind = smsc.lines.find((e) => e.command === "bind_transceiver");
+      assert.equal(bind.interface_version, 0x34);
+      const to = numberEndingIn("10");
+      const msg = await send(to, "Hello from Switchboard 42");
+      const done = await receiver.waitFor("delivered callback", (r) => r.params.MessageSid === msg.sid && r.params.MessageStatus === "delivered");
+      const [submit] = submitsTo(to);
+      assert.deepEqual(
+        [submit.source_addr, submit.source_addr_ton, submit.source_addr_npi, submit.dest_addr_ton, submit.dest_addr_npi],
+        [digits(SENDER), 1, 1, 1, 1],
+      );
+      assert.equal(submit.registered_delivery, 1);
+      assert.equal(submit.data_coding, 0);
+      assert.equal(submit.esm_class, 0);
+      assert.equal(submit.short_message_hex, gsmHex("Hello from Switchboard 42"));
+      const receipt = smsc.lines.find((e) => e.kind === "receipt" && e.to === digits(to));
+      assert.equal(done.params.RawDlrDoneDate, receipt.done_date, "the receipt's done date, passed through");
+      assert.deepEqual(callbacksOf(msg.sid).map((p) => p.MessageStatus), ["sending", "sent", "delivered"]);
+      assert.equal((await client.messages(msg.sid).fetch()).status, "delivered");
+    });
 
-    const longTo = numberEndingIn("13");
-    const long = "ж".repeat(66) + "😜" + "ж".repeat(10);
-    const longMsg = await send(longTo, long);
-    assert.equal(longMsg.numSegments, "2");
-    await waitForStatus(client, longMsg.sid, "delivered", WAIT_MS);
-    const parts = submitsTo(longTo).sort((a, b) => a.short_message_hex.slice(10, 12).localeCompare(b.short_message_hex.slice(10, 12)));
-    assert.deepEqual(parts.map((p) => [p.data_coding, p.esm_class]), [[8, 0x40], [8, 0x40]]);
-    assert.equal(parts[0].short_message_hex.slice(12), ucs2Hex("ж".repeat(66)), "the emoji is not split: it opens part 2");
-    assert.equal(parts[1].short_message_hex.slice(12), ucs2Hex("😜" + "ж".repeat(10)));
-  });
+    test("submit errors and negative receipts map to Twilio's statuses and error codes", async () => {
+      const cases = [
+        ["01", "failed", 30005], // ESME_RINVDSTADR
+        ["03", "undelivered", 30003], // UNDELIV, GSM MAP 27 absent subscriber
+        ["04", "undelivered", 30003], // EXPIRED
+        ["05", "undelivered", 30007], // REJECTD
+      ];
+      const sent = await Promise.all(cases.map(([tail]) => send(numberEndingIn(tail), `case ${tail}`)));
+      for (let i = 0; i < cases.length; i++) {
+        const [tail, status, code] = cases[i];
+        const m = await waitForStatus(client, sent[i].sid, status, WAIT_MS);
+        assert.equal(m.errorCode, code, `case ${tail}`);
+      }
+      // No submit_sm_resp, twice (the second try included): failed 30008 rather than resending forever.
+      const unanswered = await send(numberEndingIn("16"), "nobody answers");
+      // No receipt at all: the message stays `sent`, as on Twilio.
+      const quiet = await send(numberEndingIn("07"), "no receipt for this one");
+      await waitForStatus(client, quiet.sid, "sent", WAIT_MS);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal((await client.messages(quiet.sid).fetch()).status, "sent");
+      const m = await waitForStatus(client, unanswered.sid, "failed", WAIT_MS);
+      assert.equal(m.errorCode, 30008);
+      assert.equal(submitsTo(m.to).length, 2, "sent once more after the first timeout, then given up");
+    });
 
-  test("a receipt before its submit_sm_resp, hex/decimal ids and throttling all end delivered", async () => {
-    const early = await send(numberEndingIn("06"), "receipt first");
-    const hex = await send(numberEndingIn("08"), "hex id in the response, decimal in the receipt");
-    const throttledTo = numberEndingIn("02");
-    const throttled = await send(throttledTo, "throttled once");
-    for (const m of [early, hex, throttled]) await waitForStatus(client, m.sid, "delivered", WAIT_MS);
-    assert.equal(submitsTo(throttledTo).length, 2, "ESME_RTHROTTLED, then sent again");
-    const m = await client.messages(throttled.sid).fetch();
-    assert.equal(m.errorCode, null);
-  });
+    test("a 3-segment GSM-7 message goes out as 3 submit_sm with one 8-bit UDH reference", async () => {
+      const to = numberEndingIn("11");
+      const body = Array.from({ length: 40 }, (_, i) => `word${i} ${"abcdefghij".slice(0, i % 10)}`).join(" ").slice(0, 400);
+      const msg = await send(to, body);
+      assert.equal(msg.numSegments, "3");
+      await waitForStatus(client, msg.sid, "delivered", WAIT_MS);
+      const parts = submitsTo(to);
+      assert.equal(parts.length, 3);
+      const udhs = parts.map((p) => p.short_message_hex.slice(0, 12));
+      const ref = udhs[0].slice(6, 8);
+      assert.deepEqual(udhs.sort(), [1, 2, 3].map((seq) => `050003${ref}030${seq}`));
+      for (const p of parts) assert.deepEqual([p.esm_class, p.data_coding], [0x40, 0]);
+      const ordered = [...parts].sort((a, b) => a.short_message_hex.slice(10, 12).localeCompare(b.short_message_hex.slice(10, 12)));
+      assert.deepEqual(ordered.map((p) => (p.short_message_hex.length - 12) / 2), [153, 153, 94]);
+      assert.equal(ordered.map((p) => p.short_message_hex.slice(12)).join(""), gsmHex(body));
+      assert.equal(smsc.lines.filter((e) => e.kind === "receipt" && e.to === digits(to)).length, 3);
+    });
 
-  test("the SMSC dropping the link mid-window loses no message and delivers none without a receipt", async () => {
-    const binds = smsc.lines.filter((e) => e.command === "bind_transceiver").length;
-    const targets = [numberEndingIn("09"), ...Array.from({ length: 7 }, () => numberEndingIn("14"))];
-    const sent = await Promise.all(targets.map((to, i) => send(to, `window ${i}`)));
-    await smsc.waitFor("the drop", (e) => e.event === "drop" && e.destination_addr === digits(targets[0]));
-    for (const m of sent) await waitForStatus(client, m.sid, "delivered", WAIT_MS);
-    assert.ok(smsc.lines.filter((e) => e.command === "bind_transceiver").length > binds, "the connector bound again");
-    for (const to of targets) {
-      assert.ok(smsc.lines.some((e) => e.kind === "receipt" && e.to === digits(to)), `a receipt was sent for ${to}`);
-    }
-  });
+    test("a UCS-2 message goes out with data_coding 8, long ones with a UDH and whole surrogate pairs", async () => {
+      const to = numberEndingIn("12");
+      const body = "Привет, мир! 😜";
+      const msg = await send(to, body);
+      await waitForStatus(client, msg.sid, "delivered", WAIT_MS);
+      const [one] = submitsTo(to);
+      assert.deepEqual([one.data_coding, one.esm_class, one.short_message_hex], [8, 0, ucs2Hex(body)]);
 
-  test("an inbound deliver_sm reaches the number's webhook, the TwiML reply leaves through the SMSC, STOP works", async () => {
-    const ours = numberEndingIn("20");
-    await client.incomingPhoneNumbers.create({ phoneNumber: ours, smsUrl: `${receiver.base}/sms` });
-    const handset = "14155550123";
-    smsc.send({ mo: { from: handset, to: digits(ours), text: "Hello there" } });
-    const hook = await receiver.waitFor("inbound webhook", (r) => r.path.startsWith("/sms") && r.params.From === `+${handset}`);
-    assert.deepEqual([hook.params.To, hook.params.Body], [ours, "Hello there"]);
-    const [ack] = await smsc.waitFor("deliver_sm_resp", (e) => e.command === "deliver_sm_resp" && e.of === "mo" && e.from === handset);
-    assert.equal(ack.command_status, 0);
-    const [reply] = await smsc.waitFor("the TwiML reply", (e) => e.command === "submit_sm" && e.destination_addr === handset);
-    assert.equal(reply.source_addr, digits(ours));
-    assert.equal(reply.short_message_hex, gsmHex("Thanks for writing, we got it"));
-    const inbound = await client.messages.list({ to: ours, limit: 5 });
-    assert.ok(inbound.some((m) => m.direction === "inbound" && m.body === "Hello there" && m.from === `+${handset}`));
+      const longTo = numberEndingIn("13");
+      const long = "ж".repeat(66) + "😜" + "ж".repeat(10);
+      const longMsg = await send(longTo, long);
+      assert.equal(longMsg.numSegments, "2");
+      await waitForStatus(client, longMsg.sid, "delivered", WAIT_MS);
+      const parts = submitsTo(longTo).sort((a, b) => a.short_message_hex.slice(10, 12).localeCompare(b.short_message_hex.slice(10, 12)));
+      assert.deepEqual(parts.map((p) => [p.data_coding, p.esm_class]), [[8, 0x40], [8, 0x40]]);
+      assert.equal(parts[0].short_message_hex.slice(12), ucs2Hex("ж".repeat(66)), "the emoji is not split: it opens part 2");
+      assert.equal(parts[1].short_message_hex.slice(12), ucs2Hex("😜" + "ж".repeat(10)));
+    });
 
-    const quitter = "14155550124";
-    smsc.send({ mo: { from: quitter, to: digits(ours), text: "STOP", data_coding: 8 } });
-    const [confirm] = await smsc.waitFor("the STOP confirmation", (e) => e.command === "submit_sm" && e.destination_addr === quitter);
-    assert.ok(Buffer.from(confirm.short_message_hex, "hex").toString("latin1").includes("unsubscribed"));
-    const err = await expectRestError(client.messages.create({ to: `+${quitter}`, from: ours, body: "still there?" }));
-    assert.equal(err.code, 21610);
+    test("a receipt before its submit_sm_resp, hex/decimal ids and throttling all end delivered", async () => {
+      const early = await send(numberEndingIn("06"), "receipt first");
+      const hex = await send(numberEndingIn("08"), "hex id in the response, decimal in the receipt");
+      const throttledTo = numberEndingIn("02");
+      const throttled = await send(throttledTo, "throttled once");
+      for (const m of [early, hex, throttled]) await waitForStatus(client, m.sid, "delivered", WAIT_MS);
+      assert.equal(submitsTo(throttledTo).length, 2, "ESME_RTHROTTLED, then sent again");
+      const m = await client.messages(throttled.sid).fetch();
+      assert.equal(m.errorCode, null);
+    });
 
-    smsc.send({ mo: { from: handset, to: "15550000000", text: "nobody has this number" } });
-    const acks = await smsc.waitFor("ack of an unknown number", (e) => e.command === "deliver_sm_resp" && e.of === "mo" && e.from === handset, 2);
-    assert.equal(acks[1].command_status, 0, "acknowledged (not redelivered), counted, dropped");
+    test("the SMSC dropping the link mid-window loses no message and delivers none without a receipt", async () => {
+      const binds = smsc.lines.filter((e) => e.command === "bind_transceiver").length;
+      const targets = [numberEndingIn("09"), ...Array.from({ length: 7 }, () => numberEndingIn("14"))];
+      const sent = await Promise.all(targets.map((to, i) => send(to, `window ${i}`)));
+      await smsc.waitFor("the drop", (e) => e.event === "drop" && e.destination_addr === digits(targets[0]));
+      for (const m of sent) await waitForStatus(client, m.sid, "delivered", WAIT_MS);
+      assert.ok(smsc.lines.filter((e) => e.command === "bind_transceiver").length > binds, "the connector bound again");
+      for (const to of targets) {
+        assert.ok(smsc.lines.some((e) => e.kind === "receipt" && e.to === digits(to)), `a receipt was sent for ${to}`);
+      }
+    });
+
+    test("per-connector counters are on /metrics", async () => {
+      const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+      const value = (line) => {
+        const hit = text.split("\n").find((l) => l.startsWith(line));
+        assert.ok(hit, `${line} missing from /metrics:\n${text}`);
+        return Number(hit.split(" ").pop());
+      };
+      assert.equal(value('switchboard_smpp_bound{connector="smsc1"}'), 1);
+      assert.ok(value('switchboard_smpp_binds_total{connector="smsc1",result="ok"}') >= 1);
+      assert.ok(value('switchboard_smpp_submits_total{connector="smsc1",result="ok"}') >= 10);
+      assert.ok(value('switchboard_smpp_submits_total{connector="smsc1",result="rejected"}') >= 1);
+      assert.ok(value('switchboard_smpp_submits_total{connector="smsc1",result="throttled"}') >= 1);
+      assert.ok(value('switchboard_smpp_receipts_total{connector="smsc1",state="delivered"}') >= 5);
+      assert.ok(value('switchboard_smpp_receipts_total{connector="smsc1",state="undelivered"}') >= 3);
+      assert.ok(value('switchboard_smpp_window_in_use{connector="smsc1"}') >= 0);
+    });
+
+    test("an inbound deliver_sm reaches the number's webhook, the TwiML reply leaves through the SMSC, STOP works", async () => {
+      const ours = numberEndingIn("20");
+      await client.incomingPhoneNumbers.create({ phoneNumber: ours, smsUrl: `${receiver.base}/sms` });
+      const handset = "14155550123";
+      smsc.send({ mo: { from: handset, to: digits(ours), text: "Hello there" } });
+      const hook = await receiver.waitFor("inbound webhook", (r) => r.path.startsWith("/sms") && r.params.From === `+${handset}`);
+      assert.deepEqual([hook.params.To, hook.params.Body], [ours, "Hello there"]);
+      const [ack] = await smsc.waitFor("deliver_sm_resp", (e) => e.command === "deliver_sm_resp" && e.of === "mo" && e.from === handset);
+      assert.equal(ack.command_status, 0);
+      const [reply] = await smsc.waitFor("the TwiML reply", (e) => e.command === "submit_sm" && e.destination_addr === handset);
+      assert.equal(reply.source_addr, digits(ours));
+      assert.equal(reply.short_message_hex, gsmHex("Thanks for writing, we got it"));
+      const inbound = await client.messages.list({ to: ours, limit: 5 });
+      assert.ok(inbound.some((m) => m.direction === "inbound" && m.body === "Hello there" && m.from === `+${handset}`));
+
+      const quitter = "14155550124";
+      smsc.send({ mo: { from: quitter, to: digits(ours), text: "STOP", data_coding: 8 } });
+      const [confirm] = await smsc.waitFor("the STOP confirmation", (e) => e.command === "submit_sm" && e.destination_addr === quitter);
+      assert.ok(Buffer.from(confirm.short_message_hex, "hex").toString("latin1").includes("unsubscribed"));
+      const err = await expectRestError(client.messages.create({ to: `+${quitter}`, from: ours, body: "still there?" }));
+      assert.equal(err.code, 21610);
+
+      smsc.send({ mo: { from: handset, to: "15550000000", text: "nobody has this number" } });
+      const acks = await smsc.waitFor("ack of an unknown number", (e) => e.command === "deliver_sm_resp" && e.of === "mo" && e.from === handset, 2);
+      assert.equal(acks[1].command_status, 0, "acknowledged (not redelivered), counted, dropped");
+    });
   });
 });
+

@@ -20,6 +20,8 @@
 //   07  no receipt
 //   08  message id in hexadecimal in the response, decimal in the receipt (Vonage-style)
 //   09  the first time: the socket is dropped instead of answering (a lost link mid-window)
+//   16  never answered (no submit_sm_resp)
+//   17  the receipt comes 3 s after the response
 //   anything else: receipt DELIVRD
 // Each segment of a concatenated message gets its own id and its own receipt.
 const smpp = require("smpp");
@@ -83,6 +85,7 @@ function onSubmit(session, pdu) {
     session.socket.destroy();
     return;
   }
+  if (tail === "16") return;
   if (tail === "01") return session.send(pdu.response({ command_status: smpp.ESME_RINVDSTADR }));
   if (tail === "02" && !seenOnce.has(dest)) {
     seenOnce.add(dest);
@@ -98,7 +101,7 @@ function onSubmit(session, pdu) {
     return;
   }
   session.send(pdu.response({ message_id: idInResp }));
-  if (tail !== "07") setTimeout(() => receipt(session, pdu, idInReceipt, ...outcome), 30);
+  if (tail !== "07") setTimeout(() => receipt(session, pdu, idInReceipt, ...outcome), tail === "17" ? 3000 : 30);
 }
 
 const server = smpp.createServer((session) => {

@@ -95,9 +95,16 @@ pub(super) async fn hand_to_carrier(inner: Arc<Inner>, message: Message) {
         submission.body.clear();
     }
     let mut backoff = Backoff::exponential(Duration::from_millis(200), Duration::from_secs(30));
+    let expires = valid_until(message.date_created, message.options.send_at, message.options.validity_period);
     let outcome = loop {
         match inner.carrier.submit(&submission).await {
             Ok(outcome) => break outcome,
+            // A carrier down for longer than the message may wait (an SMSC link that does not
+            // come back): its validity period still applies.
+            Err(_) if crate::clock::now_ms() > expires => {
+                fail(&inner, &message, Status::Sending, TwilioError::validity_expired()).await;
+                return;
+            }
             Err(e) => {
                 tracing::warn!(message = %message.sid, error = %e, "carrier unavailable; retrying");
                 backoff.wait().await;

@@ -35,7 +35,7 @@ use rusmppc::{Client, ConnectionBuilder, Event};
 pub use settings::{DlrIdMode, SmppSettings};
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
@@ -47,6 +47,8 @@ const WAIT_FOR_BIND: Duration = Duration::from_secs(2);
 const RECEIPT_HOLD: Duration = Duration::from_secs(5);
 /// Throttling answers to one segment before the message fails with 30001.
 const MAX_THROTTLED: u32 = 20;
+/// Submissions of one message left unanswered before it fails with 30008.
+const MAX_TIMEOUTS: u32 = 2;
 /// Most segment ids remembered while awaiting their receipt (beyond it, receipts go to the
 /// store lookup by carrier id, which only knows each message's first segment).
 const MAX_TRACKED: usize = 500_000;
@@ -115,10 +117,17 @@ pub struct Connector {
     inbound: mpsc::Sender<MobileOriginated>,
     /// Concatenation reference of the next multipart message.
     reference: AtomicU8,
+    /// Messages between their first `submit_sm` and the recording of every segment's id: only
+    /// while there are any can a receipt be early.
+    in_flight: AtomicUsize,
+    /// Messages (by key) whose last submission got no response in time.
+    timed_out: Mutex<HashMap<String, u32>>,
 }
 
 enum SegmentError {
     Unavailable(String),
+    /// No response within `response_timeout_secs`: the SMSC may or may not have the segment.
+    TimedOut(String),
     Rejected(u32),
 }
 
@@ -138,6 +147,8 @@ impl Connector {
             events,
             inbound,
             reference: AtomicU8::new(rand::random()),
+            timed_out: Mutex::new(HashMap::new()),
+            in_flight: AtomicUsize::new(0),
             settings,
         });
         gauge!("switchboard_smpp_bound", "connector" => connector.name()).set(0.0);
@@ -349,13 +360,14 @@ impl Connector {
         let keys: Vec<String> =
             receipts::receipt_keys(self.settings.dlr_id, &r.id).iter().map(|k| self.key(k)).collect();
         let done_at_ms = r.done_date.as_deref().and_then(receipts::done_date_ms).unwrap_or_else(crate::clock::now_ms);
-        // The receipt may overtake the handling of its submit_sm_resp: hold it a moment.
+        // The receipt may overtake the handling of its submit_sm_resp: hold it a moment (only
+        // while submissions are in flight; after a restart, receipts go straight on).
         let started = Instant::now();
         let found = loop {
             if let Some(found) = self.find_tracked(&keys) {
                 break Some(found);
             }
-            if started.elapsed() > RECEIPT_HOLD {
+            if started.elapsed() > RECEIPT_HOLD || self.in_flight.load(Ordering::Acquire) == 0 {
                 break None;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -448,11 +460,13 @@ impl Connector {
                         }
                     }
                 }
+                Err(e @ rusmppc::error::Error::ResponseTimeout { .. }) => Err(SegmentError::TimedOut(e.to_string())),
                 Err(e) => Err(SegmentError::Unavailable(e.to_string())),
             };
             let label = match &result {
                 Ok(_) => "ok",
                 Err(SegmentError::Rejected(_)) => "rejected",
+                Err(SegmentError::TimedOut(_)) => "timeout",
                 Err(SegmentError::Unavailable(_)) => "error",
             };
             counter!("switchboard_smpp_submits_total", "connector" => self.name(), "result" => label).increment(1);
@@ -498,6 +512,16 @@ impl Connector {
 #[async_trait]
 impl Carrier for Connector {
     async fn submit(&self, s: &Submission) -> Result<SubmitOutcome, CarrierUnavailable> {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let outcome = self.submit_message(s).await;
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        outcome
+    }
+}
+
+impl Connector {
+    /// [`Carrier::submit`]: every segment, then the ids remembered for the receipts.
+    async fn submit_message(&self, s: &Submission) -> Result<SubmitOutcome, CarrierUnavailable> {
         let pdus = match self.pdus(s) {
             Ok(p) => p,
             Err(code) => return Ok(SubmitOutcome::Rejected { code }),
@@ -510,11 +534,32 @@ impl Carrier for Connector {
         for pdu in pdus {
             match self.submit_segment(&client, pdu).await {
                 Ok(id) => keys.push(self.key(&receipts::resp_key(self.settings.dlr_id, &id))),
-                Err(SegmentError::Rejected(code)) => return Ok(SubmitOutcome::Rejected { code }),
+                Err(SegmentError::Rejected(code)) => {
+                    if let Ok(mut timed_out) = self.timed_out.lock() {
+                        timed_out.remove(&s.key);
+                    }
+                    return Ok(SubmitOutcome::Rejected { code });
+                }
                 // The whole message is sent again once the link is back (at least once: the
                 // segments already accepted may arrive twice).
                 Err(SegmentError::Unavailable(e)) => return Err(CarrierUnavailable(e)),
+                // Ambiguous: sent again once, then given up (30008) rather than risking a flood
+                // of duplicates to an SMSC that takes submissions but never answers.
+                Err(SegmentError::TimedOut(e)) => {
+                    let Ok(mut timed_out) = self.timed_out.lock() else { return Err(CarrierUnavailable(e)) };
+                    let n = timed_out.entry(s.key.clone()).or_insert(0);
+                    *n += 1;
+                    if *n >= MAX_TIMEOUTS {
+                        timed_out.remove(&s.key);
+                        tracing::warn!(connector = %self.settings.name, key = %s.key, "no submit_sm_resp twice; failed");
+                        return Ok(SubmitOutcome::Rejected { code: 30008 });
+                    }
+                    return Err(CarrierUnavailable(e));
+                }
             }
+        }
+        if let Ok(mut timed_out) = self.timed_out.lock() {
+            timed_out.remove(&s.key);
         }
         let carrier_id = keys[0].clone();
         let group = (keys.len() > 1)
