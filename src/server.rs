@@ -84,6 +84,8 @@ pub struct Prepared {
     tls_watcher: Option<tokio::task::JoinHandle<()>>,
     /// Timeouts, sizes and connection count every connection is served with.
     pub limits: crate::tls::HttpLimits,
+    /// SMPP connectors, unbound once serving ends.
+    connectors: Vec<Arc<Connector>>,
 }
 
 /// Opens the store, upserts configured accounts (creating a random one in an empty database
@@ -142,7 +144,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     let carrier: Arc<dyn Carrier> = if connectors.is_empty() {
         simulator.clone()
     } else {
-        Arc::new(Routing { simulator: simulator.clone(), connectors })
+        Arc::new(Routing { simulator: simulator.clone(), connectors: connectors.clone() })
     };
     let keys = Arc::new(KeyGenerator::new());
     // Media bodies are larger than webhook answers: a dedicated client reads up to 5 MiB.
@@ -208,7 +210,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     });
     let drain = Drain::default();
     let router = api::router(state).layer(axum::middleware::from_fn_with_state(drain.clone(), refuse_while_draining));
-    Ok(Prepared { router, announce, tls, tls_watcher, limits: config.http_limits.clone(), drain })
+    Ok(Prepared { router, announce, tls, tls_watcher, limits: config.http_limits.clone(), drain, connectors })
 }
 
 /// Inbound messages from SMSCs take the path of `/_switchboard/…/Inbound.json`: the account
@@ -274,6 +276,9 @@ pub async fn serve(
     let result = crate::tls::serve(listener, prepared.router, tls, prepared.limits, shutdown).await;
     if let Some(watcher) = prepared.tls_watcher {
         watcher.abort();
+    }
+    for connector in &prepared.connectors {
+        connector.shutdown().await;
     }
     result
 }

@@ -144,6 +144,30 @@ describe("SMPP", { concurrency: true }, () => {
     });
   });
 
+  describe("two connectors, the first of which cannot bind", { concurrency: false }, () => {
+    test("the message fails over to the second when it is sent", async () => {
+      const smsc = await startSmsc();
+      const account = randomAccount();
+      const primary = `smpp://test:wrong@127.0.0.1:${smsc.port}?name=primary`;
+      const backup = `smpp://test:secret@127.0.0.1:${smsc.port}?name=backup`;
+      const server = await startServer([account], { logName: "node-smpp-failover", extraArgs: ["--smpp", primary, "--smpp", backup] });
+      try {
+        const client = makeClient(server.baseUrl, account);
+        await smsc.waitFor("the backup's bind", (e) => e.command === "bind_transceiver" && e.ok);
+        const to = numberEndingIn("10");
+        const msg = await client.messages.create({ to, from: SENDER, body: "via the backup" });
+        await waitForStatus(client, msg.sid, "delivered", WAIT_MS);
+        assert.equal(smsc.lines.filter((e) => e.command === "submit_sm" && e.destination_addr === digits(to)).length, 1);
+        const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+        assert.match(text, /switchboard_smpp_submits_total\{connector="backup",result="ok"\} 1/);
+        assert.doesNotMatch(text, /switchboard_smpp_submits_total\{connector="primary"/);
+      } finally {
+        await server.stop();
+        smsc.stop();
+      }
+    });
+  });
+
   describe("a receipt after a restart", { concurrency: false }, () => {
     test("finds its message by the stored carrier id", async () => {
       const smsc = await startSmsc();
@@ -157,6 +181,7 @@ describe("SMPP", { concurrency: true }, () => {
         const msg = await client.messages.create({ to, from: SENDER, body: "across a restart" });
         await waitForStatus(client, msg.sid, "sent", WAIT_MS);
         await server.stop();
+        assert.ok(smsc.lines.some((e) => e.command === "unbind"), "a stopping server unbinds");
         server = await startServer([account], { ...options, logName: "node-smpp-restart-2" });
         client = makeClient(server.baseUrl, account);
         await smsc.waitFor("the late receipt", (e) => e.kind === "receipt" && e.to === digits(to));

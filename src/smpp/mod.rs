@@ -9,7 +9,7 @@
 //! exponential backoff and jitter; nothing waits for it at start-up, and while it is down
 //! `submit` answers "unavailable" so messages wait in their queue.
 //!
-//! [`Routing`] puts connectors and the simulator behind one carrier: SMS go to the first
+//! [`Routing`] puts connectors and the simulator behind one carrier: SMS go to the first bound
 //! connector, channel addresses (`whatsapp:`, `rcs:` …) stay with the simulator.
 //!
 //! By job: `settings` parses `--smpp` URLs and `[[smpp]]` tables, `wire` turns addresses and
@@ -35,7 +35,7 @@ use rusmppc::{Client, ConnectionBuilder, Event};
 pub use settings::{DlrIdMode, SmppSettings};
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
@@ -122,6 +122,8 @@ pub struct Connector {
     in_flight: AtomicUsize,
     /// Messages (by key) whose last submission got no response in time.
     timed_out: Mutex<HashMap<String, u32>>,
+    /// Shutting down: no new submissions, no reconnection.
+    stopping: AtomicBool,
 }
 
 enum SegmentError {
@@ -149,6 +151,7 @@ impl Connector {
             reference: AtomicU8::new(rand::random()),
             timed_out: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
             settings,
         });
         gauge!("switchboard_smpp_bound", "connector" => connector.name()).set(0.0);
@@ -167,12 +170,33 @@ impl Connector {
         self.link.borrow().is_some()
     }
 
-    /// Connect, bind, serve the link until it ends; again after a backoff, forever.
+    /// Graceful shutdown: stops taking submissions, waits (up to 5 s) for the window to drain,
+    /// then unbinds (an SMSC that closes the socket instead of answering counts as done).
+    pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Release);
+        let all = u32::try_from(self.settings.window).unwrap_or(u32::MAX);
+        let drained = tokio::time::timeout(Duration::from_secs(5), self.window.acquire_many(all)).await;
+        if let Some(client) = self.link.send_replace(None) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), client.unbind()).await;
+            let _ = client.close().await;
+            tracing::info!(connector = %self.settings.name, drained = drained.is_ok(), "smpp unbound");
+        }
+        gauge!("switchboard_smpp_bound", "connector" => self.name()).set(0.0);
+    }
+
+    /// Connect, bind, serve the link until it ends; again after a backoff, until shutdown.
     async fn supervise(self: Arc<Self>) {
         let max = Duration::from_secs(self.settings.reconnect_max_secs);
         let mut backoff = Backoff::exponential(Duration::from_secs(1), max).with_jitter();
         loop {
+            if self.stopping.load(Ordering::Acquire) {
+                return;
+            }
             match self.bind().await {
+                Ok((client, _)) if self.stopping.load(Ordering::Acquire) => {
+                    let _ = client.close().await;
+                    return;
+                }
                 Ok((client, events)) => {
                     tracing::info!(connector = %self.settings.name, smsc = %self.settings.address(), "smpp bound");
                     counter!("switchboard_smpp_binds_total", "connector" => self.name(), "result" => "ok").increment(1);
@@ -512,6 +536,9 @@ impl Connector {
 #[async_trait]
 impl Carrier for Connector {
     async fn submit(&self, s: &Submission) -> Result<SubmitOutcome, CarrierUnavailable> {
+        if self.stopping.load(Ordering::Acquire) {
+            return Err(CarrierUnavailable(format!("smpp connector {} is shutting down", self.settings.name)));
+        }
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         let outcome = self.submit_message(s).await;
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -577,7 +604,8 @@ impl Connector {
 }
 
 /// The carrier the dispatcher uses when connectors are configured: SMS and MMS (as text) go to
-/// the first connector, channel addresses stay with the simulator.
+/// the first connector that is bound when the message is sent (failover in configuration
+/// order), channel addresses stay with the simulator.
 pub struct Routing {
     /// The simulator: channels, and the rules the API manages.
     pub simulator: Arc<Simulator>,
@@ -588,7 +616,9 @@ pub struct Routing {
 #[async_trait]
 impl Carrier for Routing {
     async fn submit(&self, s: &Submission) -> Result<SubmitOutcome, CarrierUnavailable> {
-        match self.connectors.first() {
+        // Failover, decided when the message is sent: the first connector that is bound now.
+        let bound = self.connectors.iter().find(|c| c.is_bound());
+        match bound.or(self.connectors.first()) {
             Some(c) if !s.to.contains(':') => c.submit(s).await,
             _ => self.simulator.submit(s).await,
         }
