@@ -18,9 +18,36 @@ use switchboard_domain::status::{Direction, Status};
 use switchboard_domain::TwilioError;
 
 /// Runs every behaviour below as a `#[tokio::test]` against the stores `$open` gives.
+///
+/// `suite!(optional $open)` is for engines that need a server: `$open` then gives an `Option`,
+/// and `None` (no server configured) skips the test after the engine has said so.
 macro_rules! suite {
+    (@each required $open:expr; $($behaviour:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $behaviour() {
+                let (store, _guard) = $open.await;
+                $crate::store::conformance::$behaviour(store).await;
+            }
+        )*
+    };
+    (@each optional $open:expr; $($behaviour:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $behaviour() {
+                let Some((store, _guard)) = $open.await else { return };
+                $crate::store::conformance::$behaviour(store).await;
+            }
+        )*
+    };
+    (optional $open:expr) => {
+        $crate::store::conformance::suite!(@list optional $open);
+    };
     ($open:expr) => {
-        $crate::store::conformance::suite!(@each $open;
+        $crate::store::conformance::suite!(@list required $open);
+    };
+    (@list $mode:ident $open:expr) => {
+        $crate::store::conformance::suite!(@each $mode $open;
             an_upserted_account_replaces_its_token,
             inserting_an_existing_account_keeps_its_stored_token,
             a_main_account_owns_itself_and_is_active,
@@ -55,15 +82,6 @@ macro_rules! suite {
             deleting_a_media_item_removes_only_it,
             a_click_is_counted_and_returns_the_link_as_it_was,
         );
-    };
-    (@each $open:expr; $($behaviour:ident),* $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $behaviour() {
-                let (store, _guard) = $open.await;
-                $crate::store::conformance::$behaviour(store).await;
-            }
-        )*
     };
 }
 pub(crate) use suite;

@@ -1,7 +1,7 @@
 //! Storage: one narrow trait per concern, one implementation per engine.
 //!
 //! Handlers and the delivery engine only see [`Store`], which is every concern's trait at once;
-//! `sqlite/` is the embedded engine, with one file per concern. To add an engine, implement
+//! `sqlite/` is the embedded engine and `postgres/` the server one, each with one file per concern. To add an engine, implement
 //! each trait of [`prelude`] in a sibling folder, run `conformance::suite!` in its tests, and
 //! add its URL scheme to [`open`].
 
@@ -16,6 +16,7 @@ pub mod links;
 pub mod media;
 pub mod messages;
 pub mod opt_outs;
+pub mod postgres;
 pub mod retention;
 pub mod senders;
 pub mod sqlite;
@@ -212,15 +213,20 @@ pub struct OpenOptions {
     pub test_writer_delay: Option<std::time::Duration>,
 }
 
-/// Opens the store named by `db`: a file path (SQLite) or, later, a `postgres://` URL.
+/// Opens the store named by `db`: a file path (SQLite) or a `postgres://` URL (PostgreSQL).
 pub async fn open(db: &str) -> anyhow::Result<Arc<dyn Store>> {
     open_with(db, OpenOptions::default()).await
 }
 
+/// True when `db` names a PostgreSQL database (`postgres://…` or `postgresql://…`).
+pub fn is_postgres_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
 /// [`open`] with options.
 pub async fn open_with(db: &str, options: OpenOptions) -> anyhow::Result<Arc<dyn Store>> {
-    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
-        anyhow::bail!("the PostgreSQL engine is not available in this build yet; use a SQLite file path for --db");
+    if is_postgres_url(db) {
+        return Ok(Arc::new(postgres::PgStore::open(db).await?));
     }
     let path = db.strip_prefix("sqlite://").unwrap_or(db);
     Ok(Arc::new(sqlite::SqliteStore::open_with(path, options).await?))

@@ -1,0 +1,521 @@
+//! The engine: connecting (URL, `sslmode`, the pool), migrations on start, the writer task with
+//! its group commit, and reads from the pool.
+//!
+//! Driver: `tokio-postgres` with a `deadpool-postgres` pool, TLS by rustls. Chosen over sqlx
+//! because the group commit below hands every write job the same connection inside one open
+//! transaction, which is a plain `&Client` here (sqlx's executor generics make a boxed job over
+//! a borrowed transaction awkward), and because tokio-postgres pipelines the statements of
+//! concurrent futures on one connection, which is how a batch of creates costs one round trip.
+//!
+//! Group commit, as on SQLite: one writer task takes every write job waiting (up to
+//! [`MAX_BATCH`]), runs them in one transaction and commits once; only then are the callers
+//! answered (a 201 follows the commit) and their message changes published. A job that can fail
+//! on its own runs inside a savepoint, so its failure undoes only itself; jobs that cannot fail
+//! on their own (a create: a duplicate key is detected with `ON CONFLICT DO NOTHING`) are run
+//! side by side without savepoints, their statements pipelined in one round trip.
+
+use super::migrate;
+use crate::store::{MessageChange, MessageHub, StoreResult, Unavailable};
+use anyhow::{anyhow, Context};
+use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+/// Most write jobs committed in one transaction.
+const MAX_BATCH: usize = 512;
+/// Pooled connections (reads, and the writer's one).
+const POOL_SIZE: usize = 8;
+/// How long a request waits for a connection (or for one to be made) before it is answered
+/// "unavailable" instead of hanging while the database is unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection as the queries see it (statements prepared once per connection).
+pub(super) type Conn = ClientWrapper;
+/// A boxed future borrowing a connection.
+pub(super) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A query argument.
+pub(super) type Arg = Box<dyn ToSql + Sync + Send>;
+
+type Reply = Box<dyn FnOnce(Result<(), Arc<anyhow::Error>>) + Send>;
+/// A write job: runs on the writer's connection inside the batch transaction (`None` when the
+/// batch failed before it ran), says whether it succeeded, and hands back the reply to send
+/// once the commit is known and the message changes to publish once committed.
+type JobFn = Box<dyn for<'a> FnOnce(Option<&'a Conn>) -> BoxFut<'a, (bool, Reply, Vec<MessageChange>)> + Send>;
+
+struct Job {
+    run: JobFn,
+    /// Runs inside its own savepoint (it may fail alone); otherwise pipelined beside the other
+    /// plain jobs around it.
+    savepoint: bool,
+}
+
+/// PostgreSQL behind the store traits (one file of this folder per trait).
+pub struct PgStore {
+    pool: Pool,
+    writer: mpsc::UnboundedSender<Job>,
+    commits: Arc<AtomicU64>,
+    /// Where committed message changes are published (the event stream, the wait API).
+    pub(super) hub: MessageHub,
+}
+
+impl PgStore {
+    /// Connects to the database of `url` (`postgres://user:pass@host:port/db?sslmode=…`),
+    /// creating or migrating its schema first.
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let (config, tls) = connect_config(url)?;
+        let mut migrator = connect(&config, tls.clone()).await.context("connecting to PostgreSQL")?;
+        migrate::migrate(&mut migrator).await.context("migrating the PostgreSQL schema")?;
+        drop(migrator);
+
+        let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .context("building the PostgreSQL pool")?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let commits = Arc::new(AtomicU64::new(0));
+        let hub = MessageHub::default();
+        tokio::spawn(writer_loop(pool.clone(), rx, commits.clone(), hub.clone()));
+        Ok(Self { pool, writer: tx, commits, hub })
+    }
+
+    /// How many transactions the writer has committed (group commit makes this far smaller
+    /// than the number of writes under load).
+    pub fn commit_count(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f` in the next group commit, inside a savepoint; resolves after the commit.
+    pub(super) async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a Conn) -> BoxFut<'a, anyhow::Result<T>> + Send + 'static,
+    {
+        self.submit(true, move |c| {
+            Box::pin(async move { f(c).await.map(|v| (v, Vec::new())) })
+                as BoxFut<'_, anyhow::Result<(T, Vec<MessageChange>)>>
+        })
+        .await
+    }
+
+    /// Like [`Self::write`], for writes that change messages: the changes `f` returns are
+    /// published once committed, one broadcast per commit, in commit order. `savepoint: false`
+    /// is for jobs whose statements cannot fail on their own (they then share a round trip).
+    pub(super) async fn write_publishing<T, F>(&self, savepoint: bool, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a Conn) -> BoxFut<'a, anyhow::Result<(T, Vec<MessageChange>)>> + Send + 'static,
+    {
+        self.submit(savepoint, f).await
+    }
+
+    async fn submit<T, F>(&self, savepoint: bool, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a Conn) -> BoxFut<'a, anyhow::Result<(T, Vec<MessageChange>)>> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+        let run: JobFn = Box::new(move |conn: Option<&Conn>| {
+            Box::pin(async move {
+                let (result, changes) = match conn {
+                    Some(c) => match f(c).await {
+                        Ok((v, changes)) => (Ok(v), changes),
+                        Err(e) => (Err(unavailable_or(e)), Vec::new()),
+                    },
+                    None => (
+                        Err(anyhow::Error::new(Unavailable("the transaction could not be started".into()))),
+                        Vec::new(),
+                    ),
+                };
+                let ok = result.is_ok();
+                let reply: Reply = Box::new(move |commit| {
+                    let outcome = match (result, commit) {
+                        (Ok(v), Ok(())) => Ok(v),
+                        (Err(e), _) => Err(e),
+                        (Ok(_), Err(e)) => match unavailable(&e) {
+                            Some(u) => Err(anyhow::Error::new(u)),
+                            None => Err(anyhow!("commit failed: {e:#}")),
+                        },
+                    };
+                    let _ = tx.send(outcome);
+                });
+                (ok, reply, changes)
+            }) as BoxFut<'_, (bool, Reply, Vec<MessageChange>)>
+        });
+        self.writer.send(Job { run, savepoint }).map_err(|_| anyhow!("the PostgreSQL writer has stopped"))?;
+        rx.await.map_err(|_| anyhow!("the PostgreSQL writer dropped a job"))?
+    }
+
+    /// Runs `f` on a pooled connection (outside the writer's transaction).
+    pub(super) async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a Conn) -> BoxFut<'a, anyhow::Result<T>> + Send,
+    {
+        let conn = self.pool.get().await.map_err(|e| anyhow::Error::new(Unavailable(e.to_string())))?;
+        f(&conn).await.map_err(unavailable_or)
+    }
+}
+
+/// The driver's configuration and TLS connector for `url`. `sslmode` is honoured as libpq does:
+/// `disable` (plain), `prefer` (TLS when the server offers it, the default), `require` (TLS or
+/// no connection; the certificate is not checked), `verify-ca`/`verify-full` (TLS with the
+/// certificate checked against the system's roots and `sslrootcert`, when given).
+pub(super) fn connect_config(
+    url: &str,
+) -> anyhow::Result<(tokio_postgres::Config, tokio_postgres_rustls::MakeRustlsConnect)> {
+    let mut parsed = url::Url::parse(url).context("the --db URL is not a valid postgres:// URL")?;
+    let mut mode = "prefer".to_string();
+    let mut root_cert: Option<String> = None;
+    let kept: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter_map(|(k, v)| match k.as_ref() {
+            "sslmode" => {
+                mode = v.into_owned();
+                None
+            }
+            "sslrootcert" => {
+                root_cert = Some(v.into_owned());
+                None
+            }
+            _ => Some((k.into_owned(), v.into_owned())),
+        })
+        .collect();
+    parsed.set_query(None);
+    if !kept.is_empty() {
+        parsed.query_pairs_mut().extend_pairs(kept);
+    }
+    let mut config: tokio_postgres::Config =
+        parsed.as_str().parse().map_err(|e| anyhow!("the --db URL is not a valid PostgreSQL URL: {e}"))?;
+    let verify = match mode.as_str() {
+        "disable" => {
+            config.ssl_mode(SslMode::Disable);
+            false
+        }
+        "allow" | "prefer" => {
+            config.ssl_mode(SslMode::Prefer);
+            false
+        }
+        "require" => {
+            config.ssl_mode(SslMode::Require);
+            false
+        }
+        "verify-ca" | "verify-full" => {
+            config.ssl_mode(SslMode::Require);
+            true
+        }
+        other => {
+            anyhow::bail!("sslmode={other} is not supported: use disable, prefer, require, verify-ca or verify-full")
+        }
+    };
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("switchboard");
+    }
+    Ok((config, super::tls::connector(verify, root_cert.as_deref())?))
+}
+
+/// One connection outside the pool (migrations hold their advisory lock on it).
+async fn connect(
+    config: &tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = config.connect(tls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "PostgreSQL connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Binds `args` as the driver wants them.
+pub(super) fn bind(args: &[Arg]) -> Vec<&(dyn ToSql + Sync)> {
+    args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect()
+}
+
+/// Runs a statement (prepared once per connection); returns the rows it changed.
+pub(super) async fn execute(c: &Conn, sql: &str, args: &[&(dyn ToSql + Sync)]) -> anyhow::Result<u64> {
+    let st = c.prepare_cached(sql).await?;
+    Ok(c.execute(&st, args).await?)
+}
+
+/// Every row of a query.
+pub(super) async fn query(c: &Conn, sql: &str, args: &[&(dyn ToSql + Sync)]) -> anyhow::Result<Vec<Row>> {
+    let st = c.prepare_cached(sql).await?;
+    Ok(c.query(&st, args).await?)
+}
+
+/// The row of a query that returns at most one.
+pub(super) async fn query_opt(c: &Conn, sql: &str, args: &[&(dyn ToSql + Sync)]) -> anyhow::Result<Option<Row>> {
+    let st = c.prepare_cached(sql).await?;
+    Ok(c.query_opt(&st, args).await?)
+}
+
+/// The row of a query that returns exactly one.
+pub(super) async fn query_one(c: &Conn, sql: &str, args: &[&(dyn ToSql + Sync)]) -> anyhow::Result<Row> {
+    let st = c.prepare_cached(sql).await?;
+    Ok(c.query_one(&st, args).await?)
+}
+
+/// The errors that mean "the database cannot be written or reached now" rather than a bug: no
+/// connection (refused, closed, timed out), the server shutting down or out of resources
+/// (disk full), a read-only server (a standby).
+fn unavailable(e: &anyhow::Error) -> Option<Unavailable> {
+    e.chain().find_map(|cause| {
+        if let Some(u) = cause.downcast_ref::<Unavailable>() {
+            return Some(u.clone());
+        }
+        if let Some(p) = cause.downcast_ref::<deadpool_postgres::PoolError>() {
+            return Some(Unavailable(p.to_string()));
+        }
+        let pg = cause.downcast_ref::<tokio_postgres::Error>()?;
+        match pg.code() {
+            None => Some(Unavailable(pg.to_string())),
+            Some(code) => {
+                let c = code.code();
+                (c.starts_with("08") || c.starts_with("53") || c.starts_with("57") || c == "25006" || c == "58030")
+                    .then(|| Unavailable(pg.to_string()))
+            }
+        }
+    })
+}
+
+/// `e`, or [`Unavailable`] when that is what it means.
+fn unavailable_or(e: anyhow::Error) -> anyhow::Error {
+    match unavailable(&e) {
+        Some(u) => anyhow::Error::new(u),
+        None => e,
+    }
+}
+
+/// The group-commit loop; ends when every sender is dropped (the store is dropped), after
+/// committing what was queued.
+async fn writer_loop(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>, commits: Arc<AtomicU64>, hub: MessageHub) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
+    let mut changes: Vec<MessageChange> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = match pool.get().await {
+            Ok(conn) => run_batch(&conn, &mut batch, &mut replies, &mut changes).await,
+            Err(e) => {
+                for job in batch.drain(..) {
+                    replies.push((job.run)(None).await.1);
+                }
+                Err(anyhow::Error::new(Unavailable(e.to_string())))
+            }
+        }
+        .map_err(Arc::new);
+        commits.fetch_add(1, Ordering::Relaxed);
+        match &outcome {
+            // Published before the replies: whoever hears "committed" can already see it.
+            Ok(()) => hub.publish(std::mem::take(&mut changes)),
+            Err(e) => {
+                changes.clear();
+                tracing::error!(error = %e, "PostgreSQL group commit failed");
+            }
+        }
+        for reply in replies.drain(..) {
+            reply(outcome.clone());
+        }
+    }
+    tracing::debug!("PostgreSQL writer stopped");
+}
+
+/// Runs the batch in one transaction. Every job is answered whatever happens: when a
+/// transaction statement fails, the jobs already run are answered with the error and the rest
+/// with [`Unavailable`], unrun.
+///
+/// Round trips: the transaction statements around a job (`BEGIN`, `SAVEPOINT`, `RELEASE`,
+/// `COMMIT`) travel in one simple query pipelined ahead of the job's own statements, so a job
+/// costs the round trips of its own statements and no more.
+async fn run_batch(
+    c: &Conn,
+    batch: &mut Vec<Job>,
+    replies: &mut Vec<Reply>,
+    changes: &mut Vec<MessageChange>,
+) -> anyhow::Result<()> {
+    async fn fail_rest(jobs: impl Iterator<Item = Job>, replies: &mut Vec<Reply>) {
+        for job in jobs {
+            replies.push((job.run)(None).await.1);
+        }
+    }
+    // Transaction statements not yet sent; they go out ahead of the next job.
+    let mut pending = String::from("BEGIN");
+    let mut jobs = batch.drain(..).peekable();
+    while let Some(job) = jobs.next() {
+        if !job.savepoint {
+            // This job and the plain ones right after it: polled together, so their statements
+            // go out in one pipeline, executed by the server in the order sent.
+            let mut group = vec![job];
+            while let Some(next) = jobs.next_if(|j| !j.savepoint) {
+                group.push(next);
+            }
+            let ahead = std::mem::take(&mut pending);
+            let (sent, done) = tokio::join!(
+                c.batch_execute(&ahead),
+                futures_util::future::join_all(group.into_iter().map(|j| (j.run)(Some(c))))
+            );
+            let mut all_ok = true;
+            for (ok, reply, job_changes) in done {
+                replies.push(reply);
+                all_ok &= ok;
+                if ok {
+                    changes.extend(job_changes);
+                }
+            }
+            // A plain job reports an expected refusal (a duplicate key) without touching the
+            // transaction; anything else aborted it, and then nothing of the batch may commit
+            // (PostgreSQL would answer COMMIT on an aborted transaction with a silent rollback).
+            let probe = match (sent, all_ok) {
+                (Err(e), _) => Err(e),
+                (Ok(()), true) => Ok(()),
+                (Ok(()), false) => c.batch_execute("SELECT 1").await,
+            };
+            if let Err(e) = probe {
+                fail_rest(jobs, replies).await;
+                let _ = c.batch_execute("ROLLBACK").await;
+                return Err(unavailable_or(e.into()));
+            }
+            continue;
+        }
+        let ahead = if pending.is_empty() { "SAVEPOINT job".to_string() } else { format!("{pending}; SAVEPOINT job") };
+        let (sent, (ok, reply, job_changes)) = tokio::join!(c.batch_execute(&ahead), (job.run)(Some(c)));
+        replies.push(reply);
+        if let Err(e) = sent {
+            fail_rest(jobs, replies).await;
+            let _ = c.batch_execute("ROLLBACK").await;
+            return Err(unavailable_or(e.into()));
+        }
+        if ok {
+            changes.extend(job_changes);
+        }
+        pending = String::from(if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" });
+    }
+    let end = if pending.is_empty() { "COMMIT".to_string() } else { format!("{pending}; COMMIT") };
+    if let Err(e) = c.batch_execute(&end).await {
+        let _ = c.batch_execute("ROLLBACK").await;
+        return Err(unavailable_or(e.into()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::conformance::outbound;
+    use crate::store::postgres::testing;
+    use crate::store::prelude::*;
+    use crate::store::{Cursor, MessageFilter};
+    use switchboard_domain::message::Message;
+    use switchboard_domain::sid::KeyGenerator;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_inserts_share_commits() {
+        let Some(url) = testing::fresh_url().await else { return };
+        let store = Arc::new(PgStore::open(&url).await.unwrap());
+        let keys = Arc::new(KeyGenerator::new());
+        let before = store.commit_count();
+        let mut tasks = Vec::new();
+        for _ in 0..400 {
+            let (store, keys) = (store.clone(), keys.clone());
+            tasks.push(tokio::spawn(async move {
+                store.insert_message(outbound(&keys, "AC1", "+14155552671", 1_700_000_000_000)).await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let commits = store.commit_count() - before;
+        assert!(commits < 400, "400 inserts took {commits} commits: no grouping");
+        let all = store.list_messages("AC1", &MessageFilter::default(), &Cursor::Start, 1000).await.unwrap();
+        assert_eq!(all.len(), 400);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_duplicate_among_pipelined_creates_fails_alone_and_an_aborting_error_fails_its_batch_only() {
+        let Some(url) = testing::fresh_url().await else { return };
+        let store = Arc::new(PgStore::open(&url).await.unwrap());
+        let keys = KeyGenerator::new();
+        let first = outbound(&keys, "AC1", "+14155552671", 1_700_000_000_000);
+        store.insert_message(first.clone()).await.unwrap();
+        let others: Vec<_> = (0..20).map(|i| outbound(&keys, "AC1", "+14155552671", 1_700_000_000_001 + i)).collect();
+        let mut jobs = vec![store.insert_message(first.clone())];
+        jobs.extend(others.iter().cloned().map(|m| store.insert_message(m)));
+        let results = futures_util::future::join_all(jobs).await;
+        assert!(results[0].is_err(), "the duplicate must be refused");
+        assert!(results[1..].iter().all(Result::is_ok), "{results:?}");
+        // A statement error that aborts the transaction (a NUL byte PostgreSQL cannot store)
+        // fails the creates of its batch, and no later one.
+        let bad = Message { body: "nul \0 byte".into(), ..outbound(&keys, "AC1", "+14155552671", 1_700_000_000_100) };
+        assert!(store.insert_message(bad).await.is_err());
+        let after = outbound(&keys, "AC1", "+14155552671", 1_700_000_000_200);
+        store.insert_message(after).await.unwrap();
+        let all = store.list_messages("AC1", &MessageFilter::default(), &Cursor::Start, 100).await.unwrap();
+        assert_eq!(all.len(), 22);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stores_opening_together_migrate_the_schema_once() {
+        let Some(url) = testing::fresh_url().await else { return };
+        let opens = (0..4).map(|_| PgStore::open(&url));
+        for store in futures_util::future::join_all(opens).await {
+            store.unwrap();
+        }
+        let (config, tls) = connect_config(&url).unwrap();
+        let client = connect(&config, tls).await.unwrap();
+        let versions: i64 = client.query_one("SELECT COUNT(*) FROM schema_migrations", &[]).await.unwrap().get(0);
+        assert_eq!(versions, i64::try_from(migrate::count()).unwrap());
+    }
+
+    /// Whether the session of a connection made with `url` is encrypted.
+    async fn encrypted(url: &str) -> anyhow::Result<bool> {
+        let (config, tls) = connect_config(url)?;
+        let client = connect(&config, tls).await?;
+        let row = client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await?;
+        Ok(row.get(0))
+    }
+
+    #[tokio::test]
+    async fn sslmode_in_the_url_decides_whether_the_connection_is_encrypted_and_checked() {
+        let Some(base) = testing::url() else { return };
+        let Ok(ca) = std::env::var("SWITCHBOARD_TEST_PG_CA") else {
+            eprintln!("!!! SKIPPED: the test cluster has no TLS (SWITCHBOARD_TEST_PG_CA unset)");
+            return;
+        };
+        let with = |mode: &str| {
+            let mut u = url::Url::parse(&base).unwrap();
+            u.query_pairs_mut().append_pair("sslmode", mode);
+            u.to_string()
+        };
+        assert!(!encrypted(&with("disable")).await.unwrap());
+        assert!(encrypted(&with("prefer")).await.unwrap());
+        assert!(encrypted(&with("require")).await.unwrap());
+        // Checked: the test cluster's self-signed certificate is trusted only when named.
+        assert!(encrypted(&with("verify-full")).await.is_err(), "an unknown certificate must be refused");
+        let mut trusted = url::Url::parse(&with("verify-full")).unwrap();
+        trusted.query_pairs_mut().append_pair("sslrootcert", &ca);
+        assert!(encrypted(trusted.as_str()).await.unwrap());
+        assert!(connect_config(&with("sometimes")).is_err());
+    }
+}

@@ -1,0 +1,508 @@
+//! SQL of messages: insert, fetch, list, redact, delete, transitions, events and notes,
+//! restart recovery, purge.
+
+use super::callbacks;
+use super::engine::{bind, execute, query, query_opt, Arg, Conn, PgStore};
+use super::rows::{from_row, get_message, message_if, messages, split_sid, Page, COLUMNS};
+use crate::store::messages::{Conditional, MessageEvent, MessageFilter, MessageStore, NextFilter};
+use crate::store::MessageChange;
+use crate::store::{Applied, Cursor, StoreResult, Transition};
+use anyhow::anyhow;
+use async_trait::async_trait;
+use switchboard_domain::message::Message;
+use switchboard_domain::sid;
+use switchboard_domain::status::Status;
+
+#[async_trait]
+impl MessageStore for PgStore {
+    async fn insert_message(&self, m: Message) -> StoreResult<()> {
+        let options = serde_json::to_string(&m.options)?;
+        // No savepoint: the insert cannot fail on its own (a duplicate is reported, not raised),
+        // so concurrent creates share one pipelined round trip and one commit.
+        self.write_publishing(false, move |c| {
+            Box::pin(async move {
+                let id = insert_with_event(c, &m, &options).await?;
+                Ok(((), vec![MessageChange::new(id, m)]))
+            })
+        })
+        .await
+    }
+
+    async fn insert_messages(&self, messages: Vec<Message>) -> StoreResult<()> {
+        let encoded = messages.iter().map(|m| serde_json::to_string(&m.options)).collect::<Result<Vec<_>, _>>()?;
+        self.write_publishing(true, move |c| {
+            Box::pin(async move {
+                let mut changes = Vec::with_capacity(messages.len());
+                for (m, options) in messages.into_iter().zip(&encoded) {
+                    let id = insert_with_event(c, &m, options).await?;
+                    changes.push(MessageChange::new(id, m));
+                }
+                Ok(((), changes))
+            })
+        })
+        .await
+    }
+
+    async fn message(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Message>> {
+        let Some((prefix, key)) = split_sid(sid) else { return Ok(None) };
+        let account = account_sid.to_string();
+        self.read(move |c| Box::pin(async move { get_message(c, &account, &prefix, &key).await })).await
+    }
+
+    async fn list_messages(
+        &self,
+        account_sid: &str,
+        filter: &MessageFilter,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>> {
+        let page = list_sql(account_sid, filter, cursor, limit);
+        self.read(move |c| Box::pin(async move { messages(page.fetch(c).await?) })).await
+    }
+
+    async fn redact_message(&self, account_sid: &str, sid: &str, now_ms: i64) -> StoreResult<Conditional<Message>> {
+        let Some((prefix, key)) = split_sid(sid) else { return Ok(Conditional::NotFound) };
+        let account = account_sid.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                let m = match message_if(c, &account, &prefix, &key, |m| m.status.can_be_redacted()).await? {
+                    Ok(m) => m,
+                    Err(answer) => return Ok(answer),
+                };
+                execute(c, "UPDATE messages SET body = '', date_updated = $2 WHERE key = $1", &[&key, &now_ms]).await?;
+                Ok(Conditional::Done(Message { body: String::new(), date_updated: now_ms, ..m }))
+            })
+        })
+        .await
+    }
+
+    async fn delete_message(
+        &self,
+        account_sid: &str,
+        sid: &str,
+        receipt_cutoff_ms: i64,
+    ) -> StoreResult<Conditional<()>> {
+        let Some((prefix, key)) = split_sid(sid) else { return Ok(Conditional::NotFound) };
+        let account = account_sid.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                let allowed = |m: &Message| m.is_done_with(receipt_cutoff_ms);
+                if let Err(answer) = message_if::<()>(c, &account, &prefix, &key, allowed).await? {
+                    return Ok(answer);
+                }
+                // Callbacks not yet sent stay in the outbox, so the sender still delivers them.
+                delete_with_history(c, vec![key], Callbacks::KeepPending).await?;
+                Ok(Conditional::Done(()))
+            })
+        })
+        .await
+    }
+
+    async fn apply_transitions(&self, transitions: Vec<Transition>) -> StoreResult<Vec<Applied>> {
+        self.write_publishing(true, move |c| {
+            Box::pin(async move {
+                let mut applied = Vec::with_capacity(transitions.len());
+                let mut changes = Vec::new();
+                for t in &transitions {
+                    let (a, change) = apply_transition(c, t).await?;
+                    applied.push(a);
+                    changes.extend(change);
+                }
+                Ok((applied, changes))
+            })
+        })
+        .await
+    }
+
+    async fn message_by_carrier_id(&self, carrier_id: &str) -> StoreResult<Option<Message>> {
+        let id = carrier_id.to_string();
+        self.read(move |c| {
+            Box::pin(async move {
+                let sql = format!("SELECT {COLUMNS} FROM messages WHERE carrier_id = $1");
+                query_opt(c, &sql, &[&id]).await?.as_ref().map(from_row).transpose()
+            })
+        })
+        .await
+    }
+
+    async fn unfinished_outbound(&self) -> StoreResult<Vec<Message>> {
+        self.read(|c| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM messages WHERE status IN ('queued', 'sending', 'sent', 'accepted', 'scheduled')
+                     AND direction != 'inbound' ORDER BY key"
+                );
+                messages(query(c, &sql, &[]).await?)
+            })
+        })
+        .await
+    }
+
+    async fn receiving_inbound(&self) -> StoreResult<Vec<Message>> {
+        self.read(|c| {
+            Box::pin(async move {
+                let sql = format!("SELECT {COLUMNS} FROM messages WHERE status = 'receiving' ORDER BY key");
+                messages(query(c, &sql, &[]).await?)
+            })
+        })
+        .await
+    }
+
+    async fn purge_messages_before(&self, cutoff_ms: i64, receipt_cutoff_ms: i64, limit: usize) -> StoreResult<usize> {
+        let bound = sid::min_key_at(cutoff_ms);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.write(move |c| {
+            Box::pin(async move {
+                // Message::is_done_with, in SQL.
+                let rows = query(
+                    c,
+                    "SELECT key FROM messages WHERE key < $1
+                     AND (status NOT IN ('queued', 'sending', 'sent', 'accepted', 'scheduled', 'receiving')
+                          OR (status = 'sent' AND COALESCE(date_sent, date_updated) < $3))
+                     ORDER BY key LIMIT $2",
+                    &[&bound, &limit, &receipt_cutoff_ms],
+                )
+                .await?;
+                let keys = rows.iter().map(|r| r.try_get::<_, String>(0)).collect::<Result<Vec<_>, _>>()?;
+                let n = keys.len();
+                if n > 0 {
+                    delete_with_history(c, keys, Callbacks::All).await?;
+                }
+                Ok(n)
+            })
+        })
+        .await
+    }
+
+    async fn has_inbound_since(&self, account_sid: &str, from: &str, since_ms: i64) -> StoreResult<bool> {
+        let (account, from, bound) = (account_sid.to_string(), from.to_string(), sid::min_key_at(since_ms));
+        self.read(move |c| {
+            Box::pin(async move {
+                Ok(query_opt(
+                    c,
+                    "SELECT 1 FROM messages WHERE account_sid = $1 AND from_addr = $2 AND key >= $3
+                     AND direction = 'inbound' LIMIT 1",
+                    &[&account, &from, &bound],
+                )
+                .await?
+                .is_some())
+            })
+        })
+        .await
+    }
+
+    async fn add_message_note(
+        &self,
+        key: &str,
+        at_ms: i64,
+        status: Status,
+        error_code: Option<u32>,
+        detail: String,
+    ) -> StoreResult<()> {
+        let key = key.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                execute(
+                    c,
+                    "INSERT INTO message_events (key, at, from_status, to_status, error_code, detail)
+                     VALUES ($1, $2, $3, $3, $4, $5)",
+                    &[&key, &at_ms, &status.as_str(), &error_code.map(i64::from), &detail],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn message_events(&self, account_sid: &str, sid: &str) -> StoreResult<Option<Vec<MessageEvent>>> {
+        let Some((prefix, key)) = split_sid(sid) else { return Ok(None) };
+        let account = account_sid.to_string();
+        self.read(move |c| {
+            Box::pin(async move {
+                if get_message(c, &account, &prefix, &key).await?.is_none() {
+                    return Ok(None);
+                }
+                events(c, &key).await.map(Some)
+            })
+        })
+        .await
+    }
+
+    fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<crate::store::ChangeBatch>> {
+        self.hub.subscribe()
+    }
+
+    async fn message_changes_after(
+        &self,
+        account_sid: &str,
+        after_id: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageChange>> {
+        let account = account_sid.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| Box::pin(async move { changes_after(c, &account, after_id, limit).await })).await
+    }
+
+    async fn next_message(&self, account_sid: &str, filter: &NextFilter) -> StoreResult<Option<Message>> {
+        let page = next_sql(account_sid, filter);
+        self.read(move |c| {
+            Box::pin(
+                async move { query_opt(c, &page.sql, &bind(&page.args)).await?.as_ref().map(from_row).transpose() },
+            )
+        })
+        .await
+    }
+}
+
+/// Replays stream events: creates and status changes (notes keep their status, so they are
+/// left out), oldest first, by event id.
+async fn changes_after(c: &Conn, account: &str, after_id: i64, limit: i64) -> anyhow::Result<Vec<MessageChange>> {
+    let columns = COLUMNS.split(", ").map(|col| format!("m.{}", col.trim())).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT {columns}, e.id, e.to_status, e.at FROM message_events e JOIN messages m ON m.key = e.key
+         WHERE e.id > $1 AND m.account_sid = $2 AND (e.from_status IS NULL OR e.from_status != e.to_status)
+         ORDER BY e.id LIMIT $3"
+    );
+    let rows = query(c, &sql, &[&after_id, &account, &limit]).await?;
+    rows.iter()
+        .map(|r| {
+            let mut message = from_row(r)?;
+            let status: String = r.try_get(21)?;
+            if let Some(s) = Status::parse(&status) {
+                message.status = s;
+            }
+            message.date_updated = r.try_get(22)?;
+            Ok(MessageChange::new(r.try_get(20)?, message))
+        })
+        .collect()
+}
+
+/// The wait API's query: by the account's key index, oldest match after the cursor or the
+/// newest match.
+fn next_sql(account: &str, f: &NextFilter) -> Page {
+    let mut page = Page::new(
+        format!("SELECT {COLUMNS} FROM messages WHERE account_sid = $1"),
+        vec![Box::new(account.to_string())],
+    );
+    let eq = |page: &mut Page, col: &str, v: Option<&str>| {
+        if let Some(v) = v {
+            let p = page.arg(v.to_string());
+            page.sql.push_str(&format!(" AND {col} = {p}"));
+        }
+    };
+    eq(&mut page, "to_addr", f.to.as_deref());
+    eq(&mut page, "from_addr", f.from.as_deref());
+    eq(&mut page, "direction", f.direction.map(|d| d.as_str()));
+    eq(&mut page, "status", f.status.map(|s| s.as_str()));
+    if let Some(body) = &f.body_contains {
+        let p = page.arg(body.clone());
+        page.sql.push_str(&format!(" AND strpos(body, {p}) > 0"));
+    }
+    match &f.after_key {
+        Some(key) => {
+            let p = page.arg(key.clone());
+            page.sql.push_str(&format!(" AND key > {p} ORDER BY key ASC LIMIT 1"));
+        }
+        None => page.sql.push_str(" ORDER BY key DESC LIMIT 1"),
+    }
+    page
+}
+
+/// A new message with its first event, in one statement; returns the event's id. A message
+/// whose key exists already is refused without disturbing the transaction.
+async fn insert_with_event(c: &Conn, m: &Message, options: &str) -> anyhow::Result<i64> {
+    let rows = query(
+        c,
+        "WITH m AS (
+             INSERT INTO messages (prefix, key, account_sid, messaging_service_sid, from_addr, to_addr, body, status,
+                 direction, num_segments, num_media, price, price_unit, error_code, error_message, date_created,
+                 date_updated, date_sent, options, carrier_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+             ON CONFLICT (key) DO NOTHING RETURNING key)
+         INSERT INTO message_events (key, at, from_status, to_status, error_code)
+         SELECT key, $16, NULL, $8, $14 FROM m RETURNING id",
+        &[
+            &&m.sid[..2],
+            &m.key(),
+            &m.account_sid,
+            &m.messaging_service_sid,
+            &m.from,
+            &m.to,
+            &m.body,
+            &m.status.as_str(),
+            &m.direction.as_str(),
+            &i64::from(m.num_segments),
+            &i64::from(m.num_media),
+            &m.price,
+            &m.price_unit,
+            &m.error_code.map(i64::from),
+            &m.error_message,
+            &m.date_created,
+            &m.date_updated,
+            &m.date_sent,
+            &options,
+            &m.carrier_id,
+        ],
+    )
+    .await?;
+    match rows.first() {
+        Some(r) => Ok(r.try_get(0)?),
+        None => Err(anyhow!("message {} already exists", m.sid)),
+    }
+}
+
+/// Which callbacks go with a deleted message.
+enum Callbacks {
+    /// Every callback.
+    All,
+    /// Those already sent or given up on.
+    KeepPending,
+}
+
+/// Deletes messages with their events, feedback, media, callback attempts and callbacks.
+async fn delete_with_history(c: &Conn, keys: Vec<String>, callbacks: Callbacks) -> anyhow::Result<()> {
+    execute(
+        c,
+        "DELETE FROM callback_attempts WHERE callback_id IN (SELECT id FROM callbacks WHERE key = ANY($1))",
+        &[&keys],
+    )
+    .await?;
+    let callbacks = match callbacks {
+        Callbacks::All => "DELETE FROM callbacks WHERE key = ANY($1)",
+        Callbacks::KeepPending => "DELETE FROM callbacks WHERE key = ANY($1) AND state != 'pending'",
+    };
+    execute(c, callbacks, &[&keys]).await?;
+    execute(c, "DELETE FROM message_events WHERE key = ANY($1)", &[&keys]).await?;
+    execute(c, "DELETE FROM message_feedback WHERE key = ANY($1)", &[&keys]).await?;
+    execute(c, "DELETE FROM media WHERE message_key = ANY($1)", &[&keys]).await?;
+    execute(c, "DELETE FROM messages WHERE key = ANY($1)", &[&keys]).await?;
+    Ok(())
+}
+
+/// The list query: newest first, except a page before a cursor, which is read oldest first.
+fn list_sql(account: &str, f: &MessageFilter, cursor: &Cursor, limit: usize) -> Page {
+    let args: Vec<Arg> = vec![Box::new(account.to_string())];
+    let mut page = Page::new(format!("SELECT {COLUMNS} FROM messages WHERE account_sid = $1"), args);
+    if let Some(to) = &f.to {
+        let p = page.arg(to.clone());
+        page.sql.push_str(&format!(" AND to_addr = {p}"));
+    }
+    if let Some(from) = &f.from {
+        let p = page.arg(from.clone());
+        page.sql.push_str(&format!(" AND from_addr = {p}"));
+    }
+    if let Some(status) = f.status {
+        let p = page.arg(status.as_str().to_string());
+        page.sql.push_str(&format!(" AND status = {p}"));
+    }
+    if let Some(direction) = f.direction {
+        let p = page.arg(direction.as_str().to_string());
+        page.sql.push_str(&format!(" AND direction = {p}"));
+    }
+    for word in &f.body_contains {
+        let p = page.arg(word.clone());
+        page.sql.push_str(&format!(" AND strpos(body, {p}) > 0"));
+    }
+    // Unsent messages are dated by their creation (see docs/compatibility.md).
+    if let Some(start) = f.sent_from_ms {
+        let p = page.arg(start);
+        page.sql.push_str(&format!(" AND COALESCE(date_sent, date_created) >= {p}"));
+    }
+    if let Some(end) = f.sent_until_ms {
+        // A message is created before it is sent, so its key bounds the index range too.
+        let p = page.arg(end);
+        let k = page.arg(sid::min_key_at(end));
+        page.sql.push_str(&format!(" AND COALESCE(date_sent, date_created) < {p} AND key < {k}"));
+    }
+    let ascending = match cursor {
+        Cursor::Start => false,
+        Cursor::After(key) => {
+            let p = page.arg(key.clone());
+            page.sql.push_str(&format!(" AND key < {p}"));
+            false
+        }
+        Cursor::Before(key) => {
+            let p = page.arg(key.clone());
+            page.sql.push_str(&format!(" AND key > {p}"));
+            true
+        }
+    };
+    let p = page.arg(i64::try_from(limit).unwrap_or(i64::MAX));
+    page.sql.push_str(&format!(" ORDER BY key {} LIMIT {p}", if ascending { "ASC" } else { "DESC" }));
+    page.reverse = ascending;
+    page
+}
+
+/// Applies one transition; when it applies, also the change to publish. The update, the
+/// updated row and the event are one statement.
+async fn apply_transition(c: &Conn, t: &Transition) -> anyhow::Result<(Applied, Option<MessageChange>)> {
+    let (code, message) = match &t.error {
+        Some(e) => (Some(i64::from(e.code)), Some(e.message.as_str())),
+        None => (None, None),
+    };
+    let sql = format!(
+        "WITH u AS (
+             UPDATE messages SET status = $3, date_updated = $4,
+                 error_code = COALESCE($5, error_code), error_message = COALESCE($6, error_message),
+                 date_sent = COALESCE($7, date_sent), price = COALESCE($8, price),
+                 carrier_id = COALESCE($9, carrier_id), from_addr = COALESCE($10, from_addr),
+                 num_segments = COALESCE($11, num_segments), body = COALESCE($12, body),
+                 to_addr = COALESCE($13, to_addr)
+             WHERE key = $1 AND status = $2 RETURNING {COLUMNS}),
+         e AS (
+             INSERT INTO message_events (key, at, from_status, to_status, error_code)
+             SELECT key, $4, $2, $3, $5 FROM u RETURNING id)
+         SELECT u.*, e.id FROM u, e"
+    );
+    let row = query_opt(
+        c,
+        &sql,
+        &[
+            &t.key,
+            &t.from.as_str(),
+            &t.to.as_str(),
+            &t.at_ms,
+            &code,
+            &message,
+            &t.date_sent,
+            &t.price,
+            &t.carrier_id,
+            &t.from_addr,
+            &t.num_segments.map(i64::from),
+            &t.body,
+            &t.to_addr,
+        ],
+    )
+    .await?;
+    let Some(row) = row else {
+        return Ok((Applied { applied: false, callback_id: None }, None));
+    };
+    let updated = from_row(&row)?;
+    let id: i64 = row.try_get(20)?;
+    let callback_id = match &t.callback {
+        Some(cb) => Some(callbacks::insert_callback(c, &t.key, cb, t.at_ms).await?),
+        None => None,
+    };
+    Ok((Applied { applied: true, callback_id }, Some(MessageChange::new(id, updated))))
+}
+
+async fn events(c: &Conn, key: &str) -> anyhow::Result<Vec<MessageEvent>> {
+    let rows = query(
+        c,
+        "SELECT at, from_status, to_status, error_code, detail FROM message_events WHERE key = $1 ORDER BY id",
+        &[&key],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(MessageEvent {
+                at_ms: r.try_get(0)?,
+                from: r.try_get(1)?,
+                to: r.try_get(2)?,
+                error_code: r.try_get::<_, Option<i64>>(3)?.map(super::rows::to_u32).transpose()?,
+                detail: r.try_get(4)?,
+            })
+        })
+        .collect()
+}
