@@ -14,6 +14,10 @@
 #   ST_MAX_TIME       schemathesis time budget in seconds (default 60)
 #   SKIP_BENCH=1      skip the benchmark smoke run
 #   SKIP_FUZZ=1       skip the fuzz stage; FUZZ_SECONDS per target (default 5)
+# PostgreSQL: a throwaway cluster (scripts/pg.sh: Debian's postgresql, installed with apt-get when
+# missing) runs for the whole script, for the store suite on PostgreSQL, tests/postgres.rs and the
+# python SDK suite's PostgreSQL run; SWITCHBOARD_REQUIRE_PG=1 makes those tests fail, not skip,
+# if it is missing.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,6 +52,16 @@ run_suite() {
     FAILED_STAGES=$((FAILED_STAGES + 1))
   fi
 }
+
+# ---------------------------------------------------------------------------------------------
+stage "setup: PostgreSQL cluster (scripts/pg.sh)"
+export SWITCHBOARD_REQUIRE_PG=1
+if pg_env="$(bash "$ROOT/scripts/pg.sh" start)"; then
+  eval "$pg_env"
+  trap 'bash "$ROOT/scripts/pg.sh" stop "$SWITCHBOARD_PG_DIR" >/dev/null 2>&1 || true' EXIT
+else
+  echo "!! the PostgreSQL cluster could not be started: its tests will fail"
+fi
 
 # ---------------------------------------------------------------------------------------------
 if [ "${SKIP_CARGO:-0}" != "1" ]; then
@@ -112,6 +126,11 @@ mkdir -p "$REPORTS"
 # ---------------------------------------------------------------------------------------------
 run_suite "python SDK suite (twilio 9.13.0, pytest)" 300 \
   bash -c 'cd "$1/python" && exec "$1/.venv/bin/python" -m pytest -p no:cacheprovider --junitxml="$2/pytest.xml"' _ "$SDK" "$REPORTS"
+
+# The same suite once more with every server on PostgreSQL (a database of its own each).
+run_suite "python SDK suite on PostgreSQL (SWITCHBOARD_SDK_PG)" 300 \
+  env SWITCHBOARD_SDK_PG="${SWITCHBOARD_TEST_PG:-postgres://unset}" \
+  bash -c 'cd "$1/python" && exec "$1/.venv/bin/python" -m pytest -p no:cacheprovider --junitxml="$2/pytest-postgres.xml"' _ "$SDK" "$REPORTS"
 
 run_suite "node SDK suite (twilio 6.2.0, node --test)" 300 \
   bash -c 'cd "$1" && exec node --test node/*.test.js' _ "$SDK"

@@ -72,7 +72,7 @@ pub enum Command {
 /// `switchboard backup`.
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// SQLite database file of the server [default: ./switchboard.db].
+    /// SQLite database file or `postgres://` URL of the server [default: ./switchboard.db].
     #[arg(long, env = "SWITCHBOARD_DB", value_name = "PATH", default_value = DEFAULT_DB)]
     pub db: String,
     /// The new file to write (never overwritten).
@@ -114,7 +114,7 @@ pub enum KeysCommand {
 /// `switchboard keys create`.
 #[derive(Debug, Args)]
 pub struct KeysCreateArgs {
-    /// SQLite database file of the server [default: ./switchboard.db].
+    /// SQLite database file or `postgres://` URL of the server [default: ./switchboard.db].
     #[arg(long, env = "SWITCHBOARD_DB", value_name = "PATH", default_value = DEFAULT_DB)]
     pub db: String,
     /// The account the key belongs to (`AC…`, must exist).
@@ -135,7 +135,7 @@ pub struct KeysCreateArgs {
 /// `switchboard keys list`.
 #[derive(Debug, Args)]
 pub struct KeysListArgs {
-    /// SQLite database file of the server [default: ./switchboard.db].
+    /// SQLite database file or `postgres://` URL of the server [default: ./switchboard.db].
     #[arg(long, env = "SWITCHBOARD_DB", value_name = "PATH", default_value = DEFAULT_DB)]
     pub db: String,
     /// The account whose keys to list (`AC…`).
@@ -156,7 +156,8 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
 
-    /// SQLite database file, created with its schema on first start [default: ./switchboard.db].
+    /// SQLite database file, created with its schema on first start, or a `postgres://` URL
+    /// (schema created and migrated on start) [default: ./switchboard.db].
     #[arg(long, env = "SWITCHBOARD_DB", value_name = "PATH")]
     pub db: Option<String>,
 
@@ -547,6 +548,8 @@ impl Config {
         let db = s.db.unwrap_or_else(|| DEFAULT_DB.to_string());
         let ca_dir = match s.ca_dir {
             Some(d) => PathBuf::from(d),
+            // A PostgreSQL URL has no folder to be beside: the working directory then.
+            None if crate::store::is_postgres_url(&db) => PathBuf::from("switchboard-ca"),
             None => std::path::Path::new(&db).parent().unwrap_or(std::path::Path::new("")).join("switchboard-ca"),
         };
         let tls = match (s.tls_cert, s.tls_key) {

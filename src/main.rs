@@ -140,6 +140,11 @@ fn backup(args: BackupArgs) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     let started = std::time::Instant::now();
     let terminal = std::io::stdout().is_terminal();
+    if switchboard::store::is_postgres_url(&args.db) {
+        anyhow::bail!(
+            "backup copies a SQLite file; back a PostgreSQL database up with its own tools (pg_dump, base backups)"
+        );
+    }
     let mut out = std::io::stdout().lock();
     let report = switchboard::store::sqlite::backup(&args.db, &args.to, |done, total| {
         if terminal && total > 0 {

@@ -4,6 +4,10 @@ Used by the pytest suite (conftest.py) and by the schemathesis runner. The serve
 a free port (``--listen 127.0.0.1:0``) with a fresh SQLite database in a temporary directory and
 the simulated carrier at zero delay; its base URL is read from the ``listening on http://…``
 line it prints on stdout.
+
+With ``SWITCHBOARD_SDK_PG=postgres://…`` (a cluster, as ``scripts/pg.sh`` starts) each server gets
+a PostgreSQL database of its own instead: a new one per server, or, for a ``db_path`` that outlives
+a process (restart tests), the same database each time that path is named.
 """
 
 from __future__ import annotations
@@ -23,6 +27,22 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LISTENING_RE = re.compile(r"listening on (http://\S+)")
+SDK_PG = os.environ.get("SWITCHBOARD_SDK_PG", "")
+
+
+def pg_database(key: str) -> str:
+    """The URL of the cluster's database for `key` (created on first use), via psql."""
+    import hashlib
+    from urllib.parse import urlsplit, urlunsplit
+
+    name = "sdk_" + hashlib.sha1(key.encode()).hexdigest()[:20]
+    psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", SDK_PG, "-At"]
+    exists = subprocess.run(psql + ["-c", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    if exists != "1":
+        subprocess.run(psql + ["-c", f'CREATE DATABASE "{name}"'], check=True, capture_output=True, text=True)
+    parts = urlsplit(SDK_PG)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,8 @@ class SwitchboardServer:
             raise RuntimeError(f"switchboard binary not found at {binary} (set SWITCHBOARD_BIN or run cargo build)")
         self.tmpdir = tempfile.mkdtemp(prefix="switchboard-sdk-")
         db = self.db_path or os.path.join(self.tmpdir, "sb.db")
+        if SDK_PG:
+            db = pg_database(db)
         cmd = [str(binary), "serve", "--listen", "127.0.0.1:0", "--db", db, "--simulator-delay-ms", "0", "--min-schedule-lead", "1",
                # Tests (and schemathesis's generated URLs) must never reach beyond this machine.
                "--webhook-address-policy", "loopback-only"]
