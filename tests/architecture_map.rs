@@ -117,3 +117,24 @@ fn the_layer_checker_sees_references_in_paths_and_groups_but_not_comments() {
     let refs = crate_references("use crate::{api, store::Store};\nlet x = crate::clock::now_ms(); // crate::server");
     assert_eq!(refs, ["api", "store", "clock"]);
 }
+
+/// Every engine implements every concern in a file of the same name: a query added to one
+/// engine's `messages.rs` has its twin in the other's.
+#[test]
+fn both_engines_have_one_file_per_concern_with_the_same_names() {
+    let store = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store");
+    let names = |dir: &str| {
+        let mut names: Vec<String> = std::fs::read_dir(store.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".rs"))
+            .collect();
+        names.sort();
+        names
+    };
+    // Engine-only files: SQLite's online backup, PostgreSQL's TLS.
+    let concern = |n: &String| !matches!(n.as_str(), "backup.rs" | "tls.rs");
+    let sqlite: Vec<String> = names("sqlite").into_iter().filter(concern).collect();
+    let postgres: Vec<String> = names("postgres").into_iter().filter(concern).collect();
+    assert_eq!(sqlite, postgres, "src/store/sqlite/ and src/store/postgres/ must hold the same concern files");
+}
