@@ -327,6 +327,23 @@ describe("SMPP", { concurrency: true }, () => {
       }
     });
 
+    test("concatenated inbound messages are put together in any order (UDH and SAR)", async () => {
+      const ours = numberEndingIn("21");
+      await client.incomingPhoneNumbers.create({ phoneNumber: ours, smsUrl: `${receiver.base}/sms?concat` });
+      const handset = "14155550125";
+      const parts = ["Part one, ", "part two, ", "part three."];
+      for (const seq of [3, 1, 2]) smsc.send({ mo: { from: handset, to: digits(ours), text: parts[seq - 1], udh: [0x42, 3, seq] } });
+      const hook = await receiver.waitFor("the whole UDH message", (r) => r.path === "/sms?concat" && r.params.From === `+${handset}`);
+      assert.equal(hook.params.Body, parts.join(""));
+      const sarFrom = "14155550126";
+      for (const seq of [2, 1]) smsc.send({ mo: { from: sarFrom, to: digits(ours), text: ["Hello ", "SAR"][seq - 1], sar: [513, 2, seq] } });
+      const sarHook = await receiver.waitFor("the whole SAR message", (r) => r.path === "/sms?concat" && r.params.From === `+${sarFrom}`);
+      assert.equal(sarHook.params.Body, "Hello SAR");
+      await new Promise((r) => setTimeout(r, 300));
+      const hooks = receiver.received.filter((r) => r.path === "/sms?concat");
+      assert.equal(hooks.length, 2, "one webhook per message, not per part");
+    });
+
     test("per-connector counters are on /metrics", async () => {
       const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
       const value = (line) => {

@@ -7,7 +7,8 @@
 // Prints {"event":"listening","port":N}, then one JSON line per PDU it receives ({"event":"pdu",…}) and per
 // deliver_sm it sends ({"event":"sent",…}). Takes commands on stdin, one JSON object a line:
 //   {"mo": {"from": "14155550100", "to": "15005550006", "text": "STOP", "data_coding": 0}}
-//       → a mobile-originated deliver_sm (esm_class 0) on every bound session
+//       → a mobile-originated deliver_sm (esm_class 0) on every bound session; a part of a
+//         concatenated one with "udh": [ref, total, seq] (8-bit UDH) or "sar": [ref, total, seq]
 //   {"drop": true}  → closes every session's socket
 // Binds need system_id `test` and password `secret` (else ESME_RBINDFAIL).
 //
@@ -140,12 +141,22 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
   }
   if (cmd.mo) {
     const dc = cmd.mo.data_coding ?? 0;
-    const text = dc === 8 ? Buffer.from(cmd.mo.text, "utf16le").swap16() : Buffer.from(cmd.mo.text, "latin1");
+    let text = dc === 8 ? Buffer.from(cmd.mo.text, "utf16le").swap16() : Buffer.from(cmd.mo.text, "latin1");
+    let esm = 0;
+    const sar = {};
+    if (cmd.mo.udh) {
+      // [ref, total, seq]: an 8-bit concatenation UDH in front of the text.
+      text = Buffer.concat([Buffer.from([5, 0, 3, ...cmd.mo.udh]), text]);
+      esm = 0x40;
+    }
+    if (cmd.mo.sar) {
+      [sar.sar_msg_ref_num, sar.sar_total_segments, sar.sar_segment_seqnum] = cmd.mo.sar;
+    }
     for (const s of sessions) {
       s.deliver_sm({
         source_addr_ton: 1, source_addr_npi: 1, source_addr: cmd.mo.from,
         dest_addr_ton: 1, dest_addr_npi: 1, destination_addr: cmd.mo.to,
-        esm_class: 0, data_coding: dc, short_message: text,
+        esm_class: esm, data_coding: dc, short_message: text, ...sar,
       }, (resp) => log({ event: "pdu", command: resp.command, command_status: resp.command_status, of: "mo", from: cmd.mo.from }));
       log({ event: "sent", command: "deliver_sm", kind: "mo", from: cmd.mo.from, to: cmd.mo.to });
     }

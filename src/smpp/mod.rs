@@ -13,8 +13,10 @@
 //! connector, channel addresses (`whatsapp:`, `rcs:` …) stay with the simulator.
 //!
 //! By job: `settings` parses `--smpp` URLs and `[[smpp]]` tables, `wire` turns addresses and
-//! bodies into PDU fields and back, `receipts` maps SMSC answers to Twilio statuses and codes.
+//! bodies into PDU fields and back, `receipts` maps SMSC answers to Twilio statuses and codes,
+//! `reassembly` puts concatenated inbound messages back together.
 
+mod reassembly;
 mod receipts;
 pub mod settings;
 mod wire;
@@ -124,6 +126,8 @@ pub struct Connector {
     timed_out: Mutex<HashMap<String, u32>>,
     /// Shutting down: no new submissions, no reconnection.
     stopping: AtomicBool,
+    /// Parts of concatenated inbound messages.
+    reassembly: reassembly::Reassembly,
 }
 
 enum SegmentError {
@@ -152,12 +156,25 @@ impl Connector {
             timed_out: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
+            reassembly: reassembly::Reassembly::default(),
             settings,
         });
         gauge!("switchboard_smpp_bound", "connector" => connector.name()).set(0.0);
         gauge!("switchboard_smpp_window_in_use", "connector" => connector.name()).set(0.0);
         tokio::spawn(connector.clone().supervise());
+        tokio::spawn(connector.clone().sweep_incomplete());
         connector
+    }
+
+    /// Hands on concatenated inbound messages whose missing parts never came.
+    async fn sweep_incomplete(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            for (key, body) in self.reassembly.expired(reassembly::PATIENCE) {
+                tracing::warn!(connector = %self.settings.name, from = %key.from, "inbound message incomplete; handed on with the parts that came");
+                self.hand_on(key.from, key.to, body).await;
+            }
+        }
     }
 
     /// The connector's name.
@@ -307,6 +324,7 @@ impl Connector {
         let data_coding = u8::from(d.data_coding);
         let mut body: Vec<u8> = d.short_message().to_vec();
         let mut tlv_receipt = Receipt::default();
+        let mut sar = (None, None, None);
         for tlv in d.tlvs() {
             match tlv.value() {
                 Some(TlvValue::ReceiptedMessageId(id)) => tlv_receipt.id = id.as_str().to_string(),
@@ -315,6 +333,9 @@ impl Connector {
                     tlv_receipt.network_error = Some((u8::from(n.network_type), n.error_code));
                 }
                 Some(TlvValue::MessagePayload(p)) if body.is_empty() => body = p.value.to_vec(),
+                Some(TlvValue::SarMsgRefNum(r)) => sar.0 = Some(*r),
+                Some(TlvValue::SarTotalSegments(t)) => sar.1 = Some(*t),
+                Some(TlvValue::SarSegmentSeqnum(n)) => sar.2 = Some(*n),
                 _ => {}
             }
         }
@@ -333,14 +354,42 @@ impl Connector {
             self.on_receipt(r).await;
             return;
         }
+        let from = wire::inbound_from(u8::from(d.source_addr_ton), d.source_addr.as_str());
+        let to = wire::inbound_to(d.destination_addr.as_str());
+        let mut text = wire::decode_text(data_coding, esm, &body);
+        let part = wire::udh_part(esm, &body).or(match sar {
+            (Some(reference), Some(total), Some(seq)) => Some(wire::Part { reference, total, seq }),
+            _ => None,
+        });
+        let mut reassembled = None;
+        if let Some(part) = part.filter(|p| p.total > 1 && p.seq >= 1 && p.seq <= p.total) {
+            let key =
+                reassembly::Key { from: from.clone(), to: to.clone(), reference: part.reference, total: part.total };
+            match self.reassembly.add(&key, part, text) {
+                Some(whole) => {
+                    text = whole;
+                    reassembled = Some(key);
+                }
+                None => {
+                    counter!("switchboard_smpp_inbound_total", "connector" => self.name(), "result" => "part")
+                        .increment(1);
+                    let _ = client.deliver_sm_resp(seq, DeliverSmResp::default()).await;
+                    return;
+                }
+            }
+        }
+        let outcome = self.hand_on(from, to, text).await;
+        if let Some(key) = reassembled.filter(|_| outcome != MoOutcome::Retry) {
+            self.reassembly.done(&key);
+        }
+        let status = if outcome == MoOutcome::Retry { CommandStatus::EsmeRxTAppn } else { CommandStatus::EsmeRok };
+        let _ = client.status(status).deliver_sm_resp(seq, DeliverSmResp::default()).await;
+    }
+
+    /// Hands an inbound message to the server and waits until it is stored (or not).
+    async fn hand_on(&self, from: String, to: String, body: String) -> MoOutcome {
         let (stored, answer) = oneshot::channel();
-        let mo = MobileOriginated {
-            connector: self.name(),
-            from: wire::inbound_from(u8::from(d.source_addr_ton), d.source_addr.as_str()),
-            to: wire::inbound_to(d.destination_addr.as_str()),
-            body: wire::decode_text(data_coding, esm, &body),
-            stored,
-        };
+        let mo = MobileOriginated { connector: self.name(), from, to, body, stored };
         let outcome = match self.inbound.send(mo).await {
             Ok(()) => tokio::time::timeout(MO_STORE_TIMEOUT, answer).await.ok().and_then(Result::ok),
             Err(_) => None,
@@ -352,8 +401,7 @@ impl Connector {
             MoOutcome::Retry => "retry",
         };
         counter!("switchboard_smpp_inbound_total", "connector" => self.name(), "result" => result).increment(1);
-        let status = if outcome == MoOutcome::Retry { CommandStatus::EsmeRxTAppn } else { CommandStatus::EsmeRok };
-        let _ = client.status(status).deliver_sm_resp(seq, DeliverSmResp::default()).await;
+        outcome
     }
 
     fn key(&self, canonical: &str) -> String {

@@ -134,6 +134,38 @@ pub fn segments(body: &str, reference: u8) -> Vec<Segment> {
         .collect()
 }
 
+/// Where a part of a concatenated message belongs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// Reference shared by the parts (8- or 16-bit).
+    pub reference: u16,
+    /// Parts in the message.
+    pub total: u8,
+    /// This part's number, from 1.
+    pub seq: u8,
+}
+
+/// The concatenation information element of a UDH (IEI 0x00, 8-bit reference, or 0x08, 16-bit);
+/// every element is walked, so other elements before it do no harm.
+pub fn udh_part(esm_class: u8, bytes: &[u8]) -> Option<Part> {
+    if esm_class & ESM_UDHI == 0 {
+        return None;
+    }
+    let udh = bytes.get(1..1 + usize::from(*bytes.first()?))?;
+    let mut i = 0;
+    while i + 1 < udh.len() {
+        let (iei, len) = (udh[i], usize::from(udh[i + 1]));
+        let data = udh.get(i + 2..i + 2 + len)?;
+        match (iei, data) {
+            (0x00, &[r, total, seq]) => return Some(Part { reference: u16::from(r), total, seq }),
+            (0x08, &[hi, lo, total, seq]) => return Some(Part { reference: u16::from_be_bytes([hi, lo]), total, seq }),
+            _ => {}
+        }
+        i += 2 + len;
+    }
+    None
+}
+
 /// Decodes GSM 03.38 unpacked septets.
 fn gsm7_decode(bytes: &[u8]) -> String {
     let basic: Vec<char> = GSM7_BASIC.chars().collect();
@@ -260,6 +292,23 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].short_message.len() - 6, 66 * 2, "the emoji does not fit in 67 units after 66");
         assert_eq!(decode_text(DC_UCS2, ESM_UDHI, &s[1].short_message), format!("😜{}", "ж".repeat(10)));
+    }
+
+    #[test]
+    fn the_concatenation_element_is_found_among_others() {
+        assert_eq!(udh_part(ESM_UDHI, &[5, 0, 3, 7, 2, 1, 0x41]), Some(Part { reference: 7, total: 2, seq: 1 }));
+        assert_eq!(
+            udh_part(ESM_UDHI, &[6, 8, 4, 1, 2, 3, 2, 0x41]),
+            Some(Part { reference: 0x0102, total: 3, seq: 2 })
+        );
+        // A port-addressing element (0x05) first, then the 8-bit concatenation element.
+        assert_eq!(
+            udh_part(ESM_UDHI, &[11, 5, 4, 0, 1, 0, 2, 0, 3, 9, 4, 4, 0x41]),
+            Some(Part { reference: 9, total: 4, seq: 4 })
+        );
+        assert_eq!(udh_part(0, &[5, 0, 3, 7, 2, 1]), None, "no UDHI, no UDH");
+        assert_eq!(udh_part(ESM_UDHI, &[5, 0, 3]), None, "truncated");
+        assert_eq!(udh_part(ESM_UDHI, &[]), None);
     }
 
     #[test]
