@@ -42,10 +42,7 @@ async fn a_backup_taken_under_create_load_holds_every_message_acknowledged_befor
             }
         }));
     }
-    let started = Instant::now();
-    while acked.lock().unwrap().len() < 300 && started.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::wait_until("300 creates", Duration::from_secs(30), || acked.lock().unwrap().len() >= 300).await;
     // Every 201 received by now was committed before the backup process exists.
     let before: Vec<String> = acked.lock().unwrap().clone();
     let t0 = Instant::now();

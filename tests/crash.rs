@@ -4,8 +4,7 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 const SID: &str = "AC44444444444444444444444444444444";
@@ -13,48 +12,12 @@ const TOKEN: &str = "crashtoken";
 
 /// Starts the real binary and returns it with its base URL.
 fn spawn(db: &std::path::Path, delay_ms: u64) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--account", &format!("{SID}:{TOKEN}")])
-        .args(["--simulator-delay-ms", &delay_ms.to_string(), "--min-schedule-lead", "0"])
-        .args(["--webhook-address-policy", "loopback-only"])
-        .arg("--db")
-        .arg(db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn switchboard");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines.next().expect("server exited before listening").expect("read stdout");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
+    common::spawn_binary(db, &format!("{SID}:{TOKEN}"), &["--simulator-delay-ms", &delay_ms.to_string()])
 }
 
 /// Polls a message of the test account until it has `status`.
 async fn wait_for(http: &reqwest::Client, url: &str, sid: &str, status: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let m: serde_json::Value = http
-            .get(format!("{url}/2010-04-01/Accounts/{SID}/Messages/{sid}.json"))
-            .basic_auth(SID, Some(TOKEN))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if m["status"] == status {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{sid} stuck in {} waiting for {status}", m["status"]);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::wait_for_status(http, url, (SID, TOKEN), sid, status, within).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,38 +224,20 @@ async fn a_schedule_whose_time_passed_while_the_server_was_down_is_sent_once_at_
 /// Starts the binary with the carrier's acceptances logged; each accepted message key is
 /// pushed to `accepted` (stderr is parsed by a thread).
 fn spawn_logged(db: &std::path::Path, accepted: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--account", &format!("{SID}:{TOKEN}")])
-        .args(["--simulator-delay-ms", "100", "--min-schedule-lead", "0", "--callback-retry-base-ms", "50"])
-        .args(["--webhook-address-policy", "loopback-only"])
-        .arg("--db")
-        .arg(db)
-        .env("SWITCHBOARD_LOG", "warn,switchboard::carrier=debug")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn switchboard");
-    let stderr = child.stderr.take().expect("stderr");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("carrier accepted") {
-                if let Some(key) = line.split("key=").nth(1).and_then(|k| k.split_whitespace().next()) {
-                    accepted.lock().unwrap().push(key.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string());
-                }
+    let on_stderr = move |line: &str| {
+        if line.contains("carrier accepted") {
+            if let Some(key) = line.split("key=").nth(1).and_then(|k| k.split_whitespace().next()) {
+                accepted.lock().unwrap().push(key.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string());
             }
         }
-    });
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines.next().expect("server exited before listening").expect("read stdout");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().to_string();
-        }
     };
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
+    common::spawn_binary_with(
+        db,
+        &format!("{SID}:{TOKEN}"),
+        &["--simulator-delay-ms", "100", "--callback-retry-base-ms", "50"],
+        &[("SWITCHBOARD_LOG", "warn,switchboard::carrier=debug"), ("NO_COLOR", "1")],
+        Some(Box::new(on_stderr)),
+    )
 }
 
 /// About a minute in a debug build: run by its own stage of scripts/test.sh
@@ -384,37 +329,13 @@ async fn twenty_kill_9s_under_64_connections_lose_nothing_and_miss_no_callback()
 
     // Every acknowledged message reaches its final state.
     let deadline = Instant::now() + Duration::from_secs(120);
-    let mut pending: Vec<(String, &str)> = outbound
+    let pending: Vec<(String, &str)> = outbound
         .iter()
         .map(|s| (s.clone(), "delivered"))
         .chain(inbound.iter().map(|s| (s.clone(), "received")))
         .collect();
-    let mut lost = 0;
-    while !pending.is_empty() {
-        let mut still = Vec::new();
-        for (sid, want) in pending {
-            let resp = http
-                .get(format!("{url}/2010-04-01/Accounts/{SID}/Messages/{sid}.json"))
-                .basic_auth(SID, Some(TOKEN))
-                .send()
-                .await
-                .unwrap();
-            if resp.status() == 404 {
-                lost += 1;
-                continue;
-            }
-            if resp.json::<serde_json::Value>().await.unwrap()["status"] != want {
-                still.push((sid, want));
-            }
-        }
-        pending = still;
-        if Instant::now() > deadline {
-            break;
-        }
-        if !pending.is_empty() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    let settled = common::settle(&http, &url, (SID, TOKEN), pending, Duration::from_secs(120)).await;
+    let (lost, pending) = (settled.lost.len(), settled.unfinished);
     // Every status change produced its callback, and the first arrivals are in order. A
     // callback whose delivery was not recorded before a kill is sent again after the restart,
     // possibly after later ones: counted as a replay (at least once), not as disorder.

@@ -74,27 +74,18 @@ async fn a_full_database_answers_503_loses_nothing_acknowledged_and_recovers_by_
             }
         }));
     }
-    let wait_until = |what: &'static str, cond: Box<dyn Fn() -> bool + Send>| async move {
-        let started = Instant::now();
-        while !cond() {
-            assert!(started.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    let a = acked.clone();
-    wait_until("creates before the disk fills", Box::new(move || a.lock().unwrap().len() >= 200)).await;
+    let minute = Duration::from_secs(60);
+    common::wait_until("creates before the disk fills", minute, || acked.lock().unwrap().len() >= 200).await;
     // "Fill the disk": the database may not grow beyond its current size.
     std::fs::write(&limit, "1").unwrap();
-    let r = refused.clone();
-    wait_until("503s while full", Box::new(move || r.load(Ordering::Relaxed) >= 100)).await;
+    common::wait_until("503s while full", minute, || refused.load(Ordering::Relaxed) >= 100).await;
     let acked_while_full_start = acked.lock().unwrap().len();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let refused_while_full = refused.load(Ordering::Relaxed);
     // Space returns.
     std::fs::write(&limit, "0").unwrap();
     let freed = acked.lock().unwrap().len();
-    let a = acked.clone();
-    wait_until("creates after space returned", Box::new(move || a.lock().unwrap().len() >= freed + 200)).await;
+    common::wait_until("creates after space returned", minute, || acked.lock().unwrap().len() >= freed + 200).await;
     stop.store(true, Ordering::Relaxed);
     for w in writers {
         w.await.unwrap();
@@ -105,27 +96,10 @@ async fn a_full_database_answers_503_loses_nothing_acknowledged_and_recovers_by_
 
     // Every acknowledged message is delivered and reported, without a restart.
     let deadline = Instant::now() + Duration::from_secs(90);
-    let mut pending = acked.clone();
-    while !pending.is_empty() {
-        let mut still = Vec::new();
-        for sid in pending {
-            let resp = http
-                .get(format!("{url}/2010-04-01/Accounts/{SID}/Messages/{sid}.json"))
-                .basic_auth(SID, Some(TOKEN))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(resp.status(), 200, "acknowledged message {sid} lost");
-            if resp.json::<serde_json::Value>().await.unwrap()["status"] != "delivered" {
-                still.push(sid);
-            }
-        }
-        pending = still;
-        assert!(Instant::now() < deadline, "{} messages never finished delivery", pending.len());
-        if !pending.is_empty() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    let pending = acked.iter().map(|sid| (sid.clone(), "delivered")).collect();
+    let settled = common::settle(&http, &url, (SID, TOKEN), pending, Duration::from_secs(90)).await;
+    assert!(settled.lost.is_empty(), "acknowledged messages lost: {:?}", settled.lost);
+    assert!(settled.unfinished.is_empty(), "{} messages never finished delivery", settled.unfinished.len());
     let expected = ["sending", "sent", "delivered"];
     loop {
         let mut seen: HashMap<String, HashSet<String>> = HashMap::new();

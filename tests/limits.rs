@@ -2,9 +2,10 @@
 //! trickling clients, the connection cap, per-account rate and concurrency limits, and the
 //! per-address lockout after authentication failures.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -31,26 +32,10 @@ impl Drop for Server {
 /// Starts the binary on loopback with two accounts and `extra` flags.
 fn spawn(extra: &[&str]) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--simulator-delay-ms", "0"])
-        .args(["--account", &format!("{SID}:{TOKEN}"), "--account", &format!("{SID_2}:{TOKEN_2}")])
-        .args(["--webhook-address-policy", "loopback-only"])
-        .arg("--db")
-        .arg(dir.path().join("sb.db"))
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn switchboard");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines.next().expect("server exited before listening").expect("read stdout");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let second = format!("{SID_2}:{TOKEN_2}");
+    let mut args = vec!["--simulator-delay-ms", "0", "--account", &second];
+    args.extend(extra);
+    let (child, url) = common::spawn_binary(&dir.path().join("sb.db"), &format!("{SID}:{TOKEN}"), &args);
     let addr = url.trim_start_matches("http://").parse().unwrap();
     (Server { child, url, addr }, dir)
 }
@@ -304,23 +289,12 @@ async fn a_server_listening_beyond_loopback_refuses_callbacks_to_loopback_by_def
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--listen", "0.0.0.0:0", "--simulator-delay-ms", "0"])
-        .args(["--account", &format!("{SID}:{TOKEN}")])
-        .arg("--db")
-        .arg(dir.path().join("sb.db"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let port = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.trim().rsplit_once(':').unwrap().1.parse::<u16>().unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let db = dir.path().join("sb.db");
+    // No webhook policy given: the default for a server listening beyond loopback applies.
+    let account = format!("{SID}:{TOKEN}");
+    let args = ["--listen", "0.0.0.0:0", "--simulator-delay-ms", "0", "--account", &account];
+    let (child, url) = common::serve(&[&args[..], &["--db", db.to_str().unwrap()]].concat(), &[], None);
+    let port = url.rsplit_once(':').unwrap().1.parse::<u16>().unwrap();
     let server = Server { child, url: format!("http://127.0.0.1:{port}"), addr: ([127, 0, 0, 1], port).into() };
     let http = reqwest::Client::new();
     let created: serde_json::Value = http

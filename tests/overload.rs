@@ -9,7 +9,7 @@ mod common;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SID: &str = "AC88888888888888888888888888888888";
 const TOKEN: &str = "overloadtoken";
@@ -88,14 +88,11 @@ async fn a_writer_that_falls_behind_sheds_creates_with_503_20503_and_retry_after
             }
         }));
     }
-    let started = Instant::now();
-    while {
+    common::wait_until("300 creates acknowledged and 100 shed", Duration::from_secs(60), || {
         let s = seen.lock().unwrap();
-        s.acked.len() < 300 || s.shed < 100
-    } {
-        assert!(started.elapsed() < Duration::from_secs(60), "no overload reached within a minute");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        s.acked.len() >= 300 && s.shed >= 100
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.await.unwrap();
@@ -122,30 +119,9 @@ async fn a_writer_that_falls_behind_sheds_creates_with_503_20503_and_retry_after
     assert_eq!(unacknowledged, 0, "refused creates were stored");
 
     // Accepted work is finished: background writes are never shed.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut pending: Vec<String> = seen.acked.iter().map(|(sid, _)| sid.clone()).collect();
-    while !pending.is_empty() {
-        let mut still = Vec::new();
-        for sid in pending {
-            let m: serde_json::Value = http
-                .get(format!("{url}/2010-04-01/Accounts/{SID}/Messages/{sid}.json"))
-                .basic_auth(SID, Some(TOKEN))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if m["status"] != "delivered" {
-                still.push(sid);
-            }
-        }
-        pending = still;
-        assert!(Instant::now() < deadline, "{} acknowledged messages never delivered", pending.len());
-        if !pending.is_empty() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    let pending = seen.acked.iter().map(|(sid, _)| (sid.clone(), "delivered")).collect();
+    let settled = common::settle(&http, &url, (SID, TOKEN), pending, Duration::from_secs(60)).await;
+    assert!(settled.lost.is_empty() && settled.unfinished.is_empty(), "never delivered: {settled:?}");
     let metrics = http.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
     let _ = server.kill();
     let _ = server.wait();

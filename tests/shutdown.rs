@@ -63,10 +63,7 @@ async fn sigterm_under_64_connections_keeps_every_201_and_refuses_the_rest_clean
             unreachable!()
         }));
     }
-    let started = Instant::now();
-    while acked.lock().unwrap().len() < 500 && started.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::wait_until("500 creates", Duration::from_secs(30), || acked.lock().unwrap().len() >= 500).await;
     let at_signal = acked.lock().unwrap().len();
     let signalled = Instant::now();
     let kill = std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();

@@ -11,17 +11,57 @@ use super::{Account, AccountRecord, ApiKey, Store, StoreResult};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+/// SID → record, read through to the store on a miss.
+struct ReadThrough<T>(RwLock<HashMap<String, Arc<T>>>);
+
+impl<T> Default for ReadThrough<T> {
+    fn default() -> Self {
+        ReadThrough(RwLock::default())
+    }
+}
+
+impl<T> ReadThrough<T> {
+    /// The cached record, else what `load` reads (cached when it exists).
+    async fn get(
+        &self,
+        sid: &str,
+        load: impl std::future::Future<Output = StoreResult<Option<T>>>,
+    ) -> StoreResult<Option<Arc<T>>> {
+        if let Some(hit) = self.0.read().ok().and_then(|m| m.get(sid).cloned()) {
+            return Ok(Some(hit));
+        }
+        let Some(loaded) = load.await? else { return Ok(None) };
+        let loaded = Arc::new(loaded);
+        if let Ok(mut map) = self.0.write() {
+            map.insert(sid.to_string(), loaded.clone());
+        }
+        Ok(Some(loaded))
+    }
+
+    fn forget(&self, sid: &str) {
+        if let Ok(mut map) = self.0.write() {
+            map.remove(sid);
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(mut map) = self.0.write() {
+            map.clear();
+        }
+    }
+}
+
 /// Account SID → account, and key SID → key, read through to the store on a miss.
 pub struct AccountTokens {
     store: Arc<dyn Store>,
-    accounts: RwLock<HashMap<String, Arc<AccountRecord>>>,
-    keys: RwLock<HashMap<String, Arc<ApiKey>>>,
+    accounts: ReadThrough<AccountRecord>,
+    keys: ReadThrough<ApiKey>,
 }
 
 impl AccountTokens {
     /// An empty cache in front of `store`.
     pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
-        Arc::new(AccountTokens { store, accounts: RwLock::default(), keys: RwLock::default() })
+        Arc::new(AccountTokens { store, accounts: ReadThrough::default(), keys: ReadThrough::default() })
     }
 
     /// Drops what is cached about an account (after a change through the store): the next
@@ -32,26 +72,18 @@ impl AccountTokens {
 
     /// Drops what is cached about an account.
     pub fn forget_account(&self, sid: &str) {
-        if let Ok(mut map) = self.accounts.write() {
-            map.remove(sid);
-        }
+        self.accounts.forget(sid);
     }
 
     /// Drops what is cached about a key.
     pub fn forget_key(&self, sid: &str) {
-        if let Ok(mut map) = self.keys.write() {
-            map.remove(sid);
-        }
+        self.keys.forget(sid);
     }
 
     /// Drops everything cached.
     pub fn forget_all(&self) {
-        if let Ok(mut map) = self.accounts.write() {
-            map.clear();
-        }
-        if let Ok(mut map) = self.keys.write() {
-            map.clear();
-        }
+        self.accounts.clear();
+        self.keys.clear();
     }
 
     /// Every `every`, compares the store's credentials sequence with the last one seen and
@@ -78,15 +110,7 @@ impl AccountTokens {
 
     /// The account; `None` when it does not exist.
     pub async fn record(&self, sid: &str) -> StoreResult<Option<Arc<AccountRecord>>> {
-        if let Some(r) = self.accounts.read().ok().and_then(|m| m.get(sid).cloned()) {
-            return Ok(Some(r));
-        }
-        let Some(record) = self.store.account_record(sid).await? else { return Ok(None) };
-        let record = Arc::new(record);
-        if let Ok(mut map) = self.accounts.write() {
-            map.insert(sid.to_string(), record.clone());
-        }
-        Ok(Some(record))
+        self.accounts.get(sid, self.store.account_record(sid)).await
     }
 
     /// The account's primary token (the one that signs its webhooks); `None` when the account
@@ -97,15 +121,7 @@ impl AccountTokens {
 
     /// The key; `None` when it does not exist (or was deleted).
     pub async fn key(&self, sid: &str) -> StoreResult<Option<Arc<ApiKey>>> {
-        if let Some(k) = self.keys.read().ok().and_then(|m| m.get(sid).cloned()) {
-            return Ok(Some(k));
-        }
-        let Some(key) = self.store.key(sid).await? else { return Ok(None) };
-        let key = Arc::new(key);
-        if let Ok(mut map) = self.keys.write() {
-            map.insert(sid.to_string(), key.clone());
-        }
-        Ok(Some(key))
+        self.keys.get(sid, self.store.key(sid)).await
     }
 }
 

@@ -274,17 +274,51 @@ impl Receiver {
 /// Starts the real `switchboard serve` binary on an ephemeral port with `db` and `extra`
 /// arguments; returns it with its base URL (stdout is drained so it never blocks).
 pub fn spawn_binary(db: &std::path::Path, account: &str, extra: &[&str]) -> (std::process::Child, String) {
+    spawn_binary_with(db, account, extra, &[], None)
+}
+
+/// [`spawn_binary`] with environment variables, and each line of the server's stderr handed to
+/// `on_stderr` (discarded without it).
+pub fn spawn_binary_with(
+    db: &std::path::Path,
+    account: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    on_stderr: Option<Box<dyn FnMut(&str) + Send>>,
+) -> (std::process::Child, String) {
+    let db = db.to_str().expect("UTF-8 database path");
+    let mut args = vec!["--listen", "127.0.0.1:0", "--account", account, "--min-schedule-lead", "0"];
+    args.extend(["--webhook-address-policy", "loopback-only"]);
+    args.extend(extra);
+    args.extend(["--db", db]);
+    serve(&args, env, on_stderr)
+}
+
+/// Starts `switchboard serve` with exactly `args` and `env`; returns it with the base URL it
+/// printed. Stdout is drained by a thread so the server never blocks on a full pipe; stderr
+/// goes line by line to `on_stderr`, or is discarded.
+pub fn serve(
+    args: &[&str],
+    env: &[(&str, &str)],
+    on_stderr: Option<Box<dyn FnMut(&str) + Send>>,
+) -> (std::process::Child, String) {
     use std::io::BufRead;
+    use std::process::Stdio;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--account", account, "--min-schedule-lead", "0"])
-        .args(["--webhook-address-policy", "loopback-only"])
-        .args(extra)
-        .arg("--db")
-        .arg(db)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .arg("serve")
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(if on_stderr.is_some() { Stdio::piped() } else { Stdio::null() })
         .spawn()
         .expect("spawn switchboard");
+    if let (Some(mut on_stderr), Some(stderr)) = (on_stderr, child.stderr.take()) {
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                on_stderr(&line);
+            }
+        });
+    }
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = std::io::BufReader::new(stdout).lines();
     let url = loop {
@@ -295,4 +329,87 @@ pub fn spawn_binary(db: &std::path::Path, account: &str, extra: &[&str]) -> (std
     };
     std::thread::spawn(move || for _ in lines {});
     (child, url)
+}
+
+/// Polls until `cond` holds; fails the test after `within`.
+pub async fn wait_until(what: &str, within: std::time::Duration, cond: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !cond() {
+        assert!(started.elapsed() < within, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls one message of `account` (at the server `url`) until it has `status`; fails the test
+/// after `within`.
+pub async fn wait_for_status(
+    http: &reqwest::Client,
+    url: &str,
+    (account, token): (&str, &str),
+    sid: &str,
+    status: &str,
+    within: std::time::Duration,
+) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let m: Value = http
+            .get(format!("{url}/2010-04-01/Accounts/{account}/Messages/{sid}.json"))
+            .basic_auth(account, Some(token))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if m["status"] == status {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{sid} stuck in {} waiting for {status}", m["status"]);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Where [`settle`] left acknowledged messages.
+#[derive(Debug, Default)]
+pub struct Settled {
+    /// Not found (404): lost.
+    pub lost: Vec<String>,
+    /// Still not in their wanted status when the time was up.
+    pub unfinished: Vec<String>,
+}
+
+/// Polls every `(sid, wanted status)` of `account` until each has its status or `within`
+/// passes; reports the lost and the unfinished ones (the caller asserts).
+pub async fn settle(
+    http: &reqwest::Client,
+    url: &str,
+    (account, token): (&str, &str),
+    mut pending: Vec<(String, &str)>,
+    within: std::time::Duration,
+) -> Settled {
+    let deadline = std::time::Instant::now() + within;
+    let mut lost = Vec::new();
+    loop {
+        let mut still = Vec::new();
+        for (sid, want) in pending {
+            let resp = http
+                .get(format!("{url}/2010-04-01/Accounts/{account}/Messages/{sid}.json"))
+                .basic_auth(account, Some(token))
+                .send()
+                .await
+                .unwrap();
+            if resp.status() == 404 {
+                lost.push(sid);
+                continue;
+            }
+            if resp.json::<Value>().await.unwrap()["status"] != want {
+                still.push((sid, want));
+            }
+        }
+        pending = still;
+        if pending.is_empty() || std::time::Instant::now() > deadline {
+            return Settled { lost, unfinished: pending.into_iter().map(|(sid, _)| sid).collect() };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
