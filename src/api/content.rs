@@ -65,14 +65,23 @@ fn render(state: &SharedState, c: &Content) -> Value {
     })
 }
 
-/// POST /v1/Content (JSON, as Twilio's Content API takes it).
-async fn create(
-    State(state): State<SharedState>,
-    Authenticated(account): Authenticated,
-    body: Body,
-) -> ApiResult<Response> {
-    let bytes = axum::body::to_bytes(body, super::MAX_BODY_BYTES).await.map_err(super::form::body_error)?;
-    let req: CreateContent = serde_json::from_slice(&bytes).map_err(|e| {
+/// A create's JSON body, checked: what a template stores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTemplate {
+    /// `friendly_name` (empty when absent).
+    pub friendly_name: String,
+    /// `language`.
+    pub language: String,
+    /// `variables` (default values), as a JSON object of strings.
+    pub variables: String,
+    /// `types`, as a JSON object of supported types.
+    pub types: String,
+}
+
+/// Reads and checks the JSON body of `POST /v1/Content`: Twilio's 400 (21201 shape) for
+/// anything that is not a template of the supported types (also what the fuzz target drives).
+pub fn parse_create(bytes: &[u8]) -> Result<NewTemplate, TwilioError> {
+    let req: CreateContent = serde_json::from_slice(bytes).map_err(|e| {
         TwilioError::invalid_parameter(format!("The request body must be a JSON content template: {e}"))
     })?;
     let language =
@@ -83,27 +92,42 @@ async fn create(
         return Err(TwilioError::invalid_parameter(format!(
             "content type '{unknown}' is not supported here (supported: {})",
             SUPPORTED_TYPES.join(", ")
-        ))
-        .into());
+        )));
     }
     for (name, t) in &types {
         let body_ok = t.get("body").is_none_or(Value::is_string);
         let media_ok = t.get("media").is_none_or(|m| m.as_array().is_some_and(|a| a.iter().all(Value::is_string)));
         if !(t.is_object() && body_ok && media_ok) || (name == "twilio/media" && t.get("media").is_none()) {
-            return Err(TwilioError::invalid_parameter(format!("types.{name} is not a valid {name} template")).into());
+            return Err(TwilioError::invalid_parameter(format!("types.{name} is not a valid {name} template")));
         }
     }
     if req.variables.values().any(|v| !v.is_string()) {
-        return Err(TwilioError::invalid_parameter("variables must map names to strings").into());
+        return Err(TwilioError::invalid_parameter("variables must map names to strings"));
     }
-    let now = now_ms();
-    let content = Content {
-        sid: format!("HX{}", state.keys.next(now)),
-        account_sid: account.sid,
+    Ok(NewTemplate {
         friendly_name: req.friendly_name.unwrap_or_default(),
         language,
         variables: Value::Object(req.variables).to_string(),
         types: Value::Object(types).to_string(),
+    })
+}
+
+/// POST /v1/Content (JSON, as Twilio's Content API takes it).
+async fn create(
+    State(state): State<SharedState>,
+    Authenticated(account): Authenticated,
+    body: Body,
+) -> ApiResult<Response> {
+    let bytes = axum::body::to_bytes(body, super::MAX_BODY_BYTES).await.map_err(super::form::body_error)?;
+    let t = parse_create(&bytes)?;
+    let now = now_ms();
+    let content = Content {
+        sid: format!("HX{}", state.keys.next(now)),
+        account_sid: account.sid,
+        friendly_name: t.friendly_name,
+        language: t.language,
+        variables: t.variables,
+        types: t.types,
         date_created: now,
         date_updated: now,
     };
@@ -154,15 +178,52 @@ pub async fn render_message(
             TwilioError::bad_request(21656, "The ContentVariables parameter is invalid: it must be a JSON object")
         })?,
     };
-    let defaults = template::parse_variables(&content.variables).unwrap_or_default();
-    let types: Value = serde_json::from_str(&content.types).unwrap_or(Value::Null);
+    Ok(render_template(&content.types, &content.variables, &values))
+}
+
+/// A stored template's body and media with `values` (over its default `variables`) filled in.
+pub fn render_template(types: &str, variables: &str, values: &Variables) -> (String, Vec<String>) {
+    let defaults = template::parse_variables(variables).unwrap_or_default();
+    let types: Value = serde_json::from_str(types).unwrap_or(Value::Null);
     let chosen = types.get("twilio/media").or_else(|| types.get("twilio/text")).cloned().unwrap_or(Value::Null);
     let body =
-        chosen.get("body").and_then(Value::as_str).map(|b| template::render(b, &defaults, &values)).unwrap_or_default();
+        chosen.get("body").and_then(Value::as_str).map(|b| template::render(b, &defaults, values)).unwrap_or_default();
     let media = chosen
         .get("media")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(|m| template::render(m, &defaults, &values)).collect())
+        .map(|a| a.iter().filter_map(Value::as_str).map(|m| template::render(m, &defaults, values)).collect())
         .unwrap_or_default();
-    Ok((body, media))
+    (body, media)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_create_body_is_checked_and_its_template_renders_with_defaults_and_values() {
+        let body = br#"{"friendly_name":"otp","language":"en","variables":{"1":"friend"},
+            "types":{"twilio/text":{"body":"Hi {{1}}, code {{2}}"}}}"#;
+        let t = parse_create(body).unwrap();
+        assert_eq!((t.friendly_name.as_str(), t.language.as_str()), ("otp", "en"));
+        let values = template::parse_variables(r#"{"2":"1234"}"#).unwrap();
+        assert_eq!(render_template(&t.types, &t.variables, &values).0, "Hi friend, code 1234");
+    }
+
+    #[test]
+    fn bad_create_bodies_get_a_400_that_says_why() {
+        for (body, why) in [
+            (&br#"not json"#[..], "JSON"),
+            (br#"{"types":{"twilio/text":{"body":"x"}}}"#, "language"),
+            (br#"{"language":"en","types":{}}"#, "types"),
+            (br#"{"language":"en","types":{"twilio/card":{}}}"#, "not supported"),
+            (br#"{"language":"en","types":{"twilio/media":{"body":"x"}}}"#, "twilio/media"),
+            (br#"{"language":"en","types":{"twilio/text":{"body":1}}}"#, "twilio/text"),
+            (br#"{"language":"en","variables":{"1":2},"types":{"twilio/text":{"body":"x"}}}"#, "variables"),
+        ] {
+            let e = parse_create(body).unwrap_err();
+            assert_eq!(e.status, 400);
+            assert!(e.message.contains(why), "{}: {}", String::from_utf8_lossy(body), e.message);
+        }
+    }
 }

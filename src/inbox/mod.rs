@@ -6,7 +6,7 @@
 //! Content-Security-Policy (no inline script or style); maud escapes every value it renders.
 //! Assets are embedded and served under a path versioned by their content, cacheable forever.
 
-mod search;
+pub mod search;
 mod views;
 
 use crate::api::auth::Authenticated;

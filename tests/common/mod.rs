@@ -271,6 +271,9 @@ impl Receiver {
     }
 }
 
+/// Receives each line of a server's stderr.
+pub type LineSink = Box<dyn FnMut(&str) + Send>;
+
 /// Starts the real `switchboard serve` binary on an ephemeral port with `db` and `extra`
 /// arguments; returns it with its base URL (stdout is drained so it never blocks).
 pub fn spawn_binary(db: &std::path::Path, account: &str, extra: &[&str]) -> (std::process::Child, String) {
@@ -284,7 +287,7 @@ pub fn spawn_binary_with(
     account: &str,
     extra: &[&str],
     env: &[(&str, &str)],
-    on_stderr: Option<Box<dyn FnMut(&str) + Send>>,
+    on_stderr: Option<LineSink>,
 ) -> (std::process::Child, String) {
     let db = db.to_str().expect("UTF-8 database path");
     let mut args = vec!["--listen", "127.0.0.1:0", "--account", account, "--min-schedule-lead", "0"];
@@ -297,11 +300,7 @@ pub fn spawn_binary_with(
 /// Starts `switchboard serve` with exactly `args` and `env`; returns it with the base URL it
 /// printed. Stdout is drained by a thread so the server never blocks on a full pipe; stderr
 /// goes line by line to `on_stderr`, or is discarded.
-pub fn serve(
-    args: &[&str],
-    env: &[(&str, &str)],
-    on_stderr: Option<Box<dyn FnMut(&str) + Send>>,
-) -> (std::process::Child, String) {
+pub fn serve(args: &[&str], env: &[(&str, &str)], on_stderr: Option<LineSink>) -> (std::process::Child, String) {
     use std::io::BufRead;
     use std::process::Stdio;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
