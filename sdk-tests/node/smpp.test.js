@@ -168,6 +168,34 @@ describe("SMPP", { concurrency: true }, () => {
     });
   });
 
+  describe("routes by destination prefix", { concurrency: false }, () => {
+    test("each message leaves through the connector whose prefixes take it; unroutable ones fail", async () => {
+      const smsc = await startSmsc();
+      const account = randomAccount();
+      const uk = `smpp://test:secret@127.0.0.1:${smsc.port}?name=uk&to_prefixes=44`;
+      const us = `smpp://test:secret@127.0.0.1:${smsc.port}?name=us&to_prefixes=%2B1555,1500`;
+      const server = await startServer([account], { logName: "node-smpp-routes", extraArgs: ["--smpp", uk, "--smpp", us] });
+      try {
+        const client = makeClient(server.baseUrl, account);
+        await smsc.waitFor("two binds", (e) => e.command === "bind_transceiver" && e.ok, 2);
+        const toUk = await client.messages.create({ to: "+447911123410", from: SENDER, body: "to the UK" });
+        const toUs = await client.messages.create({ to: numberEndingIn("10"), from: SENDER, body: "to the US" });
+        const nowhere = await client.messages.create({ to: "+33612345610", from: SENDER, body: "no route" });
+        await waitForStatus(client, toUk.sid, "delivered", WAIT_MS);
+        await waitForStatus(client, toUs.sid, "delivered", WAIT_MS);
+        const failed = await waitForStatus(client, nowhere.sid, "failed", WAIT_MS);
+        assert.equal(failed.errorCode, 30008);
+        const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+        assert.match(text, /switchboard_smpp_submits_total\{connector="uk",result="ok"\} 1\n/);
+        assert.match(text, /switchboard_smpp_submits_total\{connector="us",result="ok"\} 1\n/);
+        assert.equal(smsc.lines.filter((e) => e.command === "submit_sm" && e.destination_addr === "33612345610").length, 0);
+      } finally {
+        await server.stop();
+        smsc.stop();
+      }
+    });
+  });
+
   describe("a receipt after a restart", { concurrency: false }, () => {
     test("finds its message by the stored carrier id", async () => {
       const smsc = await startSmsc();

@@ -42,8 +42,8 @@ function date(d) {
   return `${p(d.getUTCFullYear() % 100)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}`;
 }
 
-// Receipts go out on any bound session; with none (the link dropped) they wait for the next bind,
-// as a real SMSC keeps them.
+// Receipts go out on the session the message came in on, else on any bound one; with none (the
+// link dropped) they wait for the next bind, as a real SMSC keeps them.
 const waiting = [];
 function liveSession() {
   for (const s of sessions) if (s.socket.writable) return s;
@@ -53,8 +53,8 @@ function flushWaiting() {
   while (waiting.length && liveSession()) waiting.shift()(liveSession());
 }
 
-function receipt(_session, pdu, idInReceipt, stat, state, gsmError) {
-  const session = liveSession();
+function receipt(origin, pdu, idInReceipt, stat, state, gsmError) {
+  const session = origin && sessions.has(origin) && origin.socket.writable ? origin : liveSession();
   if (!session) return waiting.push((s) => receipt(s, pdu, idInReceipt, stat, state, gsmError));
   const now = date(new Date());
   const text = `id:${idInReceipt} sub:001 dlvrd:${stat === "DELIVRD" ? "001" : "000"} submit date:${now} done date:${now} stat:${stat} err:${String(gsmError || 0).padStart(3, "0")} text:`;

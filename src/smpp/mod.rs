@@ -652,8 +652,9 @@ impl Connector {
 }
 
 /// The carrier the dispatcher uses when connectors are configured: SMS and MMS (as text) go to
-/// the first connector that is bound when the message is sent (failover in configuration
-/// order), channel addresses stay with the simulator.
+/// the first connector whose routes (destination and sender prefixes, accounts) take the message
+/// and that is bound when it is sent (failover in configuration order); channel addresses stay
+/// with the simulator.
 pub struct Routing {
     /// The simulator: channels, and the rules the API manages.
     pub simulator: Arc<Simulator>,
@@ -664,11 +665,20 @@ pub struct Routing {
 #[async_trait]
 impl Carrier for Routing {
     async fn submit(&self, s: &Submission) -> Result<SubmitOutcome, CarrierUnavailable> {
-        // Failover, decided when the message is sent: the first connector that is bound now.
-        let bound = self.connectors.iter().find(|c| c.is_bound());
-        match bound.or(self.connectors.first()) {
-            Some(c) if !s.to.contains(':') => c.submit(s).await,
-            _ => self.simulator.submit(s).await,
+        if s.to.contains(':') || self.connectors.is_empty() {
+            return self.simulator.submit(s).await;
+        }
+        // The connectors whose routes take the message; failover among them is decided when
+        // the message is sent: the first one that is bound now.
+        let routed: Vec<Arc<Connector>> =
+            self.connectors.iter().filter(|c| c.settings.routes(&s.account_sid, &s.from, &s.to)).cloned().collect();
+        let chosen = routed.iter().find(|c| c.is_bound()).or(routed.first()).cloned();
+        match chosen {
+            Some(connector) => connector.submit(s).await,
+            None => {
+                tracing::warn!(key = %s.key, to = %s.to, "no smpp connector routes this message");
+                Ok(SubmitOutcome::Rejected { code: 30008 })
+            }
         }
     }
 

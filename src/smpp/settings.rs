@@ -76,6 +76,12 @@ pub struct SmppSettings {
     pub short_code_ton: u8,
     /// NPI of short-code addresses (default 0).
     pub short_code_npi: u8,
+    /// Only messages to these prefixes (digits, `+` optional); empty: any destination.
+    pub to_prefixes: Vec<String>,
+    /// Only messages from these sender prefixes; empty: any sender.
+    pub from_prefixes: Vec<String>,
+    /// Only these accounts' messages; empty: every account.
+    pub accounts: Vec<String>,
 }
 
 impl fmt::Debug for SmppSettings {
@@ -131,6 +137,9 @@ impl SmppSettings {
             "dlr_id" => self.dlr_id = DlrIdMode::parse(value)?,
             "short_code_ton" => self.short_code_ton = number(key, value)?,
             "short_code_npi" => self.short_code_npi = number(key, value)?,
+            "to_prefixes" => self.to_prefixes = list(value),
+            "from_prefixes" => self.from_prefixes = list(value),
+            "accounts" => self.accounts = list(value),
             _ => return Err(format!("unknown smpp setting {key:?}")),
         }
         if self.enquire_link_secs == 0 || self.response_timeout_secs == 0 || self.reconnect_max_secs == 0 {
@@ -177,6 +186,9 @@ impl SmppSettings {
             dlr_id: DlrIdMode::AsIs,
             short_code_ton: 3,
             short_code_npi: 0,
+            to_prefixes: Vec::new(),
+            from_prefixes: Vec::new(),
+            accounts: Vec::new(),
         };
         for (k, v) in url.query_pairs() {
             s.set(&k, &v)?;
@@ -207,8 +219,36 @@ impl SmppSettings {
             .append_pair("dlr_id", self.dlr_id.as_str())
             .append_pair("short_code_ton", &self.short_code_ton.to_string())
             .append_pair("short_code_npi", &self.short_code_npi.to_string());
+        for (key, values) in
+            [("to_prefixes", &self.to_prefixes), ("from_prefixes", &self.from_prefixes), ("accounts", &self.accounts)]
+        {
+            if !values.is_empty() {
+                q.append_pair(key, &values.join(","));
+            }
+        }
         url.push_str(&q.finish());
         url
+    }
+}
+
+/// A comma-separated list; a leading `+` is dropped (in a URL query `+` reads as a space).
+fn list(value: &str) -> Vec<String> {
+    value.split(',').map(|v| v.trim().trim_start_matches('+').to_string()).filter(|v| !v.is_empty()).collect()
+}
+
+/// Whether `address` starts with one of `prefixes` (compared without `+`); an empty list
+/// matches everything.
+fn starts_with_any(prefixes: &[String], address: &str) -> bool {
+    let bare = address.trim_start_matches('+');
+    prefixes.is_empty() || prefixes.iter().any(|p| bare.starts_with(p.as_str()))
+}
+
+impl SmppSettings {
+    /// Whether this connector carries a message of `account_sid` from `from` to `to`.
+    pub fn routes(&self, account_sid: &str, from: &str, to: &str) -> bool {
+        starts_with_any(&self.to_prefixes, to)
+            && starts_with_any(&self.from_prefixes, from)
+            && (self.accounts.is_empty() || self.accounts.iter().any(|a| a == account_sid))
     }
 }
 
@@ -251,6 +291,12 @@ impl<'de> Deserialize<'de> for SmppSettings {
         for (key, value) in rest {
             let text = match value {
                 serde_json::Value::String(t) => t,
+                // `to_prefixes = ["44", "33"]`
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+                    .collect::<Vec<_>>()
+                    .join(","),
                 other => other.to_string(),
             };
             s.set(&key, &text).map_err(serde::de::Error::custom)?;
@@ -289,6 +335,19 @@ mod tests {
     }
 
     #[test]
+    fn routes_match_destination_and_sender_prefixes_and_accounts() {
+        let s = SmppSettings::parse_url("smpp://a:b@h?to_prefixes=44,%2B33&accounts=AC1").unwrap();
+        assert_eq!(s.to_prefixes, ["44", "33"]);
+        assert!(s.routes("AC1", "+15005550006", "+447700900123"));
+        assert!(s.routes("AC1", "+15005550006", "+33612345678"));
+        assert!(!s.routes("AC1", "+15005550006", "+14155550100"), "another destination");
+        assert!(!s.routes("AC2", "+15005550006", "+447700900123"), "another account");
+        let any = SmppSettings::parse_url("smpp://a:b@h?from_prefixes=Brand").unwrap();
+        assert!(any.routes("AC9", "BrandX", "+14155550100") && !any.routes("AC9", "+1500", "+1415"));
+        assert_eq!(SmppSettings::parse_url(&s.to_url()).unwrap(), s);
+    }
+
+    #[test]
     fn bad_urls_are_explained() {
         for bad in [
             "http://id:pw@h",
@@ -312,8 +371,12 @@ mod tests {
         }
         let f: F = toml::from_str("smpp = [\"smpp://a:b@h1\"]\n").unwrap();
         assert_eq!(f.smpp[0].host, "h1");
-        let f: F = toml::from_str("[[smpp]]\nurl = \"smpp://a:secret@h2:1\"\nname = \"x\"\nwindow = 3\n").unwrap();
+        let f: F = toml::from_str(
+            "[[smpp]]\nurl = \"smpp://a:secret@h2:1\"\nname = \"x\"\nwindow = 3\nto_prefixes = [\"+44\", \"33\"]\n",
+        )
+        .unwrap();
         assert_eq!((f.smpp[0].name.as_str(), f.smpp[0].window, f.smpp[0].port), ("x", 3, 1));
+        assert_eq!(f.smpp[0].to_prefixes, ["44", "33"]);
         assert!(!format!("{:?}", f.smpp[0]).contains("secret"));
         assert!(toml::from_str::<F>("[[smpp]]\nurl = \"smpp://a:b@h\"\nwindow = \"many\"\n").is_err());
     }
