@@ -67,6 +67,20 @@ pub enum Command {
     /// Copy the database, consistently, while the server keeps serving (restore: start
     /// `serve --db` on the copy).
     Backup(BackupArgs),
+    /// Copy a SQLite installation into an empty PostgreSQL database (every table, verified),
+    /// then start `serve --db postgres://…` on it. Stop the server on the SQLite file first.
+    CopyDb(CopyDbArgs),
+}
+
+/// `switchboard copy-db`.
+#[derive(Debug, Args)]
+pub struct CopyDbArgs {
+    /// The SQLite database file to copy.
+    #[arg(long, value_name = "PATH")]
+    pub from: String,
+    /// The PostgreSQL database to fill (`postgres://…`; created tables, no rows).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
 }
 
 /// `switchboard backup`.

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use std::io::Write;
-use switchboard::config::{BackupArgs, Cli, Command, Config, EnvArgs, KeysCommand, RunArgs};
+use switchboard::config::{BackupArgs, Cli, Command, Config, CopyDbArgs, EnvArgs, KeysCommand, RunArgs};
 use switchboard::server;
 use tracing_subscriber::EnvFilter;
 
@@ -27,6 +27,7 @@ async fn main() -> std::process::ExitCode {
         },
         Command::Keys(cmd) => keys(cmd).await,
         Command::Backup(args) => backup(args),
+        Command::CopyDb(args) => copy_db(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -164,6 +165,52 @@ fn backup(args: BackupArgs) -> anyhow::Result<()> {
         report.messages,
         report.pages,
         started.elapsed().as_millis()
+    )?;
+    Ok(())
+}
+
+/// `switchboard copy-db`: SQLite to PostgreSQL, with progress (a line that updates itself on a
+/// terminal, a line per table otherwise) and the verified counts.
+async fn copy_db(args: CopyDbArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    use switchboard::store::postgres::copy;
+    if !switchboard::store::is_postgres_url(&args.to) {
+        anyhow::bail!("--to must be a postgres:// URL");
+    }
+    let terminal = std::io::stdout().is_terminal();
+    // Not on a terminal (a log): a line per table and one every 5 s within a large one.
+    let mut logged = std::time::Instant::now();
+    let report = copy::copy_sqlite_to_postgres(&args.from, &args.to, |table, p| {
+        let mut out = std::io::stdout().lock();
+        let line = format!(
+            "{table}: {}/{} rows copied, {:.0} rows/s, {:.0} s left",
+            p.done,
+            p.total,
+            p.rate(),
+            p.left().as_secs_f64()
+        );
+        if terminal {
+            let _ = write!(out, "\r  {line:<78}");
+        } else if p.table_done || logged.elapsed() >= std::time::Duration::from_secs(5) {
+            logged = std::time::Instant::now();
+            let _ = writeln!(out, "  {line}");
+        }
+        let _ = out.flush();
+    })
+    .await?;
+    let mut out = std::io::stdout().lock();
+    if terminal {
+        writeln!(out)?;
+    }
+    for (table, rows) in &report.tables {
+        writeln!(out, "  {table:<18} {rows:>10} rows (same count on both sides)")?;
+    }
+    writeln!(
+        out,
+        "Copied {} rows from {} in {} ms; counts verified. Start the server with --db on the PostgreSQL URL.",
+        report.rows,
+        args.from,
+        report.elapsed.as_millis()
     )?;
     Ok(())
 }

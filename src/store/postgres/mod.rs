@@ -1,11 +1,13 @@
 //! The PostgreSQL engine, for `--db postgres://…`: `engine.rs` (connecting, the pool, the writer
 //! task with its group commit, reads), `migrate.rs` (schema versions under an advisory lock),
-//! `tls.rs` (`sslmode`), `rows.rs` (row mapping), and one file of SQL per storage concern, each
+//! `tls.rs` (`sslmode`), `rows.rs` (row mapping), `copy.rs` (`switchboard copy-db` from SQLite),
+//! and one file of SQL per storage concern, each
 //! implementing that concern's trait. The schema mirrors SQLite's table for table.
 
 mod accounts;
 mod callbacks;
 mod content;
+pub mod copy;
 mod engine;
 mod feedback;
 mod links;
