@@ -154,6 +154,11 @@ run_suite "browser suite (inbox in chromium, playwright-core)" 300 \
 run_suite "schemathesis (Twilio OpenAPI, Messages paths)" 300 \
   bash "$SDK/schemathesis/run.sh"
 
+# Once more on PostgreSQL, shorter: the engine, not the API surface, is what differs.
+run_suite "schemathesis on PostgreSQL (Twilio OpenAPI, Messages paths, 30 s)" 300 \
+  env SWITCHBOARD_SDK_PG="${SWITCHBOARD_TEST_PG:-postgres://unset}" ST_MAX_TIME=30 \
+  ST_REPORT_DIR="$REPORTS/schemathesis-postgres" bash "$SDK/schemathesis/run.sh"
+
 run_suite "schemathesis (Twilio OpenAPI, Accounts, Keys, IAM v1 Keys, AuthTokens paths)" 300 \
   "$SDK/.venv/bin/python" "$SDK/schemathesis/run_accounts.py"
 

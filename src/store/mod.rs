@@ -226,7 +226,7 @@ pub fn is_postgres_url(db: &str) -> bool {
 /// [`open`] with options.
 pub async fn open_with(db: &str, options: OpenOptions) -> anyhow::Result<Arc<dyn Store>> {
     if is_postgres_url(db) {
-        return Ok(Arc::new(postgres::PgStore::open(db).await?));
+        return Ok(Arc::new(postgres::PgStore::open_with(db, options).await?));
     }
     let path = db.strip_prefix("sqlite://").unwrap_or(db);
     Ok(Arc::new(sqlite::SqliteStore::open_with(path, options).await?))

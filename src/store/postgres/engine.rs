@@ -13,16 +13,20 @@
 //! on its own runs inside a savepoint, so its failure undoes only itself; jobs that cannot fail
 //! on their own (a create: a duplicate key is detected with `ON CONFLICT DO NOTHING`) are run
 //! side by side without savepoints, their statements pipelined in one round trip.
+//!
+//! Load shedding, as on SQLite: an API request's first write (see [`crate::store::admission`])
+//! is refused with [`Overloaded`], unmade, when `max_write_queue` writes already wait or when it
+//! waited `max_write_wait` before the writer took it.
 
 use super::migrate;
-use crate::store::{MessageChange, MessageHub, StoreResult, Unavailable};
+use crate::store::{admission, MessageChange, MessageHub, OpenOptions, Overloaded, StoreResult, Unavailable};
 use anyhow::{anyhow, Context};
 use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
@@ -44,16 +48,38 @@ pub(super) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(super) type Arg = Box<dyn ToSql + Sync + Send>;
 
 type Reply = Box<dyn FnOnce(Result<(), Arc<anyhow::Error>>) + Send>;
-/// A write job: runs on the writer's connection inside the batch transaction (`None` when the
-/// batch failed before it ran), says whether it succeeded, and hands back the reply to send
-/// once the commit is known and the message changes to publish once committed.
-type JobFn = Box<dyn for<'a> FnOnce(Option<&'a Conn>) -> BoxFut<'a, (bool, Reply, Vec<MessageChange>)> + Send>;
+
+/// What a job is given.
+enum Input<'a> {
+    /// Run on the writer's connection, inside the batch transaction.
+    Run(&'a Conn),
+    /// Answer without running: the batch failed before its turn.
+    NotStarted,
+    /// Answer without running: it waited longer than `max_write_wait`.
+    Shed,
+}
+
+/// A write job: runs (or not, see [`Input`]), says whether it succeeded, and hands back the
+/// reply to send once the commit is known and the message changes to publish once committed.
+type JobFn = Box<dyn for<'a> FnOnce(Input<'a>) -> BoxFut<'a, (bool, Reply, Vec<MessageChange>)> + Send>;
 
 struct Job {
     run: JobFn,
     /// Runs inside its own savepoint (it may fail alone); otherwise pipelined beside the other
     /// plain jobs around it.
     savepoint: bool,
+    /// When it was queued.
+    at: Instant,
+    /// An API request's first write: it may be shed.
+    sheddable: bool,
+}
+
+/// Load shedding bounds and the queue they watch.
+struct Shedding {
+    /// Writes queued and not yet taken by the writer.
+    queued: AtomicUsize,
+    max_queue: Option<usize>,
+    max_wait: Option<Duration>,
 }
 
 /// PostgreSQL behind the store traits (one file of this folder per trait).
@@ -61,6 +87,7 @@ pub struct PgStore {
     pool: Pool,
     writer: mpsc::UnboundedSender<Job>,
     commits: Arc<AtomicU64>,
+    shedding: Arc<Shedding>,
     /// Where committed message changes are published (the event stream, the wait API).
     pub(super) hub: MessageHub,
 }
@@ -69,6 +96,12 @@ impl PgStore {
     /// Connects to the database of `url` (`postgres://user:pass@host:port/db?sslmode=…`),
     /// creating or migrating its schema first.
     pub async fn open(url: &str) -> anyhow::Result<Self> {
+        Self::open_with(url, OpenOptions::default()).await
+    }
+
+    /// [`Self::open`] with options (the load-shedding bounds; the SQLite test hooks do not
+    /// apply here).
+    pub async fn open_with(url: &str, options: OpenOptions) -> anyhow::Result<Self> {
         let (config, tls) = connect_config(url)?;
         let mut migrator = connect(&config, tls.clone()).await.context("connecting to PostgreSQL")?;
         migrate::migrate(&mut migrator).await.context("migrating the PostgreSQL schema")?;
@@ -86,8 +119,13 @@ impl PgStore {
         let (tx, rx) = mpsc::unbounded_channel();
         let commits = Arc::new(AtomicU64::new(0));
         let hub = MessageHub::default();
-        tokio::spawn(writer_loop(pool.clone(), rx, commits.clone(), hub.clone()));
-        Ok(Self { pool, writer: tx, commits, hub })
+        let shedding = Arc::new(Shedding {
+            queued: AtomicUsize::new(0),
+            max_queue: options.max_write_queue,
+            max_wait: options.max_write_wait,
+        });
+        tokio::spawn(writer_loop(pool.clone(), rx, commits.clone(), hub.clone(), shedding.clone()));
+        Ok(Self { pool, writer: tx, commits, shedding, hub })
     }
 
     /// How many transactions the writer has committed (group commit makes this far smaller
@@ -125,18 +163,27 @@ impl PgStore {
         T: Send + 'static,
         F: for<'a> FnOnce(&'a Conn) -> BoxFut<'a, anyhow::Result<(T, Vec<MessageChange>)>> + Send + 'static,
     {
+        let sheddable = admission::take_sheddable();
+        let queued = self.shedding.queued.load(Ordering::Relaxed);
+        if sheddable && self.shedding.max_queue.is_some_and(|max| queued >= max) {
+            crate::metrics::write_shed("queue");
+            return Err(anyhow::Error::new(Overloaded(format!("{queued} writes are waiting"))));
+        }
         let (tx, rx) = oneshot::channel::<StoreResult<T>>();
-        let run: JobFn = Box::new(move |conn: Option<&Conn>| {
+        let run: JobFn = Box::new(move |input: Input<'_>| {
             Box::pin(async move {
-                let (result, changes) = match conn {
-                    Some(c) => match f(c).await {
+                let (result, changes) = match input {
+                    Input::Run(c) => match f(c).await {
                         Ok((v, changes)) => (Ok(v), changes),
                         Err(e) => (Err(unavailable_or(e)), Vec::new()),
                     },
-                    None => (
+                    Input::NotStarted => (
                         Err(anyhow::Error::new(Unavailable("the transaction could not be started".into()))),
                         Vec::new(),
                     ),
+                    Input::Shed => {
+                        (Err(anyhow::Error::new(Overloaded("the write waited too long".into()))), Vec::new())
+                    }
                 };
                 let ok = result.is_ok();
                 let reply: Reply = Box::new(move |commit| {
@@ -153,7 +200,11 @@ impl PgStore {
                 (ok, reply, changes)
             }) as BoxFut<'_, (bool, Reply, Vec<MessageChange>)>
         });
-        self.writer.send(Job { run, savepoint }).map_err(|_| anyhow!("the PostgreSQL writer has stopped"))?;
+        self.shedding.queued.fetch_add(1, Ordering::Relaxed);
+        if self.writer.send(Job { run, savepoint, at: Instant::now(), sheddable }).is_err() {
+            self.shedding.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(anyhow!("the PostgreSQL writer has stopped"));
+        }
         rx.await.map_err(|_| anyhow!("the PostgreSQL writer dropped a job"))?
     }
 
@@ -304,23 +355,46 @@ fn unavailable_or(e: anyhow::Error) -> anyhow::Error {
 
 /// The group-commit loop; ends when every sender is dropped (the store is dropped), after
 /// committing what was queued.
-async fn writer_loop(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>, commits: Arc<AtomicU64>, hub: MessageHub) {
+async fn writer_loop(
+    pool: Pool,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    commits: Arc<AtomicU64>,
+    hub: MessageHub,
+    shedding: Arc<Shedding>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
     let mut changes: Vec<MessageChange> = Vec::new();
+    // Takes a job into the batch, or sheds it (answered with the batch's replies) when it
+    // waited too long.
+    async fn take(job: Job, shedding: &Shedding, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) {
+        shedding.queued.fetch_sub(1, Ordering::Relaxed);
+        if job.sheddable && shedding.max_wait.is_some_and(|max| job.at.elapsed() > max) {
+            crate::metrics::write_shed("wait");
+            replies.push((job.run)(Input::Shed).await.1);
+        } else {
+            batch.push(job);
+        }
+    }
     while let Some(first) = rx.recv().await {
-        batch.push(first);
+        take(first, &shedding, &mut batch, &mut replies).await;
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(job) => take(job, &shedding, &mut batch, &mut replies).await,
                 Err(_) => break,
             }
+        }
+        if batch.is_empty() {
+            for reply in replies.drain(..) {
+                reply(Ok(()));
+            }
+            continue;
         }
         let outcome = match pool.get().await {
             Ok(conn) => run_batch(&conn, &mut batch, &mut replies, &mut changes).await,
             Err(e) => {
                 for job in batch.drain(..) {
-                    replies.push((job.run)(None).await.1);
+                    replies.push((job.run)(Input::NotStarted).await.1);
                 }
                 Err(anyhow::Error::new(Unavailable(e.to_string())))
             }
@@ -357,7 +431,7 @@ async fn run_batch(
 ) -> anyhow::Result<()> {
     async fn fail_rest(jobs: impl Iterator<Item = Job>, replies: &mut Vec<Reply>) {
         for job in jobs {
-            replies.push((job.run)(None).await.1);
+            replies.push((job.run)(Input::NotStarted).await.1);
         }
     }
     // Transaction statements not yet sent; they go out ahead of the next job.
@@ -374,7 +448,7 @@ async fn run_batch(
             let ahead = std::mem::take(&mut pending);
             let (sent, done) = tokio::join!(
                 c.batch_execute(&ahead),
-                futures_util::future::join_all(group.into_iter().map(|j| (j.run)(Some(c))))
+                futures_util::future::join_all(group.into_iter().map(|j| (j.run)(Input::Run(c))))
             );
             let mut all_ok = true;
             for (ok, reply, job_changes) in done {
@@ -400,7 +474,7 @@ async fn run_batch(
             continue;
         }
         let ahead = if pending.is_empty() { "SAVEPOINT job".to_string() } else { format!("{pending}; SAVEPOINT job") };
-        let (sent, (ok, reply, job_changes)) = tokio::join!(c.batch_execute(&ahead), (job.run)(Some(c)));
+        let (sent, (ok, reply, job_changes)) = tokio::join!(c.batch_execute(&ahead), (job.run)(Input::Run(c)));
         replies.push(reply);
         if let Err(e) = sent {
             fail_rest(jobs, replies).await;
@@ -473,6 +547,32 @@ mod tests {
         store.insert_message(after).await.unwrap();
         let all = store.list_messages("AC1", &MessageFilter::default(), &Cursor::Start, 100).await.unwrap();
         assert_eq!(all.len(), 22);
+    }
+
+    #[tokio::test]
+    async fn an_api_requests_first_write_is_shed_unmade_when_the_queue_is_full_and_accepted_work_never() {
+        let Some(url) = testing::fresh_url().await else { return };
+        let options = OpenOptions { max_write_queue: Some(0), ..Default::default() };
+        let store = PgStore::open_with(&url, options).await.unwrap();
+        let m = outbound(&KeyGenerator::new(), "AC1", "+14155552671", 1_700_000_000_000);
+        let refused = admission::scope(store.insert_message(m.clone())).await.unwrap_err();
+        assert!(refused.downcast_ref::<Overloaded>().is_some(), "{refused:#}");
+        assert!(store.message("AC1", &m.sid).await.unwrap().is_none(), "a shed write is unmade");
+        // Outside a request (delivery, callbacks) nothing is shed.
+        store.insert_message(m.clone()).await.unwrap();
+        assert!(store.message("AC1", &m.sid).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_request_write_that_waited_longer_than_the_bound_is_shed_unmade() {
+        let Some(url) = testing::fresh_url().await else { return };
+        let options = OpenOptions { max_write_wait: Some(Duration::ZERO), ..Default::default() };
+        let store = PgStore::open_with(&url, options).await.unwrap();
+        let m = outbound(&KeyGenerator::new(), "AC1", "+14155552671", 1_700_000_000_000);
+        let refused = admission::scope(store.insert_message(m.clone())).await.unwrap_err();
+        assert!(refused.downcast_ref::<Overloaded>().is_some(), "{refused:#}");
+        assert!(store.message("AC1", &m.sid).await.unwrap().is_none());
+        store.insert_message(m).await.unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
