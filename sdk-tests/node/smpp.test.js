@@ -270,6 +270,12 @@ describe("SMPP", { concurrency: true }, () => {
       assert.equal((await client.messages(msg.sid).fetch()).status, "delivered");
     });
 
+    test("a receipt in TLVs only delivers the message, without RawDlrDoneDate", async () => {
+      const msg = await send(numberEndingIn("18"), "TLV receipt");
+      const done = await receiver.waitFor("delivered callback", (r) => r.params.MessageSid === msg.sid && r.params.MessageStatus === "delivered");
+      assert.equal(done.params.RawDlrDoneDate, undefined);
+    });
+
     test("submit errors and negative receipts map to Twilio's statuses and error codes", async () => {
       const cases = [
         ["01", "failed", 30005], // ESME_RINVDSTADR

@@ -22,6 +22,7 @@
 //   08  message id in hexadecimal in the response, decimal in the receipt (Vonage-style)
 //   09  the first time: the socket is dropped instead of answering (a lost link mid-window)
 //   16  never answered (no submit_sm_resp)
+//   18  receipt DELIVRD in TLVs only (no receipt text, so no done date)
 //   17  the receipt comes 3 s after the response
 //   anything else: receipt DELIVRD
 // Each segment of a concatenated message gets its own id and its own receipt.
@@ -63,7 +64,7 @@ function receipt(origin, pdu, idInReceipt, stat, state, gsmError) {
   session.deliver_sm({
     source_addr_ton: pdu.dest_addr_ton, source_addr_npi: pdu.dest_addr_npi, source_addr: pdu.destination_addr,
     dest_addr_ton: pdu.source_addr_ton, dest_addr_npi: pdu.source_addr_npi, destination_addr: pdu.source_addr,
-    esm_class: 0x04, data_coding: 1, short_message: Buffer.from(text, "latin1"), ...tlvs,
+    esm_class: 0x04, data_coding: 1, short_message: Buffer.from(String(pdu.destination_addr).endsWith("18") ? "" : text, "latin1"), ...tlvs,
   }, (resp) => log({ event: "pdu", command: resp.command, command_status: resp.command_status, of: "receipt", id: idInReceipt }));
   log({ event: "sent", command: "deliver_sm", kind: "receipt", id: idInReceipt, stat, to: pdu.destination_addr, done_date: now });
 }

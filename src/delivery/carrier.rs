@@ -50,8 +50,8 @@ pub enum CarrierEvent {
         carrier_id: String,
         /// `Ok` when delivered, else the Twilio error code.
         result: Result<(), u32>,
-        /// The receipt's done date, ms.
-        done_at_ms: i64,
+        /// The receipt's done date, ms (`RawDlrDoneDate`); `None` when the receipt has none.
+        done_at_ms: Option<i64>,
     },
     /// A read receipt (WhatsApp, RCS): the recipient opened a delivered message.
     Read {

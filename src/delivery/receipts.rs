@@ -79,7 +79,7 @@ pub(super) async fn on_carrier_event(inner: Arc<Inner>, event: CarrierEvent) {
             Some(m) if m.status.is_final() => break, // a duplicate receipt
             Some(m) if m.status == Status::Sent => {
                 let t = receipt_transition(&m, result, crate::clock::now_ms());
-                if transition(&inner, &m, t, Some(done_at_ms)).await {
+                if transition(&inner, &m, t, done_at_ms).await {
                     break;
                 }
             }

@@ -244,7 +244,7 @@ impl Simulator {
         let (events, delay) = (self.events.clone(), self.delays.receipt + extra);
         tokio::spawn(async move {
             Self::pause(delay).await;
-            let done_at_ms = crate::clock::now_ms();
+            let done_at_ms = Some(crate::clock::now_ms());
             let _ = events.send(CarrierEvent::Receipt { carrier_id: carrier_id.clone(), result, done_at_ms });
             if read {
                 Self::pause(delay).await;

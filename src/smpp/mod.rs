@@ -431,7 +431,8 @@ impl Connector {
         }
         let keys: Vec<String> =
             receipts::receipt_keys(self.settings.dlr_id, &r.id).iter().map(|k| self.key(k)).collect();
-        let done_at_ms = r.done_date.as_deref().and_then(receipts::done_date_ms).unwrap_or_else(crate::clock::now_ms);
+        // Only a done date the receipt carries is passed on (a TLV-only receipt has none).
+        let done_at_ms = r.done_date.as_deref().and_then(receipts::done_date_ms);
         // The receipt may overtake the handling of its submit_sm_resp: hold it a moment (only
         // while submissions are in flight; after a restart, receipts go straight on).
         let started = Instant::now();
@@ -462,8 +463,8 @@ impl Connector {
                 if let Err(code) = result {
                     g.failure.get_or_insert(code);
                 }
-                g.done_at_ms = Some(g.done_at_ms.map_or(done_at_ms, |d| d.max(done_at_ms)));
-                (g.pending == 0).then(|| (g.failure.map_or(Ok(()), Err), g.done_at_ms.unwrap_or(done_at_ms)))
+                g.done_at_ms = g.done_at_ms.max(done_at_ms);
+                (g.pending == 0).then(|| (g.failure.map_or(Ok(()), Err), g.done_at_ms))
             }
         };
         if let Some((result, done_at_ms)) = settled {
