@@ -215,3 +215,89 @@ async fn simulator_rules_are_added_counted_and_removed_from_the_inbox() {
     let (_, _, html) = page(&s, "/simulator").await;
     assert_eq!(html.matches("data-testid=\"rule-row\"").count(), 0);
 }
+
+/// A local media server: a PNG and an SVG (an image type that can carry script).
+async fn media_server() -> (String, Vec<u8>) {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::routing::get;
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend((0..500u32).map(|i| (i * 7 % 251) as u8));
+    let served = png.clone();
+    let svg = r#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#;
+    let app = axum::Router::new()
+        .route("/pic.png", get(move || async move { ([(CONTENT_TYPE, "image/png")], served.clone()) }))
+        .route("/pic.svg", get(move || async move { ([(CONTENT_TYPE, "image/svg+xml")], svg) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, png)
+}
+
+#[tokio::test]
+async fn the_message_page_previews_stored_images_from_our_own_urls_and_offers_other_media_as_downloads() {
+    let s = TestServer::start().await;
+    let (media, png) = media_server().await;
+    let form = serde_urlencode(&[
+        ("To", "+14155552671"),
+        ("From", "+14155550100"),
+        ("Body", "look"),
+        ("MediaUrl", &format!("{media}/pic.png")),
+        ("MediaUrl", &format!("{media}/pic.svg")),
+    ]);
+    let created: serde_json::Value = s
+        .http
+        .post(format!("{}{}", s.url, TestServer::messages_path(SID_A)))
+        .basic_auth(SID_A, Some(TOKEN_A))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sid = created["sid"].as_str().expect("created").to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let items = loop {
+        let (_, list) = s.get(&format!("/2010-04-01/Accounts/{SID_A}/Messages/{sid}/Media.json")).await;
+        let items = list["media_list"].as_array().cloned().unwrap_or_default();
+        if items.len() == 2 {
+            break items;
+        }
+        assert!(std::time::Instant::now() < deadline, "media never stored: {list}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let me =
+        |ct: &str| items.iter().find(|i| i["content_type"] == ct).and_then(|i| i["sid"].as_str()).unwrap().to_string();
+    let (png_sid, svg_sid) = (me("image/png"), me("image/svg+xml"));
+
+    let (status, headers, html) = page(&s, &format!("/messages/{sid}")).await;
+    assert_eq!(status, 200);
+    assert!(headers["content-security-policy"].to_str().unwrap().contains("img-src 'self'"));
+    let png_href = format!("/messages/{sid}/media/{png_sid}");
+    let svg_href = format!("/messages/{sid}/media/{svg_sid}");
+    assert!(html.contains(&format!(r#"<img src="{png_href}""#)), "the PNG is previewed from our own URL: {html}");
+    assert!(!html.contains(&format!(r#"<img src="{svg_href}""#)), "the SVG is not shown as an image");
+    assert!(html.contains(&format!(r#"<a href="{svg_href}" download"#)), "the SVG is a download");
+    assert!(!html.contains(&format!("src=\"{media}")), "nothing is loaded from the media's origin");
+
+    let (status, headers, _) = page(&s, &png_href).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "image/png");
+    assert_eq!(headers["content-security-policy"], "default-src 'none'; sandbox");
+    let bytes =
+        s.http.get(format!("{}{png_href}", s.url)).basic_auth(SID_A, Some(TOKEN_A)).send().await.unwrap().bytes().await;
+    assert_eq!(bytes.unwrap().to_vec(), png);
+    let (status, headers, _) = page(&s, &svg_href).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/octet-stream");
+    assert!(headers["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+
+    // Another account, or no credentials: nothing.
+    assert_eq!(page_as(&s, SID_B, TOKEN_B, &png_href).await.0, 404);
+    assert_eq!(s.http.get(format!("{}{png_href}", s.url)).send().await.unwrap().status(), 401);
+    assert_eq!(page(&s, &format!("/messages/{sid}/media/MEnot")).await.0, 404);
+}

@@ -53,6 +53,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/thread", get(views::thread))
         .route("/messages", get(views::messages))
         .route("/messages/{sid}", get(views::detail))
+        .route("/messages/{sid}/media/{media}", get(views::media))
         .route("/compose", get(views::compose).post(views::compose_send))
         .route("/simulator", get(views::simulator))
         .route("/simulator/rules", post(views::add_rule))
@@ -69,7 +70,8 @@ async fn guard(req: Request, next: Next) -> Response {
     }
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert("content-security-policy", HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    // A handler may have set a stricter policy (media: `sandbox`).
+    h.entry("content-security-policy").or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));

@@ -8,7 +8,7 @@ use crate::api::error::ApiResult;
 use crate::api::{form, render, SharedState};
 use crate::store::{Cursor, MessageFilter};
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use switchboard_domain::encoding::{self, Encoding};
@@ -243,6 +243,7 @@ pub async fn detail(
     let m = state.store.message(&auth.0.sid, &msid).await?.ok_or_else(not_found)?;
     let events = state.store.message_events(&auth.0.sid, &msid).await?.unwrap_or_default();
     let callbacks = state.store.message_callbacks(&auth.0.sid, &msid).await?.unwrap_or_default();
+    let media = state.store.list_media(&auth.0.sid, &m.sid, (None, None), &Cursor::Start, MEDIA_SHOWN).await?;
     let json = serde_json::to_value(render::message(&m, true)).unwrap_or_default();
     let raw = serde_json::to_string_pretty(&json).unwrap_or_default();
     let (ours, theirs) = pair(&m);
@@ -267,6 +268,28 @@ pub async fn detail(
         section aria-labelledby="h-body" {
             h2 #h-body { "Body and segments" }
             (segment_inspector(&m))
+        }
+        @if !media.is_empty() || !m.options.media_urls.is_empty() {
+            section #media aria-labelledby="h-media" {
+                h2 #h-media { "Media" }
+                @for item in &media {
+                    @let href = format!("/messages/{}/media/{}", m.sid, item.sid);
+                    @if previewable(&item.content_type) {
+                        figure.media {
+                            img src=(href) alt={ "Media " (item.sid) " (" (item.content_type) ")" } loading="lazy"
+                                data-testid="media-preview";
+                            figcaption { a href=(href) { (item.sid) } " · " (item.content_type) " · " (item.size) " bytes" }
+                        }
+                    } @else {
+                        p.media { a href=(href) download data-testid="media-link" { (item.sid) } " · "
+                            (item.content_type) " · " (item.size) " bytes (download; not previewed)" }
+                    }
+                }
+                @if media.is_empty() {
+                    p.empty { "Not stored (yet): the media URLs the message names:" }
+                    ul { @for u in &m.options.media_urls { li { a href=(u) rel="noreferrer noopener" data-testid="media-url" { (u) } } } }
+                }
+            }
         }
         section data-live="timeline" #timeline aria-labelledby="h-timeline" {
             h2 #h-timeline { "Status timeline" }
@@ -334,6 +357,44 @@ pub async fn detail(
         }
     };
     Ok(page(&auth, Tab::Messages, &m.sid, content))
+}
+
+/// Media items listed on a message's page (Twilio allows 10 per message).
+const MEDIA_SHOWN: usize = 10;
+
+/// Raster image types a browser shows in `<img>` and nothing else can run from: previewed.
+/// Everything else (SVG, which can hold script, audio, video, PDF, vCard) is a download.
+fn previewable(content_type: &str) -> bool {
+    matches!(content_type, "image/jpeg" | "image/jpg" | "image/png" | "image/gif" | "image/webp")
+}
+
+/// GET /messages/{sid}/media/{MediaSid}: the stored bytes of one media item of the signed-in
+/// account's message, for the preview. Images go out as themselves; anything else as an
+/// `application/octet-stream` attachment, so no stored file is ever rendered as a page of
+/// this origin; each answer forbids everything but being shown (`sandbox`).
+pub async fn media(
+    State(state): State<SharedState>,
+    auth: Authenticated,
+    Path((msid, me)): Path<(String, String)>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let not_found = || TwilioError::not_found(uri.path());
+    if !(sid::is_valid(&msid, "SM") || sid::is_valid(&msid, "MM")) || !sid::is_valid(&me, "ME") {
+        return Err(not_found().into());
+    }
+    let (item, bytes) = state.store.media_content(&auth.0.sid, &msid, &me).await?.ok_or_else(not_found)?;
+    let mut resp = bytes.into_response();
+    let h = resp.headers_mut();
+    if previewable(&item.content_type) {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_str(&item.content_type).map_err(|_| not_found())?);
+    } else {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        let disposition = format!("attachment; filename=\"{me}\"");
+        h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(|_| not_found())?);
+    }
+    h.insert("content-security-policy", HeaderValue::from_static("default-src 'none'; sandbox"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    Ok(resp)
 }
 
 /// The body, character by character: what forces UCS-2, extension characters, where segments
