@@ -207,6 +207,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         receipt_window: config.receipt_window,
         subaccount_limit: config.subaccount_limit,
         limits: crate::api::limits::Limits::new(config.request_limits.clone()),
+        sessions: crate::inbox::session::new_sessions(),
     });
     let drain = Drain::default();
     let router = api::router(state).layer(axum::middleware::from_fn_with_state(drain.clone(), refuse_while_draining));

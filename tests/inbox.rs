@@ -301,3 +301,232 @@ async fn the_message_page_previews_stored_images_from_our_own_urls_and_offers_ot
     assert_eq!(s.http.get(format!("{}{png_href}", s.url)).send().await.unwrap().status(), 401);
     assert_eq!(page(&s, &format!("/messages/{sid}/media/MEnot")).await.0, 404);
 }
+
+/// A client that keeps no cookies and follows no redirects: each test sends its cookies itself.
+fn bare() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// Signs in with the form; answers the response and the `sb_session=…` pair when one was set.
+async fn sign_in(s: &TestServer, user: &str, secret: &str) -> (reqwest::Response, Option<String>) {
+    let resp = bare()
+        .post(format!("{}/signin", s.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", s.url.clone())
+        .body(serde_urlencode(&[("user", user), ("secret", secret)]))
+        .send()
+        .await
+        .unwrap();
+    let pair = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("sb_session=") && !v.starts_with("sb_session=;"))
+        .map(|v| v.split(';').next().unwrap().to_string());
+    (resp, pair)
+}
+
+async fn get_with_cookie(s: &TestServer, cookie: &str, path: &str) -> (u16, String) {
+    let resp = bare().get(format!("{}{path}", s.url)).header("cookie", cookie).send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_signin_form_sets_a_strict_http_only_session_cookie_that_opens_every_inbox_page() {
+    let s = TestServer::start().await;
+    s.create("+14155552671", "hello from the form").await;
+    let form = bare().get(format!("{}/signin", s.url)).send().await.unwrap();
+    assert_eq!(form.status().as_u16(), 200);
+    let html = form.text().await.unwrap();
+    assert!(html.contains(r#"<label for="user">"#) && html.contains(r#"<label for="secret">"#), "{html}");
+
+    let (resp, cookie) = sign_in(&s, SID_A, TOKEN_A).await;
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(resp.headers()["location"], "/");
+    let set = resp.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect::<Vec<_>>();
+    let session = set.iter().find(|v| v.starts_with("sb_session=")).unwrap();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(session.contains(attr), "{session} lacks {attr}");
+    }
+    assert!(!session.contains("Secure"), "plain HTTP: no Secure attribute ({session})");
+    let cookie = cookie.unwrap();
+    assert_eq!(cookie.len(), "sb_session=".len() + 64, "a 256-bit random id");
+    for path in ["/", "/messages", "/compose", "/simulator", "/thread?ours=%2B14155550100&theirs=%2B14155552671"] {
+        let (status, html) = get_with_cookie(&s, &cookie, path).await;
+        assert_eq!(status, 200, "{path}: {html}");
+        assert!(html.contains("Sign out"), "{path}");
+    }
+    let (_, html) = get_with_cookie(&s, &cookie, "/messages").await;
+    assert!(html.contains("hello from the form"));
+    // The inbox's live stream answers with the cookie (headers only: the stream stays open).
+    let events = bare().get(format!("{}/events", s.url)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(events.status().as_u16(), 200);
+    assert!(events.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+}
+
+#[tokio::test]
+async fn the_session_cookie_never_authenticates_the_rest_api() {
+    let s = TestServer::start().await;
+    let (_, cookie) = sign_in(&s, SID_A, TOKEN_A).await;
+    let cookie = cookie.unwrap();
+    for path in [
+        TestServer::messages_path(SID_A),
+        format!("/2010-04-01/Accounts/{SID_A}.json"),
+        format!("/_switchboard/Accounts/{SID_A}/Stream"),
+    ] {
+        let resp = bare().get(format!("{}{path}", s.url)).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "{path}");
+    }
+    let resp = bare()
+        .post(format!("{}{}", s.url, TestServer::messages_path(SID_A)))
+        .header("cookie", &cookie)
+        .header("origin", s.url.clone())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencode(&[("To", "+14155552671"), ("From", "+14155550100"), ("Body", "x")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn wrong_credentials_get_the_form_again_and_no_cookie() {
+    let s = TestServer::start().await;
+    for (user, secret) in [(SID_A, "wrong"), (SID_B, TOKEN_A), ("AC00000000000000000000000000000000", "x"), ("", "")] {
+        let (resp, cookie) = sign_in(&s, user, secret).await;
+        assert_eq!(resp.status().as_u16(), 401, "{user}");
+        assert!(cookie.is_none(), "{user}");
+        assert!(resp.text().await.unwrap().contains("not valid"));
+    }
+    // A made-up session id opens nothing; a browser without credentials gets the form.
+    let resp = bare()
+        .get(format!("{}/messages", s.url))
+        .header("cookie", format!("sb_session={}", "0".repeat(64)))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    assert!(resp.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    assert!(resp.text().await.unwrap().contains(r#"action="/signin""#));
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session() {
+    let s = TestServer::start().await;
+    let (_, cookie) = sign_in(&s, SID_A, TOKEN_A).await;
+    let cookie = cookie.unwrap();
+    let out = bare()
+        .post(format!("{}/signout", s.url))
+        .header("cookie", &cookie)
+        .header("origin", s.url.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status().as_u16(), 303);
+    let cleared = out.headers().get_all("set-cookie").iter().any(|v| {
+        let v = v.to_str().unwrap();
+        v.starts_with("sb_session=;") && v.contains("Max-Age=0")
+    });
+    assert!(cleared, "the cookie is cleared");
+    let (status, _) = get_with_cookie(&s, &cookie, "/").await;
+    assert_eq!(status, 401, "the old cookie no longer works");
+}
+
+#[tokio::test]
+async fn a_cookie_authenticated_post_from_another_origin_or_none_is_refused() {
+    let s = TestServer::start().await;
+    let (_, cookie) = sign_in(&s, SID_A, TOKEN_A).await;
+    let cookie = cookie.unwrap();
+    let rule = [("To", "+1555*"), ("Outcome", "failed"), ("ErrorCode", "30003")];
+    let post = |origin: Option<&'static str>, referer: Option<String>| {
+        let mut req = bare()
+            .post(format!("{}/simulator/rules", s.url))
+            .header("cookie", cookie.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencode(&rule));
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        if let Some(r) = referer {
+            req = req.header("referer", r);
+        }
+        req.send()
+    };
+    assert_eq!(post(Some("http://evil.example"), None).await.unwrap().status().as_u16(), 403);
+    assert_eq!(post(None, None).await.unwrap().status().as_u16(), 403, "no proof of origin");
+    assert_eq!(post(None, Some("http://evil.example/".into())).await.unwrap().status().as_u16(), 403);
+    let (_, html) = get_with_cookie(&s, &cookie, "/simulator").await;
+    assert!(!html.contains("30003"), "no rule was added: {html}");
+    let ok = post(None, Some(format!("{}/simulator", s.url))).await.unwrap();
+    assert_eq!(ok.status().as_u16(), 303, "a same-origin Referer is proof");
+    let (_, html) = get_with_cookie(&s, &cookie, "/simulator").await;
+    assert!(html.contains("30003"), "the rule was added");
+}
+
+#[tokio::test]
+async fn a_parent_switches_to_its_subaccount_and_a_subaccount_never_reaches_the_parent() {
+    let s = TestServer::start().await;
+    let (code, sub) = s.post("/2010-04-01/Accounts.json", &[("FriendlyName", "tenant")]).await;
+    assert_eq!(code, 201, "{sub}");
+    let (sub_sid, sub_token) =
+        (sub["sid"].as_str().unwrap().to_string(), sub["auth_token"].as_str().unwrap().to_string());
+    s.create("+14155552671", "parent secret").await;
+    let (code, m) = s
+        .post_as(
+            &sub_sid,
+            &sub_token,
+            &TestServer::messages_path(&sub_sid),
+            &[("To", "+14155552672"), ("From", "+14155550101"), ("Body", "child note")],
+        )
+        .await;
+    assert_eq!(code, 201, "{m}");
+
+    let (_, parent) = sign_in(&s, SID_A, TOKEN_A).await;
+    let parent = parent.unwrap();
+    let (_, html) = get_with_cookie(&s, &parent, "/messages").await;
+    assert!(html.contains("data-testid=\"account-switch\"") && html.contains(&sub_sid), "a switcher: {html}");
+    assert!(html.contains("parent secret") && !html.contains("child note"));
+    let url = s.url.clone();
+    let switch = |cookie: String, to: String| {
+        let url = url.clone();
+        async move {
+            bare()
+                .post(format!("{url}/account"))
+                .header("cookie", cookie)
+                .header("origin", url.clone())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(serde_urlencode(&[("account", &to)]))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let resp = switch(parent.clone(), sub_sid.clone()).await;
+    assert_eq!(resp.status().as_u16(), 303);
+    let picked = resp.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let both = format!("{parent}; {picked}");
+    let (_, html) = get_with_cookie(&s, &both, "/messages").await;
+    assert!(html.contains("child note") && !html.contains("parent secret"), "the subaccount's inbox: {html}");
+    assert_eq!(switch(parent.clone(), SID_B.into()).await.status().as_u16(), 404, "another main account");
+
+    // The subaccount, signed in, cannot pick its parent, nor see it with a forged cookie.
+    let (_, child) = sign_in(&s, &sub_sid, &sub_token).await;
+    let child = child.unwrap();
+    assert_eq!(switch(child.clone(), SID_A.into()).await.status().as_u16(), 404);
+    let forged = format!("{child}; sb_inbox_account={SID_A}");
+    let (status, html) = get_with_cookie(&s, &forged, "/messages").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("child note") && !html.contains("parent secret"), "{html}");
+    assert!(!html.contains("account-switch"), "a subaccount has nothing to switch to");
+    // Basic sign-in keeps working for the parent, and the same switch applies.
+    let resp = bare()
+        .get(format!("{}/messages", s.url))
+        .basic_auth(SID_A, Some(TOKEN_A))
+        .header("cookie", picked)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.text().await.unwrap().contains("child note"));
+}

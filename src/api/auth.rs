@@ -105,9 +105,7 @@ impl FromRequestParts<SharedState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
-        let (user, pass) = basic_credentials(&parts.headers).ok_or_else(TwilioError::authenticate)?;
-        let principal = super::limits::authenticate(parts, state, authenticate(state, &user, &pass)).await?;
-        super::limits::admit(parts, state, &principal.account.sid)?;
+        let principal = basic_principal(parts, state).await?;
         if !principal.is_full() {
             return Err(TwilioError::authenticate().into());
         }
@@ -119,15 +117,40 @@ impl FromRequestParts<SharedState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
-        let (user, pass) = basic_credentials(&parts.headers).ok_or_else(TwilioError::authenticate)?;
-        let principal = super::limits::authenticate(parts, state, authenticate(state, &user, &pass)).await?;
-        super::limits::admit(parts, state, &principal.account.sid)?;
+        let principal = basic_principal(parts, state).await?;
         // A path whose parameters cannot be decoded names no resource of this account.
         let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError(TwilioError::not_found(parts.uri.path())))?;
-        let path_account = params.iter().find(|(k, _)| *k == "account").map(|(_, v)| v);
-        let target = match path_account {
+        let path_account = params.iter().find(|(k, _)| *k == "account").map(|(_, v)| v.to_string());
+        authorize(parts, state, &principal, path_account.as_deref()).await
+    }
+}
+
+/// The caller of a request by its HTTP Basic credentials, under the address lockout and the
+/// account's rate and concurrency limits (the one path every credential check takes).
+pub async fn basic_principal(parts: &Parts, state: &SharedState) -> ApiResult<Principal> {
+    let (user, pass) = basic_credentials(&parts.headers).ok_or_else(TwilioError::authenticate)?;
+    let principal = super::limits::authenticate(parts, state, authenticate(state, &user, &pass)).await?;
+    super::limits::admit(parts, state, &principal.account.sid)?;
+    Ok(principal)
+}
+
+/// True when the request carries an `Authorization` header (of any scheme).
+pub fn has_authorization(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::AUTHORIZATION)
+}
+
+/// Authorizes `principal` on `account` (its own when `None`): the reach rule of [`Principal::reach`],
+/// a restricted key's policy, and no creation by an inactive account.
+pub async fn authorize(
+    parts: &Parts,
+    state: &SharedState,
+    principal: &Principal,
+    account: Option<&str>,
+) -> ApiResult<Authenticated> {
+    {
+        let target = match account {
             None => principal.account.clone(),
             Some(sid) => principal.reach(state, sid, parts.uri.path(), false).await?,
         };

@@ -71,6 +71,8 @@ pub struct AppState {
     pub subaccount_limit: usize,
     /// Per-account rate and concurrency limits, per-address authentication lockout.
     pub limits: Arc<limits::Limits>,
+    /// The inbox's signed-in sessions (in memory).
+    pub sessions: Arc<crate::inbox::session::Sessions>,
 }
 
 /// Shared state handle.

@@ -1,15 +1,16 @@
 //! The web inbox at `/`: server-rendered pages (maud, compiled in) over the same store and
 //! credentials as the API, plus one small ES module that keeps them live from the event stream.
 //!
-//! Every page and form is authenticated by the API's [`Authenticated`] extractor (HTTP Basic:
-//! the browser prompts once and reuses the credentials, EventSource included). Pages send a strict
+//! Every page, form and the inbox's event stream (`/events`) is authenticated by [`session::Viewer`]:
+//! HTTP Basic exactly as the API checks it, or the session cookie of the sign-in form (which
+//! authenticates nothing outside these routes). A parent account may switch to its subaccounts. Pages send a strict
 //! Content-Security-Policy (no inline script or style); maud escapes every value it renders.
 //! Assets are embedded and served under a path versioned by their content, cacheable forever.
 
 pub mod search;
+pub mod session;
 mod views;
 
-use crate::api::auth::Authenticated;
 use crate::api::SharedState;
 use axum::extract::{Path, Request};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -18,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup, DOCTYPE};
+use session::Viewer;
 use std::sync::OnceLock;
 
 const APP_JS: &[u8] = include_bytes!("assets/app.js");
@@ -58,15 +60,24 @@ pub fn routes() -> Router<SharedState> {
         .route("/simulator", get(views::simulator))
         .route("/simulator/rules", post(views::add_rule))
         .route("/simulator/rules/{n}/delete", post(views::remove_rule))
+        .route("/events", get(views::events))
+        .route("/signin", get(session::signin_form).post(session::signin))
+        .route("/signout", post(session::signout))
+        .route("/account", post(session::switch))
         .route("/static/{version}/{file}", get(asset))
         .layer(axum::middleware::from_fn(guard))
 }
 
 /// Security headers on every inbox response, and no cross-site form posts: browsers send the
-/// cached Basic credentials with any request, so a POST must come from our own pages.
+/// cached Basic credentials with any request, so a POST must come from our own pages. A POST
+/// the session cookie authenticates must prove its origin (`Sec-Fetch-Site`, `Origin` or
+/// `Referer`), on top of the cookie's `SameSite=Strict`.
 async fn guard(req: Request, next: Next) -> Response {
-    if req.method() != Method::GET && req.method() != Method::HEAD && !same_origin(req.headers()) {
-        return (StatusCode::FORBIDDEN, "cross-site form posts are refused").into_response();
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let h = req.headers();
+        if !same_origin(h) || (session::cookie_authenticated(h) && !session::proven_same_origin(h)) {
+            return (StatusCode::FORBIDDEN, "cross-site form posts are refused").into_response();
+        }
     }
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
@@ -117,7 +128,7 @@ enum Tab {
 }
 
 /// The page shell: navigation, live-connection indicator, content.
-fn page(account: &Authenticated, tab: Tab, title: &str, content: Markup) -> Response {
+fn page(account: &Viewer, tab: Tab, title: &str, content: Markup) -> Response {
     let assets = assets_path();
     let nav = [
         (Tab::Conversations, "/", "Conversations"),
@@ -146,7 +157,24 @@ fn page(account: &Authenticated, tab: Tab, title: &str, content: Markup) -> Resp
                         }
                     }
                     span.live #live role="status" aria-live="polite" data-testid="live-status" { "offline" }
-                    span.account title="Signed in as" { (account.0.sid) }
+                    @if account.choices.len() > 1 {
+                        form.switch method="post" action="/account" {
+                            label for="account-switch" { "Account" }
+                            select #account-switch name="account" data-testid="account-switch" {
+                                @for sid in &account.choices {
+                                    option value=(sid) selected[*sid == account.0.sid] {
+                                        (sid) @if *sid == account.own { " (own)" }
+                                    }
+                                }
+                            }
+                            button type="submit" { "Switch" }
+                        }
+                    } @else {
+                        span.account title="Signed in as" { (account.0.sid) }
+                    }
+                    @if account.by_cookie {
+                        form.signout method="post" action="/signout" { button type="submit" { "Sign out" } }
+                    }
                 }
                 main #main tabindex="-1" { (content) }
                 footer.keys { "Keys: " kbd { "j" } "/" kbd { "k" } " move · " kbd { "Enter" } " open · "

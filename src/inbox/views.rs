@@ -2,8 +2,8 @@
 //! detail, Compose as handset, Simulator rules. Regions marked `data-live` are re-rendered by
 //! `app.js` when the event stream reports a change.
 
+use super::session::Viewer;
 use super::{page, search, Tab};
-use crate::api::auth::Authenticated;
 use crate::api::error::ApiResult;
 use crate::api::{form, render, SharedState};
 use crate::store::{Cursor, MessageFilter};
@@ -61,7 +61,7 @@ fn status_badge(m: &Message) -> Markup {
 }
 
 /// GET /: one row per pair of addresses among the newest messages, newest thread first.
-pub async fn conversations(State(state): State<SharedState>, auth: Authenticated) -> ApiResult<Response> {
+pub async fn conversations(State(state): State<SharedState>, auth: Viewer) -> ApiResult<Response> {
     let rows = state.store.list_messages(&auth.0.sid, &MessageFilter::default(), &Cursor::Start, THREAD_SCAN).await?;
     let mut threads: Vec<((String, String), &Message, usize)> = Vec::new();
     for m in &rows {
@@ -105,7 +105,7 @@ fn snippet(body: &str, n: usize) -> String {
 
 /// GET /thread?ours=…&theirs=…: the messages between two addresses as bubbles, and a composer
 /// that texts `ours` as the handset `theirs`.
-pub async fn thread(State(state): State<SharedState>, auth: Authenticated, uri: Uri) -> ApiResult<Response> {
+pub async fn thread(State(state): State<SharedState>, auth: Viewer, uri: Uri) -> ApiResult<Response> {
     let q = query_of(&uri);
     let (ours, theirs) = (param(&q, "ours").to_string(), param(&q, "theirs").to_string());
     if ours.is_empty() || theirs.is_empty() {
@@ -153,7 +153,7 @@ pub async fn thread(State(state): State<SharedState>, auth: Authenticated, uri: 
 }
 
 /// GET /messages?q=…: newest first, 50 a page, keyset pages (`older=`/`newer=` a message key).
-pub async fn messages(State(state): State<SharedState>, auth: Authenticated, uri: Uri) -> ApiResult<Response> {
+pub async fn messages(State(state): State<SharedState>, auth: Viewer, uri: Uri) -> ApiResult<Response> {
     let q = query_of(&uri);
     let query = param(&q, "q").to_string();
     let parsed = search::parse(&query);
@@ -232,7 +232,7 @@ pub async fn messages(State(state): State<SharedState>, auth: Authenticated, uri
 /// GET /messages/{sid}: everything about one message.
 pub async fn detail(
     State(state): State<SharedState>,
-    auth: Authenticated,
+    auth: Viewer,
     Path(msid): Path<String>,
     uri: Uri,
 ) -> ApiResult<Response> {
@@ -374,7 +374,7 @@ fn previewable(content_type: &str) -> bool {
 /// this origin; each answer forbids everything but being shown (`sandbox`).
 pub async fn media(
     State(state): State<SharedState>,
-    auth: Authenticated,
+    auth: Viewer,
     Path((msid, me)): Path<(String, String)>,
     uri: Uri,
 ) -> ApiResult<Response> {
@@ -432,14 +432,14 @@ fn segment_inspector(m: &Message) -> Markup {
 }
 
 /// GET /compose: text one of the account's numbers as a handset.
-pub async fn compose(State(state): State<SharedState>, auth: Authenticated, uri: Uri) -> ApiResult<Response> {
+pub async fn compose(State(state): State<SharedState>, auth: Viewer, uri: Uri) -> ApiResult<Response> {
     let q = query_of(&uri);
     Ok(compose_page(&state, &auth, param(&q, "From"), param(&q, "To"), "", None).await?.into_response())
 }
 
 async fn compose_page(
     state: &SharedState,
-    auth: &Authenticated,
+    auth: &Viewer,
     from: &str,
     to: &str,
     body: &str,
@@ -480,7 +480,7 @@ async fn compose_page(
 /// its thread.
 pub async fn compose_send(
     State(state): State<SharedState>,
-    auth: Authenticated,
+    auth: Viewer,
     body: axum::body::Body,
 ) -> ApiResult<Response> {
     let pairs = form::read_form(body).await?;
@@ -527,11 +527,11 @@ pub async fn compose_send(
 }
 
 /// GET /simulator: the fault-injection rules that apply to the account, with their match counts.
-pub async fn simulator(State(state): State<SharedState>, auth: Authenticated) -> ApiResult<Response> {
+pub async fn simulator(State(state): State<SharedState>, auth: Viewer) -> ApiResult<Response> {
     Ok(simulator_page(&state, &auth, None))
 }
 
-fn simulator_page(state: &SharedState, auth: &Authenticated, error: Option<String>) -> Response {
+fn simulator_page(state: &SharedState, auth: &Viewer, error: Option<String>) -> Response {
     let rules = state.simulator.rules_with_hits(&auth.0.sid);
     let content = html! {
         h1 { "Simulator rules" }
@@ -575,11 +575,7 @@ fn simulator_page(state: &SharedState, auth: &Authenticated, error: Option<Strin
 }
 
 /// POST /simulator/rules: adds a rule (the form of `Simulator/Rules.json`).
-pub async fn add_rule(
-    State(state): State<SharedState>,
-    auth: Authenticated,
-    body: axum::body::Body,
-) -> ApiResult<Response> {
+pub async fn add_rule(State(state): State<SharedState>, auth: Viewer, body: axum::body::Body) -> ApiResult<Response> {
     let pairs = form::read_form(body).await?;
     match crate::api::switchboard::rule_from_form(&auth.0.sid, &pairs) {
         Ok(rule) => {
@@ -591,15 +587,22 @@ pub async fn add_rule(
 }
 
 /// POST /simulator/rules/{n}/delete: removes the account's n-th rule.
-pub async fn remove_rule(
-    State(state): State<SharedState>,
-    auth: Authenticated,
-    Path(n): Path<usize>,
-) -> ApiResult<Response> {
+pub async fn remove_rule(State(state): State<SharedState>, auth: Viewer, Path(n): Path<usize>) -> ApiResult<Response> {
     if state.simulator.remove_rule(&auth.0.sid, n) {
         Ok(Redirect::to("/simulator").into_response())
     } else {
         Ok((StatusCode::NOT_FOUND, simulator_page(&state, &auth, Some("No such rule of this account.".into())))
             .into_response())
     }
+}
+
+/// GET /events: the API's event stream of the viewed account, for the inbox's live updates
+/// (here, so the session cookie reaches it without ever reaching the API's own routes).
+pub async fn events(
+    State(state): State<SharedState>,
+    auth: Viewer,
+    headers: axum::http::HeaderMap,
+    uri: Uri,
+) -> ApiResult<Response> {
+    crate::api::stream::stream(State(state), auth.auth, headers, uri).await
 }

@@ -44,7 +44,7 @@ function schedule() {
 // missed; after a `resync` the server closes the stream and the reconnect replays from the store.
 function connect() {
   if (!account) return;
-  const es = new EventSource(`/_switchboard/Accounts/${encodeURIComponent(account)}/Stream`);
+  const es = new EventSource("/events");
   es.addEventListener("open", () => {
     status.textContent = "live";
     status.classList.add("on");
