@@ -530,3 +530,33 @@ async fn a_parent_switches_to_its_subaccount_and_a_subaccount_never_reaches_the_
         .unwrap();
     assert!(resp.text().await.unwrap().contains("child note"));
 }
+
+#[tokio::test]
+async fn the_signin_form_falls_under_the_same_address_lockout_as_http_basic() {
+    let s = TestServer::start_with(|c| c.request_limits.auth_failures = Some(3)).await;
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        statuses.push(sign_in(&s, SID_A, &format!("guess{i}")).await.0.status().as_u16());
+    }
+    assert_eq!(statuses, [401; 3]);
+    // Locked out: even the right token makes no session, by form or by Basic.
+    let (resp, cookie) = sign_in(&s, SID_A, TOKEN_A).await;
+    assert_eq!(resp.status().as_u16(), 429);
+    assert!(cookie.is_none());
+    let (status, _, _) = page(&s, "/").await;
+    assert_eq!(status, 429);
+}
+
+#[tokio::test]
+async fn a_rotated_auth_token_ends_the_sessions_signed_in_with_it() {
+    let s = TestServer::start().await;
+    let (_, cookie) = sign_in(&s, SID_A, TOKEN_A).await;
+    let cookie = cookie.unwrap();
+    assert_eq!(get_with_cookie(&s, &cookie, "/").await.0, 200);
+    let (code, body) = s.post("/v1/AuthTokens/Secondary", &[]).await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(get_with_cookie(&s, &cookie, "/").await.0, 200, "the signed-in token is still valid");
+    let (code, body) = s.post("/v1/AuthTokens/Promote", &[]).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(get_with_cookie(&s, &cookie, "/").await.0, 401, "the old primary no longer holds a session");
+}
