@@ -196,6 +196,49 @@ describe("SMPP", { concurrency: true }, () => {
     });
   });
 
+  describe("an SMPP connector under load", { concurrency: false }, () => {
+    // Issue 16: with the window full, receipts must still be read and answered, or both sides
+    // stop reading (the SMSC blocks writing receipts, we block writing submits).
+    test("300 messages through a window of 64 are all delivered within 60 s", async () => {
+      const smsc = await startSmsc();
+      const receiver = await startReceiver();
+      const account = randomAccount();
+      const url = `smpp://test:secret@127.0.0.1:${smsc.port}?name=load&dlr_id=auto&window=64`;
+      const server = await startServer([account], { logName: "node-smpp-load", extraArgs: ["--smpp", url] });
+      try {
+        const client = makeClient(server.baseUrl, account);
+        await smsc.waitFor("bind_transceiver", (e) => e.command === "bind_transceiver" && e.ok);
+        const total = 300;
+        const started = Date.now();
+        const sids = new Set();
+        for (let i = 0; i < total; i += 50) {
+          const batch = await Promise.all(
+            Array.from({ length: Math.min(50, total - i) }, () =>
+              client.messages.create({ to: numberEndingIn("10"), from: SENDER, body: "load test", statusCallback: `${receiver.base}/status` }),
+            ),
+          );
+          for (const m of batch) sids.add(m.sid);
+        }
+        const delivered = new Set();
+        const deadline = started + 60000;
+        while (delivered.size < total && Date.now() < deadline) {
+          for (const r of receiver.received) {
+            if (r.params.MessageStatus === "delivered" && sids.has(r.params.MessageSid)) delivered.add(r.params.MessageSid);
+          }
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const submits = smsc.lines.filter((e) => e.command === "submit_sm").length;
+        const acks = smsc.lines.filter((e) => e.command === "deliver_sm_resp").length;
+        const receipts = smsc.lines.filter((e) => e.kind === "receipt").length;
+        assert.equal(delivered.size, total, `delivered ${delivered.size}/${total}; SMSC saw ${submits} submit_sm, sent ${receipts} receipts, got ${acks} deliver_sm_resp`);
+      } finally {
+        await server.stop();
+        await receiver.close();
+        smsc.stop();
+      }
+    });
+  });
+
   describe("a receipt after a restart", { concurrency: false }, () => {
     test("finds its message by the stored carrier id", async () => {
       const smsc = await startSmsc();
