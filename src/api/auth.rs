@@ -149,32 +149,30 @@ pub async fn authorize(
     principal: &Principal,
     account: Option<&str>,
 ) -> ApiResult<Authenticated> {
-    {
-        let target = match account {
-            None => principal.account.clone(),
-            Some(sid) => principal.reach(state, sid, parts.uri.path(), false).await?,
-        };
-        let route = parts.extensions.get::<MatchedPath>().map_or("", |p| p.as_str());
-        if let Credential::Key(key) = &principal.credential {
-            if key.key_type == KeyType::Restricted && !policy_allows(key, &parts.method, route) {
-                return Err(TwilioError::new(
-                    70051,
-                    403,
-                    "Authorization Failed: the API key's policy does not allow this request",
-                )
-                .into());
-            }
-        }
-        if is_create(&parts.method, route) && !may_create(state, &target).await? {
+    let target = match account {
+        None => principal.account.clone(),
+        Some(sid) => principal.reach(state, sid, parts.uri.path(), false).await?,
+    };
+    let route = parts.extensions.get::<MatchedPath>().map_or("", |p| p.as_str());
+    if let Credential::Key(key) = &principal.credential {
+        if key.key_type == KeyType::Restricted && !policy_allows(key, &parts.method, route) {
             return Err(TwilioError::new(
-                20403,
+                70051,
                 403,
-                format!("The account {} is not active: it lacks permission to access the Twilio API", target.sid),
+                "Authorization Failed: the API key's policy does not allow this request",
             )
             .into());
         }
-        Ok(Authenticated(target.account()))
     }
+    if is_create(&parts.method, route) && !may_create(state, &target).await? {
+        return Err(TwilioError::new(
+            20403,
+            403,
+            format!("The account {} is not active: it lacks permission to access the Twilio API", target.sid),
+        )
+        .into());
+    }
+    Ok(Authenticated(target.account()))
 }
 
 /// A POST to a collection (the route's last segment names no SID): it creates something.
