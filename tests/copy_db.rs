@@ -3,6 +3,9 @@
 //! checked, new rows continue the ids, and a non-empty target is refused. Needs the test cluster
 //! (`SWITCHBOARD_TEST_PG`, started by scripts/test.sh); skipped loudly without it outside CI.
 
+mod common;
+
+use common::pg::{cluster, fresh_database};
 use std::sync::Arc;
 use switchboard::store::links::ShortLink;
 use switchboard::store::senders::{
@@ -20,31 +23,6 @@ use switchboard_domain::status::Status;
 const MAIN: &str = "AC77777777777777777777777777777777";
 const SUB: &str = "AC88888888888888888888888888888888";
 const T0: i64 = 1_700_000_000_000;
-
-fn cluster() -> Option<String> {
-    match std::env::var("SWITCHBOARD_TEST_PG") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() || std::env::var_os("SWITCHBOARD_REQUIRE_PG").is_some() => {
-            panic!("SWITCHBOARD_TEST_PG is not set: scripts/test.sh must start the PostgreSQL cluster")
-        }
-        _ => {
-            eprintln!(
-                "!!! SKIPPED: PostgreSQL test without a cluster; run `eval \"$(bash scripts/pg.sh start)\"` first"
-            );
-            None
-        }
-    }
-}
-
-async fn fresh_database(base: &str) -> String {
-    let (client, connection) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.expect("connect to cluster");
-    tokio::spawn(connection);
-    let name = format!("copy_{}", switchboard_domain::sid::random_hex32());
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let mut url = url::Url::parse(base).unwrap();
-    url.set_path(&name);
-    url.to_string()
-}
 
 fn copy_db(from: &std::path::Path, to: &str) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
@@ -217,7 +195,7 @@ async fn copy_db_moves_every_kind_of_row_to_postgresql_and_verifies_the_counts()
     let file = dir.path().join("source.db");
     let sqlite: Arc<dyn Store> = switchboard::store::open(file.to_str().unwrap()).await.unwrap();
     let messages = fill(sqlite.as_ref()).await;
-    let target = fresh_database(&base).await;
+    let target = fresh_database(&base, "copy").await;
 
     let out = copy_db(&file, &target);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::pg::{cluster, fresh_database};
+
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,33 +14,6 @@ use std::time::{Duration, Instant};
 
 const SID: &str = "AC66666666666666666666666666666666";
 const TOKEN: &str = "pgtoken";
-
-/// The cluster's URL, or `None` (skip) when none is configured outside CI.
-fn cluster() -> Option<String> {
-    match std::env::var("SWITCHBOARD_TEST_PG") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() || std::env::var_os("SWITCHBOARD_REQUIRE_PG").is_some() => {
-            panic!("SWITCHBOARD_TEST_PG is not set: scripts/test.sh must start the PostgreSQL cluster")
-        }
-        _ => {
-            eprintln!(
-                "!!! SKIPPED: PostgreSQL test without a cluster; run `eval \"$(bash scripts/pg.sh start)\"` first"
-            );
-            None
-        }
-    }
-}
-
-/// A new, empty database on the cluster; returns its URL.
-async fn fresh_database(base: &str) -> String {
-    let (client, connection) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.expect("connect to cluster");
-    tokio::spawn(connection);
-    let name = format!("sb_{}", switchboard_domain::sid::random_hex32());
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let mut url = url::Url::parse(base).unwrap();
-    url.set_path(&name);
-    url.to_string()
-}
 
 fn stop(mut child: std::process::Child) {
     let _ = child.kill();
@@ -57,7 +32,7 @@ fn shut_down(mut child: std::process::Child) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_postgres_delivers_with_callbacks_and_keeps_everything_across_a_restart() {
     let Some(base) = cluster() else { return };
-    let db = fresh_database(&base).await;
+    let db = fresh_database(&base, "sb").await;
     let account = format!("{SID}:{TOKEN}");
     let cb = common::Receiver::start(0, Duration::ZERO).await;
     let (server, url) = common::spawn_binary(Path::new(&db), &account, &["--simulator-delay-ms", "0"]);
@@ -133,7 +108,7 @@ async fn serve_on_postgres_delivers_with_callbacks_and_keeps_everything_across_a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_and_creates_answer_503_while_the_database_is_unreachable() {
     let Some(base) = cluster() else { return };
-    let db = url::Url::parse(&fresh_database(&base).await).unwrap();
+    let db = url::Url::parse(&fresh_database(&base, "sb").await).unwrap();
     // The server reaches the database through a proxy this test can cut.
     let target = format!("{}:{}", db.host_str().unwrap(), db.port().unwrap_or(5432));
     let up = Arc::new(AtomicBool::new(true));

@@ -2,6 +2,8 @@
 //! database and two accounts.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use serde_json::Value;
 use switchboard::config::{Config, ServeArgs};
 use tokio::sync::oneshot;
