@@ -121,7 +121,8 @@ def test_ucs2_goes_out_with_data_coding_8(smpp_client, smsc):
 def test_stop_from_a_handset_opts_it_out_and_the_confirmation_leaves_through_the_smsc(smpp_client, smsc):
     ours = number("20")
     smpp_client.incoming_phone_numbers.create(phone_number=ours)
-    handset = f"1415{random.randrange(10_000_000):07d}"
+    # 415-555-xxxx: a valid NANP number (an exchange starting with 0 or 1 is refused as From).
+    handset = f"1415555{random.randrange(10_000):04d}"
     smsc.send({"mo": {"from": handset, "to": ours[1:], "text": "STOP"}})
     smsc.wait_for(lambda e: e.get("command") == "submit_sm" and e["destination_addr"] == handset)
     err = expect_rest_error(smpp_client.messages.create, to=f"+{handset}", from_=ours, body="still there?")
