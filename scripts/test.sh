@@ -165,8 +165,11 @@ run_suite "schemathesis (Twilio OpenAPI, Accounts, Keys, IAM v1 Keys, AuthTokens
 # The benchmark is not a test (nothing is timed against a target here), but running it once in
 # its tiny configuration keeps it from rotting: it fails only if a scenario fails outright.
 if [ "${SKIP_BENCH:-0}" != "1" ]; then
-  run_suite "benchmark smoke run (cargo run --release -p switchboard-bench -- --quick)" 900 \
-    cargo run --release -p switchboard-bench -- --quick --json "$REPORTS/bench-quick.json"
+  # One release build of the server and the bench together (the bench's own `cargo build` of
+  # the server alone would unify features differently and compile much of the tree twice).
+  run_suite "benchmark smoke run (switchboard-bench --quick)" 900 \
+    bash -c 'cargo build --release -p switchboard -p switchboard-bench && exec target/release/switchboard-bench --quick --no-build --json "$1"' \
+    _ "$REPORTS/bench-quick.json"
 fi
 
 # ---------------------------------------------------------------------------------------------

@@ -17,9 +17,9 @@
 //! `reassembly` puts concatenated inbound messages back together.
 
 mod reassembly;
-mod receipts;
+pub mod receipts;
 pub mod settings;
-mod wire;
+pub mod wire;
 
 use crate::backoff::Backoff;
 use crate::delivery::carrier::{Carrier, CarrierEvent, CarrierUnavailable, Submission, SubmitOutcome};
@@ -320,49 +320,16 @@ impl Connector {
     /// A `deliver_sm`: a receipt is acknowledged and applied; an inbound message is stored,
     /// then acknowledged.
     async fn on_deliver_sm(self: Arc<Self>, client: Client, seq: u32, d: DeliverSm) {
-        let esm = u8::from(d.esm_class);
-        let data_coding = u8::from(d.data_coding);
-        let mut body: Vec<u8> = d.short_message().to_vec();
-        let mut tlv_receipt = Receipt::default();
-        let mut sar = (None, None, None);
-        for tlv in d.tlvs() {
-            match tlv.value() {
-                Some(TlvValue::ReceiptedMessageId(id)) => tlv_receipt.id = id.as_str().to_string(),
-                Some(TlvValue::MessageState(state)) => tlv_receipt.message_state = Some(u8::from(*state)),
-                Some(TlvValue::NetworkErrorCode(n)) => {
-                    tlv_receipt.network_error = Some((u8::from(n.network_type), n.error_code));
-                }
-                Some(TlvValue::MessagePayload(p)) if body.is_empty() => body = p.value.to_vec(),
-                Some(TlvValue::SarMsgRefNum(r)) => sar.0 = Some(*r),
-                Some(TlvValue::SarTotalSegments(t)) => sar.1 = Some(*t),
-                Some(TlvValue::SarSegmentSeqnum(n)) => sar.2 = Some(*n),
-                _ => {}
+        let (from, to, mut text, part) = match read_deliver_sm(&d) {
+            Delivered::Receipt(r) => {
+                let _ = client.deliver_sm_resp(seq, DeliverSmResp::default()).await;
+                self.on_receipt(r).await;
+                return;
             }
-        }
-        let text_receipt = receipts::parse_text(&String::from_utf8_lossy(&body));
-        let has_tlvs = !tlv_receipt.id.is_empty() && tlv_receipt.message_state.is_some();
-        // esm_class bits 5–2 say "receipt"; with none set, only the receipt text or both
-        // receipt TLVs do (one stray TLV on a plain message does not).
-        if esm & 0x3C != 0 || text_receipt.is_some() || has_tlvs {
-            let _ = client.deliver_sm_resp(seq, DeliverSmResp::default()).await;
-            let mut r = text_receipt.unwrap_or_default();
-            if !tlv_receipt.id.is_empty() {
-                r.id = tlv_receipt.id;
-            }
-            r.message_state = tlv_receipt.message_state.or(r.message_state);
-            r.network_error = tlv_receipt.network_error;
-            self.on_receipt(r).await;
-            return;
-        }
-        let from = wire::inbound_from(u8::from(d.source_addr_ton), d.source_addr.as_str());
-        let to = wire::inbound_to(d.destination_addr.as_str());
-        let mut text = wire::decode_text(data_coding, esm, &body);
-        let part = wire::udh_part(esm, &body).or(match sar {
-            (Some(reference), Some(total), Some(seq)) => Some(wire::Part { reference, total, seq }),
-            _ => None,
-        });
+            Delivered::Message { from, to, text, part } => (from, to, text, part),
+        };
         let mut reassembled = None;
-        if let Some(part) = part.filter(|p| p.total > 1 && p.seq >= 1 && p.seq <= p.total) {
+        if let Some(part) = part {
             let key =
                 reassembly::Key { from: from.clone(), to: to.clone(), reference: part.reference, total: part.total };
             match self.reassembly.add(&key, part, text) {
@@ -649,6 +616,74 @@ impl Connector {
         }
         tracing::debug!(connector = %self.settings.name, key = %s.key, %carrier_id, segments = keys.len(), "smpp accepted");
         Ok(SubmitOutcome::Accepted { carrier_id })
+    }
+}
+
+/// What a `deliver_sm` carries, read without I/O.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// A delivery receipt (TLVs and text merged, TLVs win).
+    Receipt(Receipt),
+    /// A message from a handset; `part` when it is one part of a concatenated message.
+    Message {
+        /// E.164 (or alphanumeric) sender.
+        from: String,
+        /// Our number, E.164.
+        to: String,
+        /// The decoded text of this PDU (of this part only).
+        text: String,
+        /// Where this part belongs (UDH or SAR TLVs), when it is a valid part of several.
+        part: Option<wire::Part>,
+    },
+}
+
+/// Reads a `deliver_sm`: a receipt (by esm_class, by its text, or by both receipt TLVs) or an
+/// inbound message with its concatenation part. Pure, so the fuzz target `smpp_pdu` drives it
+/// with whatever a peer could send.
+pub fn read_deliver_sm(d: &DeliverSm) -> Delivered {
+    let esm = u8::from(d.esm_class);
+    let data_coding = u8::from(d.data_coding);
+    let mut body: Vec<u8> = d.short_message().to_vec();
+    let mut tlv_receipt = Receipt::default();
+    let mut sar = (None, None, None);
+    for tlv in d.tlvs() {
+        match tlv.value() {
+            Some(TlvValue::ReceiptedMessageId(id)) => tlv_receipt.id = id.as_str().to_string(),
+            Some(TlvValue::MessageState(state)) => tlv_receipt.message_state = Some(u8::from(*state)),
+            Some(TlvValue::NetworkErrorCode(n)) => {
+                tlv_receipt.network_error = Some((u8::from(n.network_type), n.error_code));
+            }
+            Some(TlvValue::MessagePayload(p)) if body.is_empty() => body = p.value.to_vec(),
+            Some(TlvValue::SarMsgRefNum(r)) => sar.0 = Some(*r),
+            Some(TlvValue::SarTotalSegments(t)) => sar.1 = Some(*t),
+            Some(TlvValue::SarSegmentSeqnum(n)) => sar.2 = Some(*n),
+            _ => {}
+        }
+    }
+    let text_receipt = receipts::parse_text(&String::from_utf8_lossy(&body));
+    let has_tlvs = !tlv_receipt.id.is_empty() && tlv_receipt.message_state.is_some();
+    // esm_class bits 5–2 say "receipt"; with none set, only the receipt text or both receipt
+    // TLVs do (one stray TLV on a plain message does not).
+    if esm & 0x3C != 0 || text_receipt.is_some() || has_tlvs {
+        let mut r = text_receipt.unwrap_or_default();
+        if !tlv_receipt.id.is_empty() {
+            r.id = tlv_receipt.id;
+        }
+        r.message_state = tlv_receipt.message_state.or(r.message_state);
+        r.network_error = tlv_receipt.network_error;
+        return Delivered::Receipt(r);
+    }
+    let part = wire::udh_part(esm, &body)
+        .or(match sar {
+            (Some(reference), Some(total), Some(seq)) => Some(wire::Part { reference, total, seq }),
+            _ => None,
+        })
+        .filter(|p| p.total > 1 && p.seq >= 1 && p.seq <= p.total);
+    Delivered::Message {
+        from: wire::inbound_from(u8::from(d.source_addr_ton), d.source_addr.as_str()),
+        to: wire::inbound_to(d.destination_addr.as_str()),
+        text: wire::decode_text(data_coding, esm, &body),
+        part,
     }
 }
 
