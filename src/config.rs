@@ -297,6 +297,12 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_MAX_WRITE_WAIT_MS", value_name = "MS")]
     pub max_write_wait_ms: Option<u64>,
 
+    /// Several nodes on one PostgreSQL database: a node's lease lasts this many seconds without
+    /// renewal (renewed every third of it); a crashed node's unfinished work is taken over by a
+    /// peer within about 4/3 of it. Ignored on SQLite (one node) [default: 15].
+    #[arg(long, env = "SWITCHBOARD_NODE_LEASE_SECS", value_name = "SECS")]
+    pub node_lease_secs: Option<f64>,
+
     /// Test only (hidden): the database writer pauses this many ms before each group commit
     /// (a slow disk), so tests can make it fall behind.
     #[arg(long, env = "SWITCHBOARD_TEST_WRITER_DELAY_MS", value_name = "MS", hide = true)]
@@ -452,6 +458,8 @@ pub struct Config {
     pub max_write_wait: Option<Duration>,
     /// Test only: the writer's pause before each group commit.
     pub test_writer_delay: Option<Duration>,
+    /// How long a node's lease lasts (several nodes on PostgreSQL).
+    pub node_lease: Duration,
     /// Short-link prefix (`None`: the public URL + `/l`).
     pub link_shortening_domain: Option<String>,
     /// Click events go here.
@@ -591,6 +599,11 @@ impl Config {
         if s.account_request_rate.is_some_and(|r| !r.is_finite() || r < 0.0) {
             bail!("--account-request-rate must be a number of requests per second, 0 for unlimited");
         }
+        let node_lease = match s.node_lease_secs {
+            None => crate::store::cluster::DEFAULT_LEASE,
+            Some(secs) if secs.is_finite() && (0.5..=3600.0).contains(&secs) => Duration::from_secs_f64(secs),
+            Some(_) => bail!("--node-lease-secs must be a number of seconds between 0.5 and 3600"),
+        };
         let request_limits = LimitSettings {
             account_rate: s.account_request_rate.filter(|r| *r > 0.0),
             account_concurrency: s.account_max_concurrent.filter(|n| *n > 0),
@@ -612,6 +625,7 @@ impl Config {
                 .filter(|ms| *ms > 0)
                 .map(Duration::from_millis),
             test_writer_delay: s.test_writer_delay_ms.filter(|ms| *ms > 0).map(Duration::from_millis),
+            node_lease,
             link_shortening_domain: s.link_shortening_domain.map(|d| d.trim_end_matches('/').to_string()),
             link_click_callback: s.link_click_callback,
             require_owned_senders: s.require_owned_senders.unwrap_or(false),

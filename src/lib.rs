@@ -9,7 +9,8 @@
 //! - [`delivery`] — the dispatcher and carriers (the built-in simulator); [`smpp`] — SMPP 3.4
 //!   connectors to carriers' SMSCs, another kind of carrier;
 //! - [`inbound`] — inbound messages: webhooks, TwiML replies, opt-outs;
-//! - [`api`] — the HTTP surface: routing, auth, Twilio-shaped JSON and errors;
+//! - [`api`] — the HTTP surface: routing, auth, Twilio-shaped JSON and errors; [`cluster`] —
+//!   this node's lease, taking over the work of nodes that are gone, peers' signals;
 //! - [`config`] and [`server`] — settings; wiring that builds the state and serves until
 //!   shutdown; [`tls`] (HTTPS serving) and [`proxy`] (the zero-code-change proxy and its local
 //!   CA), which serve the router.
@@ -18,6 +19,7 @@ pub mod api;
 pub mod backoff;
 pub mod callbacks;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod delivery;
 pub mod inbound;

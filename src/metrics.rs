@@ -47,6 +47,11 @@ pub fn write_shed(reason: &'static str) {
     counter!("switchboard_writes_shed_total", "reason" => reason).increment(1);
 }
 
+/// Work (messages, callbacks) taken over from nodes that are gone.
+pub fn work_taken_over(items: usize) {
+    counter!("switchboard_work_taken_over_total").increment(items as u64);
+}
+
 /// One HTTP request finished.
 pub fn http_request(route: &str, method: &str, status: u16, latency: Duration) {
     let (route, method) = (route.to_string(), method.to_string());

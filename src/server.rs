@@ -86,6 +86,8 @@ pub struct Prepared {
     pub limits: crate::tls::HttpLimits,
     /// SMPP connectors, unbound once serving ends.
     connectors: Vec<Arc<Connector>>,
+    /// The store, whose node lease ends once serving ends (peers then take over at once).
+    store: Arc<dyn store::Store>,
 }
 
 /// Opens the store, upserts configured accounts (creating a random one in an empty database
@@ -108,6 +110,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         max_write_queue: config.max_write_queue,
         max_write_wait: config.max_write_wait,
         test_writer_delay: config.test_writer_delay,
+        node_lease: Some(config.node_lease),
     };
     let store = store::open_with(&config.db, options).await?;
     for account in &config.accounts {
@@ -185,8 +188,18 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     if resumed_inbound > 0 {
         tracing::info!(resumed_inbound, "resumed processing of inbound messages");
     }
+    // Several nodes on PostgreSQL: this node's lease, and the work of nodes that are gone
+    // (claimed now, before serving, then whenever one goes).
+    let cluster = crate::cluster::Cluster {
+        store: store.clone(),
+        dispatcher: dispatcher.clone(),
+        inbound: inbound.clone(),
+        tokens: tokens.clone(),
+    };
+    cluster.take_over().await?;
+    cluster.start();
     let state = Arc::new(AppState {
-        store,
+        store: store.clone(),
         tokens,
         accept_any_credentials: config.accept_any_credentials,
         keys,
@@ -211,7 +224,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     });
     let drain = Drain::default();
     let router = api::router(state).layer(axum::middleware::from_fn_with_state(drain.clone(), refuse_while_draining));
-    Ok(Prepared { router, announce, tls, tls_watcher, limits: config.http_limits.clone(), drain, connectors })
+    Ok(Prepared { router, announce, tls, tls_watcher, limits: config.http_limits.clone(), drain, connectors, store })
 }
 
 /// Inbound messages from SMSCs take the path of `/_switchboard/…/Inbound.json`: the account
@@ -280,6 +293,9 @@ pub async fn serve(
     }
     for connector in &prepared.connectors {
         connector.shutdown().await;
+    }
+    if let Err(e) = prepared.store.release_lease().await {
+        tracing::warn!(error = %format!("{e:#}"), "node lease not released; peers take over when it lapses");
     }
     result
 }

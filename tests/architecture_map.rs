@@ -26,7 +26,7 @@ const LAYERS: &[&[&str]] = &[
     &["media", "callbacks"],
     &["delivery", "smpp"],
     &["inbound"],
-    &["api", "inbox"],
+    &["api", "inbox", "cluster"],
     &["server", "config", "proxy", "tls"],
 ];
 

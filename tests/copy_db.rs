@@ -221,6 +221,10 @@ async fn copy_db_moves_every_kind_of_row_to_postgresql_and_verifies_the_counts()
     assert_eq!(pg.message(MAIN, first).await.unwrap().as_ref(), Some(&messages[0]));
     assert_eq!(pg.message_events(MAIN, first).await.unwrap(), sqlite.message_events(MAIN, first).await.unwrap());
     assert_eq!(pg.message_callbacks(MAIN, first).await.unwrap(), sqlite.message_callbacks(MAIN, first).await.unwrap());
+    // Copied work has no owner node: the first node to start claims it, then resumes it.
+    let claimed = pg.take_over_orphans().await.unwrap();
+    assert_eq!(claimed.callbacks, sqlite.pending_callbacks().await.unwrap());
+    assert_eq!(claimed.outbound, sqlite.unfinished_outbound().await.unwrap());
     assert_eq!(pg.pending_callbacks().await.unwrap(), sqlite.pending_callbacks().await.unwrap());
     assert_eq!(pg.message_by_carrier_id("carrier-1").await.unwrap().map(|m| m.sid), Some(first.clone()));
     let (me, pn, sc, mg) = (

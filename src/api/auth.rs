@@ -224,6 +224,8 @@ fn policy_allows(key: &ApiKey, method: &Method, route: &str) -> bool {
 /// Checks Basic credentials: `AC…` with the primary or secondary token, or `SK…` with its
 /// secret. Every failure is the same 401 20003.
 pub async fn authenticate(state: &AppState, user: &str, pass: &str) -> ApiResult<Principal> {
+    // Several nodes: a key deleted or an account changed on another node counts at once.
+    state.tokens.refresh().await?;
     if user.starts_with("SK") {
         let key = match state.tokens.key(user).await? {
             Some(key) if key.verify(pass) => key,

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_domain::message::Message;
 use switchboard_domain::TwilioError;
-use tokio::time::Instant;
 
 /// One sender's queue.
 #[derive(Default)]
@@ -93,17 +92,24 @@ pub(super) fn enqueue(inner: &Arc<Inner>, message: Message) {
     }
 }
 
-/// Drains one sender's lane at its rate; ends when the lane is empty.
+/// Drains one sender's lane at its rate; ends when the lane is empty. Each send of a paced
+/// sender reserves its slot in the store, so with several nodes on one database the sender's
+/// rate holds across all of them (one node: the same pacing, kept in memory).
 async fn run_lane(inner: Arc<Inner>, sender: String) {
     let rate = inner.lanes.rates.rate_for(&sender);
-    let mut next_at = Instant::now();
     loop {
-        if rate.is_some() {
-            tokio::time::sleep_until(next_at).await;
-        }
         let Some(message) = inner.lanes.pop(&sender) else { return };
         if let Some(mps) = rate {
-            next_at = next_at.max(Instant::now()) + Duration::from_secs_f64(cost(&message) as f64 / mps);
+            let interval = Duration::from_secs_f64(cost(&message) as f64 / mps);
+            let wait = match inner.store.reserve_send_slot(&sender, interval).await {
+                Ok(wait) => wait,
+                // Without the store, pace this node alone: never faster than the rate.
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), %sender, "send slot not reserved; pacing locally");
+                    interval
+                }
+            };
+            tokio::time::sleep(wait).await;
         }
         tokio::spawn(lifecycle::send_one(inner.clone(), message));
     }

@@ -29,7 +29,7 @@ pub mod simulator;
 use crate::backoff::Backoff;
 use crate::callbacks::{self, Callbacks};
 use crate::media;
-use crate::store::{Store, Transition};
+use crate::store::{CallbackRow, Store, Transition};
 use batcher::Batcher;
 use carrier::{Carrier, CarrierEvent};
 use lanes::Lanes;
@@ -159,21 +159,28 @@ impl Dispatcher {
         }
     }
 
-    /// Resubmits every unfinished outbound message and every unsent callback (after a restart).
+    /// Resubmits every unfinished outbound message and every unsent callback of this node
+    /// (after a restart).
     pub async fn resume(&self) -> anyhow::Result<(usize, usize)> {
+        let callbacks = self.inner.store.pending_callbacks().await?;
+        let pending = self.inner.store.unfinished_outbound().await?;
+        Ok(self.adopt(callbacks, pending))
+    }
+
+    /// Takes over stored work: unsent callbacks and unfinished outbound messages (after a
+    /// restart, or claimed from a node that is gone); returns how many of each.
+    pub fn adopt(&self, callbacks: Vec<CallbackRow>, messages: Vec<Message>) -> (usize, usize) {
         // Stored callbacks first: a resumed message's next status change queues its callback
         // behind them, so one message's callbacks still go out in the order of its changes.
-        let callbacks = self.inner.store.pending_callbacks().await?;
         let c = callbacks.len();
         for cb in callbacks {
             self.inner.callbacks.enqueue(cb);
         }
-        let pending = self.inner.store.unfinished_outbound().await?;
-        let n = pending.len();
-        for m in pending {
+        let n = messages.len();
+        for m in messages {
             self.submit(m);
         }
-        Ok((n, c))
+        (n, c)
     }
 }
 

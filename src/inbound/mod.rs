@@ -139,6 +139,12 @@ impl Inbound {
     /// at least once, as for callbacks).
     pub async fn resume(self: &Arc<Self>) -> anyhow::Result<usize> {
         let pending = self.store.receiving_inbound().await?;
+        self.adopt(pending).await
+    }
+
+    /// Finishes stored inbound messages still `receiving` (after a restart, or claimed from a
+    /// node that is gone); returns how many.
+    pub async fn adopt(self: &Arc<Self>, pending: Vec<Message>) -> anyhow::Result<usize> {
         let n = pending.len();
         for m in pending {
             let ours = bare(&m.to).to_string();

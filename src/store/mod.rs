@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod callbacks;
+pub mod cluster;
 #[cfg(test)]
 pub(crate) mod conformance;
 pub mod content;
@@ -41,6 +42,7 @@ pub use stream::{ChangeBatch, MessageChange, MessageHub};
 pub mod prelude {
     pub use super::accounts::AccountStore;
     pub use super::callbacks::CallbackStore;
+    pub use super::cluster::ClusterStore;
     pub use super::content::ContentStore;
     pub use super::feedback::FeedbackStore;
     pub use super::keys::KeyStore;
@@ -134,6 +136,7 @@ pub trait Store:
     prelude::AccountStore
     + prelude::MessageStore
     + prelude::CallbackStore
+    + prelude::ClusterStore
     + prelude::FeedbackStore
     + prelude::KeyStore
     + prelude::ContentStore
@@ -211,6 +214,9 @@ pub struct OpenOptions {
     pub max_write_wait: Option<std::time::Duration>,
     /// Test only: the writer sleeps this long before each group commit (a slow disk).
     pub test_writer_delay: Option<std::time::Duration>,
+    /// Several nodes: how long a node's lease lasts without renewal, so how soon its peers
+    /// take its work over after a crash (`None`: [`cluster::DEFAULT_LEASE`]; SQLite: unused).
+    pub node_lease: Option<std::time::Duration>,
 }
 
 /// Opens the store named by `db`: a file path (SQLite) or a `postgres://` URL (PostgreSQL).

@@ -13,8 +13,14 @@ const EVERY: Duration = Duration::from_secs(60);
 
 /// Sweeps forever: deletes messages created more than `days` days ago (a `sent` one only once
 /// `receipt_window` has passed since it was sent).
+/// With several nodes on one database, one of them at a time sweeps (the holder of the
+/// `retention` singleton lease; a peer takes it over once it lapses, within two sweep periods).
 pub async fn run(store: Arc<dyn Store>, days: u32, receipt_window: Duration) {
     loop {
+        if !store.hold_singleton("retention", 2 * EVERY).await.unwrap_or(false) {
+            tokio::time::sleep(EVERY).await;
+            continue;
+        }
         let now = crate::clock::now_ms();
         let cutoff = now - i64::from(days) * 86_400_000;
         let removed = sweep(store.as_ref(), cutoff, Message::receipt_cutoff(now, receipt_window)).await;

@@ -66,6 +66,11 @@ impl MessageHub {
         self.tx.subscribe()
     }
 
+    /// Whether anyone listens now (a peer's changes need not be loaded otherwise).
+    pub fn has_subscribers(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
     /// Publishes one commit's changes (no subscriber is fine).
     pub fn publish(&self, changes: Vec<MessageChange>) {
         if changes.is_empty() || self.tx.receiver_count() == 0 {

@@ -5,7 +5,10 @@
 //! [`AccountTokens::forget_key`]), so a deleted key or a closed account is refused at once.
 //! Changes made elsewhere (another server on the same database, the `keys` command) are seen
 //! within one [`AccountTokens::watch`] period: the store's credentials sequence moved, so
-//! everything cached is dropped.
+//! everything cached is dropped. With several nodes on one database (an engine with node
+//! leases), a peer's `NOTIFY` drops the cache within milliseconds, and [`AccountTokens::refresh`]
+//! (called once per authentication) compares the sequence with the database's, so a key
+//! deleted on one node is refused by the next request to any node.
 
 use super::{Account, AccountRecord, ApiKey, Store, StoreResult};
 use std::collections::HashMap;
@@ -56,12 +59,23 @@ pub struct AccountTokens {
     store: Arc<dyn Store>,
     accounts: ReadThrough<AccountRecord>,
     keys: ReadThrough<ApiKey>,
+    /// Other nodes may change credentials: check the sequence on every authentication.
+    shared: bool,
+    /// The credentials sequence the cache matches (`shared` only).
+    seen_seq: std::sync::atomic::AtomicI64,
 }
 
 impl AccountTokens {
     /// An empty cache in front of `store`.
     pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
-        Arc::new(AccountTokens { store, accounts: ReadThrough::default(), keys: ReadThrough::default() })
+        let shared = store.lease_time().is_some();
+        Arc::new(AccountTokens {
+            store,
+            accounts: ReadThrough::default(),
+            keys: ReadThrough::default(),
+            shared,
+            seen_seq: std::sync::atomic::AtomicI64::new(i64::MIN),
+        })
     }
 
     /// Drops what is cached about an account (after a change through the store): the next
@@ -84,6 +98,22 @@ impl AccountTokens {
     pub fn forget_all(&self) {
         self.accounts.clear();
         self.keys.clear();
+    }
+
+    /// With several nodes on the database: drops the cache when the credentials sequence moved
+    /// since it was filled (one small read); nothing on a single-node engine.
+    pub async fn refresh(&self) -> StoreResult<()> {
+        use std::sync::atomic::Ordering;
+        if !self.shared {
+            return Ok(());
+        }
+        let seq = self.store.credentials_seq().await?;
+        if self.seen_seq.load(Ordering::Acquire) < seq {
+            // Dropped before the new sequence is recorded: whoever sees it finds the cache empty.
+            self.forget_all();
+            self.seen_seq.fetch_max(seq, Ordering::AcqRel);
+        }
+        Ok(())
     }
 
     /// Every `every`, compares the store's credentials sequence with the last one seen and

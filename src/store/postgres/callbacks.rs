@@ -10,10 +10,14 @@ use tokio_postgres::Row;
 #[async_trait]
 impl CallbackStore for PgStore {
     async fn pending_callbacks(&self) -> StoreResult<Vec<CallbackRow>> {
-        self.read(|c| {
+        // This node's own: the callbacks of other nodes are theirs until their lease ends.
+        let owner = self.node.clone();
+        self.read(move |c| {
             Box::pin(async move {
-                let sql = format!("SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE state = 'pending' ORDER BY id");
-                query(c, &sql, &[]).await?.iter().map(callback_from_row).collect()
+                let sql = format!(
+                    "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE state = 'pending' AND owner = $1 ORDER BY id"
+                );
+                query(c, &sql, &[&&*owner]).await?.iter().map(callback_from_row).collect()
             })
         })
         .await
@@ -58,15 +62,30 @@ fn encode_params(params: &[(String, String)]) -> String {
 }
 
 /// Queues a callback of message `key`; returns its outbox id.
-pub(super) async fn insert_callback(c: &Conn, key: &str, cb: &NewCallback, at: i64) -> anyhow::Result<i64> {
+pub(super) async fn insert_callback(
+    c: &Conn,
+    key: &str,
+    cb: &NewCallback,
+    at: i64,
+    owner: &str,
+) -> anyhow::Result<i64> {
     let row = query_one(
         c,
-        "INSERT INTO callbacks (key, account_sid, url, method, params, idempotency_token, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        &[&key, &cb.account_sid, &cb.url, &cb.method, &encode_params(&cb.params), &cb.idempotency_token, &at],
+        "INSERT INTO callbacks (key, account_sid, url, method, params, idempotency_token, created_at, owner)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        &[&key, &cb.account_sid, &cb.url, &cb.method, &encode_params(&cb.params), &cb.idempotency_token, &at, &owner],
     )
     .await?;
     Ok(row.try_get(0)?)
+}
+
+/// The callbacks of outbox ids `ids`, in outbox order.
+pub(super) async fn callbacks_by_id(c: &Conn, ids: &[i64]) -> anyhow::Result<Vec<CallbackRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id = ANY($1) ORDER BY id");
+    query(c, &sql, &[&ids]).await?.iter().map(callback_from_row).collect()
 }
 
 const CALLBACK_COLUMNS: &str = "id, key, account_sid, url, method, params, idempotency_token, attempts, created_at";

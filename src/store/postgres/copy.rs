@@ -44,6 +44,8 @@ fn source_expression(table: &str, column: &str) -> String {
         ("accounts", "owner_account_sid") => "COALESCE(owner_account_sid, sid)".into(),
         ("accounts", "friendly_name") => "COALESCE(friendly_name, sid)".into(),
         ("accounts", "date_updated") => "COALESCE(date_updated, date_created)".into(),
+        // PostgreSQL only (several nodes): copied work has no owner; the first node claims it.
+        ("messages" | "callbacks", "owner") => "NULL".into(),
         _ => format!("\"{column}\""),
     }
 }

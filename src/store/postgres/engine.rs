@@ -90,6 +90,14 @@ pub struct PgStore {
     shedding: Arc<Shedding>,
     /// Where committed message changes are published (the event stream, the wait API).
     pub(super) hub: MessageHub,
+    /// This node's id: the name of its lease and the owner of the work it makes.
+    pub(super) node: Arc<str>,
+    /// How long this node's lease lasts without renewal.
+    pub(super) lease: Duration,
+    /// The `LISTEN`/`NOTIFY` channel of this schema.
+    pub(super) channel: Arc<str>,
+    /// Wake-ups from peers (and this node's own signals).
+    pub(super) signals: tokio::sync::broadcast::Sender<crate::store::cluster::Signal>,
 }
 
 impl PgStore {
@@ -105,9 +113,22 @@ impl PgStore {
         let (config, tls) = connect_config(url)?;
         let mut migrator = connect(&config, tls.clone()).await.context("connecting to PostgreSQL")?;
         migrate::migrate(&mut migrator).await.context("migrating the PostgreSQL schema")?;
+        let schema: String = migrator.query_one("SELECT current_schema()", &[]).await?.try_get(0)?;
         drop(migrator);
+        // Identifier-safe: the schema name is kept to its letters, digits and underscores.
+        let channel: Arc<str> = format!(
+            "switchboard_{}",
+            schema.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(40).collect::<String>()
+        )
+        .into();
+        let node: Arc<str> = switchboard_domain::sid::random_hex32().into();
+        let lease = options.node_lease.unwrap_or(crate::store::cluster::DEFAULT_LEASE);
 
-        let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(
+            config.clone(),
+            tls.clone(),
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
@@ -124,8 +145,26 @@ impl PgStore {
             max_queue: options.max_write_queue,
             max_wait: options.max_write_wait,
         });
-        tokio::spawn(writer_loop(pool.clone(), rx, commits.clone(), hub.clone(), shedding.clone()));
-        Ok(Self { pool, writer: tx, commits, shedding, hub })
+        let announce = Announce { channel: channel.clone(), node: node.clone() };
+        tokio::spawn(writer_loop(pool.clone(), rx, commits.clone(), hub.clone(), shedding.clone(), announce));
+        let (signals, _) = tokio::sync::broadcast::channel(64);
+        tokio::spawn(
+            super::cluster::Listener {
+                config,
+                tls,
+                channel: channel.clone(),
+                node: node.clone(),
+                pool: pool.clone(),
+                hub: hub.clone(),
+                signals: signals.clone(),
+            }
+            .run(),
+        );
+        let store = Self { pool, writer: tx, commits, shedding, hub, node, lease, channel, signals };
+        // The lease exists before this node makes any work it owns.
+        let (node, lease) = (store.node.clone(), store.lease);
+        store.read(move |c| Box::pin(async move { super::cluster::renew(c, &node, lease).await })).await?;
+        Ok(store)
     }
 
     /// How many transactions the writer has committed (group commit makes this far smaller
@@ -353,6 +392,12 @@ fn unavailable_or(e: anyhow::Error) -> anyhow::Error {
     }
 }
 
+/// Where and as whom the writer announces each commit's message events to the peers.
+struct Announce {
+    channel: Arc<str>,
+    node: Arc<str>,
+}
+
 /// The group-commit loop; ends when every sender is dropped (the store is dropped), after
 /// committing what was queued.
 async fn writer_loop(
@@ -361,6 +406,7 @@ async fn writer_loop(
     commits: Arc<AtomicU64>,
     hub: MessageHub,
     shedding: Arc<Shedding>,
+    announce: Announce,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
@@ -391,7 +437,7 @@ async fn writer_loop(
             continue;
         }
         let outcome = match pool.get().await {
-            Ok(conn) => run_batch(&conn, &mut batch, &mut replies, &mut changes).await,
+            Ok(conn) => run_batch(&conn, &mut batch, &mut replies, &mut changes, &announce).await,
             Err(e) => {
                 for job in batch.drain(..) {
                     replies.push((job.run)(Input::NotStarted).await.1);
@@ -428,6 +474,7 @@ async fn run_batch(
     batch: &mut Vec<Job>,
     replies: &mut Vec<Reply>,
     changes: &mut Vec<MessageChange>,
+    announce: &Announce,
 ) -> anyhow::Result<()> {
     async fn fail_rest(jobs: impl Iterator<Item = Job>, replies: &mut Vec<Reply>) {
         for job in jobs {
@@ -486,7 +533,9 @@ async fn run_batch(
         }
         pending = String::from(if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" });
     }
-    let end = if pending.is_empty() { "COMMIT".to_string() } else { format!("{pending}; COMMIT") };
+    // The peers hear of this commit's message events at the commit, in commit order.
+    let notify = super::cluster::notify_changes(&announce.channel, &announce.node, changes);
+    let end = if pending.is_empty() { format!("{notify}COMMIT") } else { format!("{pending}; {notify}COMMIT") };
     if let Err(e) = c.batch_execute(&end).await {
         let _ = c.batch_execute("ROLLBACK").await;
         return Err(unavailable_or(e.into()));

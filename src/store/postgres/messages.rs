@@ -17,11 +17,12 @@ use switchboard_domain::status::Status;
 impl MessageStore for PgStore {
     async fn insert_message(&self, m: Message) -> StoreResult<()> {
         let options = serde_json::to_string(&m.options)?;
+        let owner = self.node.clone();
         // No savepoint: the insert cannot fail on its own (a duplicate is reported, not raised),
         // so concurrent creates share one pipelined round trip and one commit.
         self.write_publishing(false, move |c| {
             Box::pin(async move {
-                let id = insert_with_event(c, &m, &options).await?;
+                let id = insert_with_event(c, &m, &options, &owner).await?;
                 Ok(((), vec![MessageChange::new(id, m)]))
             })
         })
@@ -30,11 +31,12 @@ impl MessageStore for PgStore {
 
     async fn insert_messages(&self, messages: Vec<Message>) -> StoreResult<()> {
         let encoded = messages.iter().map(|m| serde_json::to_string(&m.options)).collect::<Result<Vec<_>, _>>()?;
+        let owner = self.node.clone();
         self.write_publishing(true, move |c| {
             Box::pin(async move {
                 let mut changes = Vec::with_capacity(messages.len());
                 for (m, options) in messages.into_iter().zip(&encoded) {
-                    let id = insert_with_event(c, &m, options).await?;
+                    let id = insert_with_event(c, &m, options, &owner).await?;
                     changes.push(MessageChange::new(id, m));
                 }
                 Ok(((), changes))
@@ -99,12 +101,13 @@ impl MessageStore for PgStore {
     }
 
     async fn apply_transitions(&self, transitions: Vec<Transition>) -> StoreResult<Vec<Applied>> {
+        let owner = self.node.clone();
         self.write_publishing(true, move |c| {
             Box::pin(async move {
                 let mut applied = Vec::with_capacity(transitions.len());
                 let mut changes = Vec::new();
                 for t in &transitions {
-                    let (a, change) = apply_transition(c, t).await?;
+                    let (a, change) = apply_transition(c, t, &owner).await?;
                     applied.push(a);
                     changes.extend(change);
                 }
@@ -126,23 +129,27 @@ impl MessageStore for PgStore {
     }
 
     async fn unfinished_outbound(&self) -> StoreResult<Vec<Message>> {
-        self.read(|c| {
+        // This node's own: the work of other nodes is theirs until their lease ends.
+        let owner = self.node.clone();
+        self.read(move |c| {
             Box::pin(async move {
                 let sql = format!(
                     "SELECT {COLUMNS} FROM messages WHERE status IN ('queued', 'sending', 'sent', 'accepted', 'scheduled')
-                     AND direction != 'inbound' ORDER BY key"
+                     AND direction != 'inbound' AND owner = $1 ORDER BY key"
                 );
-                messages(query(c, &sql, &[]).await?)
+                messages(query(c, &sql, &[&&*owner]).await?)
             })
         })
         .await
     }
 
     async fn receiving_inbound(&self) -> StoreResult<Vec<Message>> {
-        self.read(|c| {
+        let owner = self.node.clone();
+        self.read(move |c| {
             Box::pin(async move {
-                let sql = format!("SELECT {COLUMNS} FROM messages WHERE status = 'receiving' ORDER BY key");
-                messages(query(c, &sql, &[]).await?)
+                let sql =
+                    format!("SELECT {COLUMNS} FROM messages WHERE status = 'receiving' AND owner = $1 ORDER BY key");
+                messages(query(c, &sql, &[&&*owner]).await?)
             })
         })
         .await
@@ -311,14 +318,14 @@ fn next_sql(account: &str, f: &NextFilter) -> Page {
 
 /// A new message with its first event, in one statement; returns the event's id. A message
 /// whose key exists already is refused without disturbing the transaction.
-async fn insert_with_event(c: &Conn, m: &Message, options: &str) -> anyhow::Result<i64> {
+async fn insert_with_event(c: &Conn, m: &Message, options: &str, owner: &str) -> anyhow::Result<i64> {
     let rows = query(
         c,
         "WITH m AS (
              INSERT INTO messages (prefix, key, account_sid, messaging_service_sid, from_addr, to_addr, body, status,
                  direction, num_segments, num_media, price, price_unit, error_code, error_message, date_created,
-                 date_updated, date_sent, options, carrier_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+                 date_updated, date_sent, options, carrier_id, owner)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
              ON CONFLICT (key) DO NOTHING RETURNING key)
          INSERT INTO message_events (key, at, from_status, to_status, error_code)
          SELECT key, $16, NULL, $8, $14 FROM m RETURNING id",
@@ -343,6 +350,7 @@ async fn insert_with_event(c: &Conn, m: &Message, options: &str) -> anyhow::Resu
             &m.date_sent,
             &options,
             &m.carrier_id,
+            &owner,
         ],
     )
     .await?;
@@ -436,7 +444,7 @@ fn list_sql(account: &str, f: &MessageFilter, cursor: &Cursor, limit: usize) -> 
 
 /// Applies one transition; when it applies, also the change to publish. The update, the
 /// updated row and the event are one statement.
-async fn apply_transition(c: &Conn, t: &Transition) -> anyhow::Result<(Applied, Option<MessageChange>)> {
+async fn apply_transition(c: &Conn, t: &Transition, owner: &str) -> anyhow::Result<(Applied, Option<MessageChange>)> {
     let (code, message) = match &t.error {
         Some(e) => (Some(i64::from(e.code)), Some(e.message.as_str())),
         None => (None, None),
@@ -481,7 +489,7 @@ async fn apply_transition(c: &Conn, t: &Transition) -> anyhow::Result<(Applied, 
     let updated = from_row(&row)?;
     let id: i64 = row.try_get(20)?;
     let callback_id = match &t.callback {
-        Some(cb) => Some(callbacks::insert_callback(c, &t.key, cb, t.at_ms).await?),
+        Some(cb) => Some(callbacks::insert_callback(c, &t.key, cb, t.at_ms, owner).await?),
         None => None,
     };
     Ok((Applied { applied: true, callback_id }, Some(MessageChange::new(id, updated))))

@@ -5,7 +5,10 @@
 use anyhow::Context;
 
 /// Migrations, applied in order; `schema_migrations` records which ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_init.sql"),
+    include_str!("../../../migrations/postgres/0002_nodes.sql"),
+];
 
 /// The advisory lock's key: any constant; this one spells "swbd-mig" in ASCII.
 const LOCK_KEY: i64 = 0x7377_6264_2d6d_6967;

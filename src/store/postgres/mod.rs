@@ -6,6 +6,7 @@
 
 mod accounts;
 mod callbacks;
+mod cluster;
 mod content;
 pub mod copy;
 mod engine;

@@ -73,6 +73,8 @@ pub struct SqliteStore {
     permits: Arc<Semaphore>,
     /// Where committed message changes are published (the event stream, the wait API).
     pub(super) hub: MessageHub,
+    /// Send slots, singleton leases and signals of the one node this engine serves.
+    pub(super) cluster: super::cluster::Local,
 }
 
 impl SqliteStore {
@@ -137,6 +139,7 @@ impl SqliteStore {
             readers: Arc::new(Mutex::new(readers)),
             permits: Arc::new(Semaphore::new(READERS)),
             hub,
+            cluster: super::cluster::Local::default(),
         })
     }
 

@@ -5,6 +5,7 @@
 mod accounts;
 mod backup;
 mod callbacks;
+mod cluster;
 mod content;
 mod engine;
 mod feedback;
