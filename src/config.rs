@@ -378,7 +378,8 @@ pub struct ServeArgs {
     pub auth_failure_limit: Option<u32>,
 
     /// SMPP connector to an SMSC, as `smpp://SYSTEM_ID:PASSWORD@host:port?name=…&window=…&mps=…`
-    /// (`smpps://` for TLS; settings in docs/smpp.md). Repeatable; SMS go to the first, channel
+    /// (`smpps://` for TLS; settings in docs/smpp.md). Repeatable; SMS go to the first bound one
+    /// that routes them, or are shared by `weight` among connectors of one `priority`; channel
     /// addresses stay with the simulator. In the file: `[[smpp]]` tables with `url` and the same
     /// keys. Without one, the built-in simulator delivers everything.
     #[arg(long = "smpp", env = "SWITCHBOARD_SMPP", value_name = "URL", value_parser = SmppSettings::parse_url)]
@@ -552,6 +553,10 @@ impl Config {
         for (i, connector) in smpp.iter_mut().enumerate() {
             if connector.name.is_empty() {
                 connector.name = format!("smpp{}", i + 1);
+            }
+            // Without a priority, connectors fail over in configuration order.
+            if connector.priority == 0 {
+                connector.priority = u32::try_from(i + 1).unwrap_or(u32::MAX);
             }
         }
         let mut names: Vec<&str> = smpp.iter().map(|c| c.name.as_str()).collect();
@@ -748,6 +753,7 @@ mod tests {
         let c = Config::resolve(ServeArgs { config: Some(path.clone()), ..Default::default() }).unwrap();
         let names: Vec<_> = c.smpp.iter().map(|s| (s.name.as_str(), s.host.as_str(), s.window)).collect();
         assert_eq!(names, [("smpp1", "h1", 4), ("smpp2", "h2", 10)]);
+        assert_eq!(c.smpp.iter().map(|s| s.priority).collect::<Vec<_>>(), [1, 2], "failover in order by default");
         let flag = SmppSettings::parse_url("smpp://x:y@h3?name=eu").unwrap();
         let c = Config::resolve(ServeArgs { config: Some(path), smpp: vec![flag], ..Default::default() }).unwrap();
         assert_eq!(c.smpp.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["eu"], "flags replace the file's list");

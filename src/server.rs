@@ -147,7 +147,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     let carrier: Arc<dyn Carrier> = if connectors.is_empty() {
         simulator.clone()
     } else {
-        Arc::new(Routing { simulator: simulator.clone(), connectors: connectors.clone() })
+        Arc::new(Routing::new(simulator.clone(), connectors.clone()))
     };
     let keys = Arc::new(KeyGenerator::new());
     // Media bodies are larger than webhook answers: a dedicated client reads up to 5 MiB.

@@ -17,12 +17,12 @@ const { makeClient, randomAccount, startServer, waitForStatus, expectRestError }
 const WAIT_MS = 15000;
 const SMSC_SCRIPT = path.join(__dirname, "..", "smsc", "smsc.js");
 
-/** Starts the scripted SMSC on a free port; records every JSON line it prints. */
-async function startSmsc() {
-  const child = spawn(process.execPath, [SMSC_SCRIPT, "0"], { stdio: ["pipe", "pipe", "inherit"] });
+/** Starts the scripted SMSC on `port` (0: a free one); records every JSON line it prints. */
+async function startSmsc(port = 0) {
+  const child = spawn(process.execPath, [SMSC_SCRIPT, String(port)], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = [];
   const waiters = new Set();
-  const port = await new Promise((resolve, reject) => {
+  const listening = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("the SMSC did not start")), 10000);
     readline.createInterface({ input: child.stdout }).on("line", (line) => {
       let ev;
@@ -59,7 +59,7 @@ async function startSmsc() {
     });
   const send = (cmd) => child.stdin.write(JSON.stringify(cmd) + "\n");
   const stop = () => child.kill("SIGKILL");
-  return { port, lines, waitFor, send, stop };
+  return { port: listening, lines, waitFor, send, stop };
 }
 
 /** Status callbacks at /status; /sms answers inbound webhooks with a TwiML reply. */
@@ -161,6 +161,114 @@ describe("SMPP", { concurrency: true }, () => {
         const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
         assert.match(text, /switchboard_smpp_submits_total\{connector="backup",result="ok"\} 1/);
         assert.doesNotMatch(text, /switchboard_smpp_submits_total\{connector="primary"/);
+      } finally {
+        await server.stop();
+        smsc.stop();
+      }
+    });
+  });
+
+  describe("connectors sharing a priority", { concurrency: false }, () => {
+    test("share messages by weight, skip one that is down, and hold messages while all are down", async () => {
+      let smscA = await startSmsc();
+      let smscB = await startSmsc();
+      const account = randomAccount();
+      const common = "priority=1&dlr_id=auto&reconnect_max_secs=1";
+      const a = `smpp://test:secret@127.0.0.1:${smscA.port}?name=heavy&weight=3&${common}`;
+      const b = `smpp://test:secret@127.0.0.1:${smscB.port}?name=light&weight=1&${common}`;
+      const server = await startServer([account], { logName: "node-smpp-weighted", extraArgs: ["--smpp", a, "--smpp", b] });
+      const metric = async (line) => {
+        const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+        const hit = text.split("\n").find((l) => l.startsWith(line));
+        return hit ? Number(hit.split(" ").pop()) : undefined;
+      };
+      const submits = (smsc) => smsc.lines.filter((e) => e.command === "submit_sm").length;
+      try {
+        const client = makeClient(server.baseUrl, account);
+        await smscA.waitFor("heavy's bind", (e) => e.command === "bind_transceiver" && e.ok);
+        await smscB.waitFor("light's bind", (e) => e.command === "bind_transceiver" && e.ok);
+        const first = [];
+        for (let i = 0; i < 8; i++) first.push(await client.messages.create({ to: numberEndingIn("10"), from: SENDER, body: `shared ${i}` }));
+        for (const m of first) await waitForStatus(client, m.sid, "delivered", WAIT_MS);
+        assert.deepEqual([submits(smscA), submits(smscB)], [6, 2], "weights 3:1");
+
+        // heavy's SMSC goes away: everything goes through light, nothing waits for heavy.
+        smscA.stop();
+        const deadline = Date.now() + WAIT_MS;
+        while ((await metric('switchboard_smpp_bound{connector="heavy"}')) !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        const second = await Promise.all(Array.from({ length: 4 }, (_, i) => client.messages.create({ to: numberEndingIn("10"), from: SENDER, body: `failover ${i}` })));
+        for (const m of second) await waitForStatus(client, m.sid, "delivered", WAIT_MS);
+        assert.equal(submits(smscB), 6, "the four went through light");
+
+        // Both down: the message waits (not failed), and leaves once a connector binds again.
+        smscB.stop();
+        while ((await metric('switchboard_smpp_bound{connector="light"}')) !== 0 && Date.now() < deadline + WAIT_MS) await new Promise((r) => setTimeout(r, 100));
+        const waiting = await client.messages.create({ to: numberEndingIn("10"), from: SENDER, body: "waits for a link" });
+        await new Promise((r) => setTimeout(r, 2500));
+        const meanwhile = await client.messages(waiting.sid).fetch();
+        assert.ok(["queued", "sending"].includes(meanwhile.status), `still waiting, got ${meanwhile.status}`);
+        smscB = await startSmsc(smscB.port);
+        await waitForStatus(client, waiting.sid, "delivered", WAIT_MS);
+        assert.equal(submits(smscB), 1);
+      } finally {
+        await server.stop();
+        smscA.stop();
+        smscB.stop();
+      }
+    });
+  });
+
+  describe("one connector with two transmitter + receiver sessions", { concurrency: false }, () => {
+    test("binds four times, spreads submits over both transmitters, takes receipts and MO on the receivers, unbinds all", async () => {
+      const smsc = await startSmsc();
+      const account = randomAccount();
+      const url = `smpp://test:secret@127.0.0.1:${smsc.port}?name=pair&sessions=2&bind=tx%2Brx&dlr_id=auto`;
+      const server = await startServer([account], { logName: "node-smpp-txrx", extraArgs: ["--smpp", url] });
+      let stopped = false;
+      try {
+        const client = makeClient(server.baseUrl, account);
+        const tx = await smsc.waitFor("two transmitter binds", (e) => e.command === "bind_transmitter" && e.ok, 2);
+        const rx = await smsc.waitFor("two receiver binds", (e) => e.command === "bind_receiver" && e.ok, 2);
+        assert.equal(smsc.lines.filter((e) => e.command === "bind_transceiver").length, 0);
+        const sent = [];
+        for (let i = 0; i < 6; i++) sent.push(await client.messages.create({ to: numberEndingIn("10"), from: SENDER, body: `pair ${i}` }));
+        for (const m of sent) await waitForStatus(client, m.sid, "delivered", WAIT_MS);
+        const txSessions = tx.map((e) => e.session).sort();
+        const used = smsc.lines.filter((e) => e.command === "submit_sm").map((e) => e.session);
+        for (const n of txSessions) assert.equal(used.filter((u) => u === n).length, 3, `session ${n} took half`);
+        const rxSessions = new Set(rx.map((e) => e.session));
+        const receipts = smsc.lines.filter((e) => e.kind === "receipt");
+        assert.equal(receipts.length, 6);
+        assert.ok(receipts.every((r) => rxSessions.has(r.session)), "receipts came on the receiver binds");
+        smsc.send({ mo: { from: "14155550130", to: "15550000000", text: "to a receiver" } });
+        const [ack] = await smsc.waitFor("the MO's ack", (e) => e.command === "deliver_sm_resp" && e.of === "mo");
+        assert.equal(ack.command_status, 0);
+        const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+        assert.match(text, /switchboard_smpp_bound\{connector="pair"\} 2\n/);
+        assert.match(text, /switchboard_smpp_session_bound\{connector="pair",session="2",bind="rx"\} 1\n/);
+        await server.stop();
+        stopped = true;
+        await smsc.waitFor("every bind unbound", (e) => e.command === "unbind", 4, 3000);
+      } finally {
+        if (!stopped) await server.stop();
+        smsc.stop();
+      }
+    });
+
+    test("with two transceiver sessions, a receipt on the other session settles the message", async () => {
+      const smsc = await startSmsc();
+      const account = randomAccount();
+      const url = `smpp://test:secret@127.0.0.1:${smsc.port}?name=twin&sessions=2&dlr_id=auto`;
+      const server = await startServer([account], { logName: "node-smpp-twin", extraArgs: ["--smpp", url] });
+      try {
+        const client = makeClient(server.baseUrl, account);
+        await smsc.waitFor("two binds", (e) => e.command === "bind_transceiver" && e.ok, 2);
+        const to = numberEndingIn("19");
+        const msg = await client.messages.create({ to, from: SENDER, body: "receipt elsewhere" });
+        await waitForStatus(client, msg.sid, "delivered", WAIT_MS);
+        const submit = smsc.lines.find((e) => e.command === "submit_sm" && e.destination_addr === digits(to));
+        const receipt = smsc.lines.find((e) => e.kind === "receipt" && e.to === digits(to));
+        assert.notEqual(receipt.session, submit.session);
       } finally {
         await server.stop();
         smsc.stop();

@@ -7,10 +7,12 @@
 // Prints {"event":"listening","port":N}, then one JSON line per PDU it receives ({"event":"pdu",…}) and per
 // deliver_sm it sends ({"event":"sent",…}). Takes commands on stdin, one JSON object a line:
 //   {"mo": {"from": "14155550100", "to": "15005550006", "text": "STOP", "data_coding": 0}}
-//       → a mobile-originated deliver_sm (esm_class 0) on every bound session; a part of a
-//         concatenated one with "udh": [ref, total, seq] (8-bit UDH) or "sar": [ref, total, seq]
+//       → a mobile-originated deliver_sm (esm_class 0) on one session that may receive
+//         (transceiver or receiver); a part of a concatenated one with "udh": [ref, total, seq]
+//         (8-bit UDH) or "sar": [ref, total, seq]
 //   {"drop": true}  → closes every session's socket
-// Binds need system_id `test` and password `secret` (else ESME_RBINDFAIL).
+// Binds (transceiver, transmitter or receiver) need system_id `test` and password `secret` (else
+// ESME_RBINDFAIL). Each bound session gets a number, logged with its bind and its submits.
 //
 // What a submit_sm gets depends on the last two digits of its destination:
 //   01  submit_sm_resp ESME_RINVDSTADR (0x0B)
@@ -24,6 +26,7 @@
 //   16  never answered (no submit_sm_resp)
 //   18  receipt DELIVRD in TLVs only (no receipt text, so no done date)
 //   17  the receipt comes 3 s after the response
+//   19  the receipt goes out on another session than the submit's, when there is one
 //   anything else: receipt DELIVRD
 // Each segment of a concatenated message gets its own id and its own receipt.
 const smpp = require("smpp");
@@ -36,7 +39,10 @@ defs.filters.message.decode = (value) => value;
 const log = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 let nextId = 0x5a1000;
 const seenOnce = new Set();
+// Sessions that may receive deliver_sm (transceiver and receiver binds), and all bound ones.
 const sessions = new Set();
+const bound = new Set();
+let nextSession = 1;
 
 function date(d) {
   const p = (n) => String(n).padStart(2, "0");
@@ -54,6 +60,11 @@ function flushWaiting() {
   while (waiting.length && liveSession()) waiting.shift()(liveSession());
 }
 
+function otherSession(origin) {
+  for (const s of sessions) if (s !== origin && s.socket.writable) return s;
+  return origin;
+}
+
 function receipt(origin, pdu, idInReceipt, stat, state, gsmError) {
   const session = origin && sessions.has(origin) && origin.socket.writable ? origin : liveSession();
   if (!session) return waiting.push((s) => receipt(s, pdu, idInReceipt, stat, state, gsmError));
@@ -66,7 +77,7 @@ function receipt(origin, pdu, idInReceipt, stat, state, gsmError) {
     dest_addr_ton: pdu.source_addr_ton, dest_addr_npi: pdu.source_addr_npi, destination_addr: pdu.source_addr,
     esm_class: 0x04, data_coding: 1, short_message: Buffer.from(String(pdu.destination_addr).endsWith("18") ? "" : text, "latin1"), ...tlvs,
   }, (resp) => log({ event: "pdu", command: resp.command, command_status: resp.command_status, of: "receipt", id: idInReceipt }));
-  log({ event: "sent", command: "deliver_sm", kind: "receipt", id: idInReceipt, stat, to: pdu.destination_addr, done_date: now });
+  log({ event: "sent", command: "deliver_sm", kind: "receipt", id: idInReceipt, stat, to: pdu.destination_addr, done_date: now, session: session.number });
 }
 
 function onSubmit(session, pdu) {
@@ -74,7 +85,7 @@ function onSubmit(session, pdu) {
   const tail = dest.slice(-2);
   const raw = Buffer.isBuffer(pdu.short_message) ? pdu.short_message : Buffer.alloc(0);
   log({
-    event: "pdu", command: "submit_sm", sequence_number: pdu.sequence_number,
+    event: "pdu", command: "submit_sm", sequence_number: pdu.sequence_number, session: session.number,
     source_addr: pdu.source_addr, source_addr_ton: pdu.source_addr_ton, source_addr_npi: pdu.source_addr_npi,
     destination_addr: dest, dest_addr_ton: pdu.dest_addr_ton, dest_addr_npi: pdu.dest_addr_npi,
     esm_class: pdu.esm_class, data_coding: pdu.data_coding, registered_delivery: pdu.registered_delivery,
@@ -84,6 +95,7 @@ function onSubmit(session, pdu) {
     seenOnce.add(dest);
     log({ event: "drop", destination_addr: dest });
     sessions.delete(session);
+    bound.delete(session);
     session.socket.destroy();
     return;
   }
@@ -103,19 +115,24 @@ function onSubmit(session, pdu) {
     return;
   }
   session.send(pdu.response({ message_id: idInResp }));
-  if (tail !== "07") setTimeout(() => receipt(session, pdu, idInReceipt, ...outcome), tail === "17" ? 3000 : 30);
+  const via = tail === "19" ? otherSession(session) : session;
+  if (tail !== "07") setTimeout(() => receipt(via, pdu, idInReceipt, ...outcome), tail === "17" ? 3000 : 30);
 }
 
 const server = smpp.createServer((session) => {
-  session.on("bind_transceiver", (pdu) => {
-    const ok = pdu.system_id === "test" && pdu.password === "secret";
-    log({ event: "pdu", command: "bind_transceiver", system_id: pdu.system_id, interface_version: pdu.interface_version, ok });
-    session.send(pdu.response({ command_status: ok ? 0 : smpp.ESME_RBINDFAIL, system_id: "smsc-test" }));
-    if (ok) {
-      sessions.add(session);
-      setTimeout(flushWaiting, 50);
-    }
-  });
+  for (const command of ["bind_transceiver", "bind_transmitter", "bind_receiver"]) {
+    session.on(command, (pdu) => {
+      const ok = pdu.system_id === "test" && pdu.password === "secret";
+      if (ok) session.number = nextSession++;
+      log({ event: "pdu", command, system_id: pdu.system_id, interface_version: pdu.interface_version, ok, session: session.number });
+      session.send(pdu.response({ command_status: ok ? 0 : smpp.ESME_RBINDFAIL, system_id: "smsc-test" }));
+      if (ok) {
+        bound.add(session);
+        if (command !== "bind_transmitter") sessions.add(session);
+        setTimeout(flushWaiting, 50);
+      }
+    });
+  }
   session.on("submit_sm", (pdu) => onSubmit(session, pdu));
   session.on("enquire_link", (pdu) => session.send(pdu.response()));
   session.on("unbind", (pdu) => {
@@ -123,8 +140,12 @@ const server = smpp.createServer((session) => {
     session.send(pdu.response());
     session.close();
   });
-  session.on("close", () => sessions.delete(session));
-  session.on("error", () => sessions.delete(session));
+  const gone = () => {
+    sessions.delete(session);
+    bound.delete(session);
+  };
+  session.on("close", gone);
+  session.on("error", gone);
 });
 
 readline.createInterface({ input: process.stdin }).on("line", (line) => {
@@ -135,10 +156,9 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
     return log({ event: "error", message: `not JSON: ${line}` });
   }
   if (cmd.drop) {
-    for (const s of sessions) {
-      s.socket.destroy();
-      sessions.delete(s);
-    }
+    for (const s of bound) s.socket.destroy();
+    sessions.clear();
+    bound.clear();
   }
   if (cmd.mo) {
     const dc = cmd.mo.data_coding ?? 0;
@@ -153,13 +173,15 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
     if (cmd.mo.sar) {
       [sar.sar_msg_ref_num, sar.sar_total_segments, sar.sar_segment_seqnum] = cmd.mo.sar;
     }
-    for (const s of sessions) {
+    const s = liveSession();
+    if (!s) return log({ event: "error", message: "no session to deliver the mobile-originated message on" });
+    {
       s.deliver_sm({
         source_addr_ton: 1, source_addr_npi: 1, source_addr: cmd.mo.from,
         dest_addr_ton: 1, dest_addr_npi: 1, destination_addr: cmd.mo.to,
         esm_class: esm, data_coding: dc, short_message: text, ...sar,
       }, (resp) => log({ event: "pdu", command: resp.command, command_status: resp.command_status, of: "mo", from: cmd.mo.from }));
-      log({ event: "sent", command: "deliver_sm", kind: "mo", from: cmd.mo.from, to: cmd.mo.to });
+      log({ event: "sent", command: "deliver_sm", kind: "mo", from: cmd.mo.from, to: cmd.mo.to, session: s.number });
     }
   }
 });

@@ -1,16 +1,19 @@
 //! SMPP 3.4 carrier connectors (ESME side): Switchboard's messages go to an operator's SMSC as
 //! `submit_sm`, its `deliver_sm` come back as delivery receipts and inbound messages.
 //!
-//! A [`Connector`] is one bind (transceiver) to one SMSC. It implements the delivery layer's
-//! [`Carrier`]: `submit` splits the body where Switchboard counts segments and sends one
-//! `submit_sm` per segment through a window of outstanding requests and a segments-per-second
-//! pace; the SMSC's answers become `sent` / `failed`, its receipts [`CarrierEvent::Receipt`]s.
-//! A supervisor task keeps the bind up: connect, bind, read, and on any loss reconnect with
-//! exponential backoff and jitter; nothing waits for it at start-up, and while it is down
-//! `submit` answers "unavailable" so messages wait in their queue.
+//! A [`Connector`] is one SMSC account: `sessions` sessions, each a transceiver bind or a
+//! transmitter + receiver pair. It implements the delivery layer's [`Carrier`]: `submit` splits
+//! the body where Switchboard counts segments and sends one `submit_sm` per segment through
+//! the next bound session's window of outstanding requests and a connector-wide
+//! segments-per-second pace; the SMSC's answers become `sent` / `failed`, its receipts (on any
+//! session) [`CarrierEvent::Receipt`]s. A supervisor task per bind keeps it up: connect, bind,
+//! read, and on any loss reconnect with exponential backoff and jitter; nothing waits for it
+//! at start-up, and while no session is bound `submit` answers "unavailable" so messages wait
+//! in their queue.
 //!
-//! [`Routing`] puts connectors and the simulator behind one carrier: SMS go to the first bound
-//! connector, channel addresses (`whatsapp:`, `rcs:` …) stay with the simulator.
+//! [`Routing`] puts connectors and the simulator behind one carrier: an SMS goes to the bound
+//! connectors of the lowest priority that route it, shared by weight (smooth weighted
+//! round-robin); channel addresses (`whatsapp:`, `rcs:` …) stay with the simulator.
 //!
 //! By job: `settings` parses `--smpp` URLs and `[[smpp]]` tables, `wire` turns addresses and
 //! bodies into PDU fields and back, `receipts` maps SMSC answers to Twilio statuses and codes,
@@ -28,13 +31,13 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use metrics::{counter, gauge};
 use receipts::{Receipt, SubmitError, Verdict};
-use rusmpp::pdus::{BindTransceiver, DeliverSm, DeliverSmResp, SubmitSm};
+use rusmpp::pdus::{BindReceiver, BindTransceiver, BindTransmitter, DeliverSm, DeliverSmResp, SubmitSm};
 use rusmpp::tlvs::TlvValue;
 use rusmpp::types::{COctetString, EmptyOrFullCOctetString, OctetString};
 use rusmpp::values::{DataCoding, EsmClass, InterfaceVersion, Npi, RegisteredDelivery, ServiceType, Ton};
 use rusmpp::{CommandId, CommandStatus, Pdu};
 use rusmppc::{Client, ConnectionBuilder, Event};
-pub use settings::{DlrIdMode, SmppSettings};
+pub use settings::{BindMode, DlrIdMode, SmppSettings};
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -105,12 +108,42 @@ struct Tracked {
     group: Option<Arc<Mutex<Group>>>,
 }
 
-/// One connector: a supervised transceiver bind to one SMSC.
+/// What one bind of a session is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Transceiver,
+    Transmitter,
+    Receiver,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Transceiver => "trx",
+            Role::Transmitter => "tx",
+            Role::Receiver => "rx",
+        }
+    }
+}
+
+/// One session to the SMSC: a transceiver bind, or a transmitter and a receiver bind.
+struct Session {
+    /// The bound client that takes submits (transceiver or transmitter), when there is one.
+    link: watch::Sender<Option<Client>>,
+    /// The receiver bind's client (transmitter + receiver mode), kept to unbind it at shutdown.
+    receiver: watch::Sender<Option<Client>>,
+    /// This session's outstanding `submit_sm`.
+    window: Semaphore,
+}
+
+/// One connector: supervised sessions to one SMSC account.
 pub struct Connector {
     settings: SmppSettings,
-    /// The bound client, when there is one.
-    link: watch::Sender<Option<Client>>,
-    window: Semaphore,
+    sessions: Vec<Session>,
+    /// How many sessions can take submits now.
+    bound: watch::Sender<usize>,
+    /// Where the round-robin over sessions starts next.
+    next_session: AtomicUsize,
     /// When the next `submit_sm` may go (the `mps` pace and throttling pauses).
     next_slot: tokio::sync::Mutex<Instant>,
     /// Segment key → message, until its receipt.
@@ -145,9 +178,21 @@ impl Connector {
         events: mpsc::UnboundedSender<CarrierEvent>,
         inbound: mpsc::Sender<MobileOriginated>,
     ) -> Arc<Connector> {
+        let sessions = (0..settings.sessions)
+            .map(|_| Session {
+                link: watch::Sender::new(None),
+                receiver: watch::Sender::new(None),
+                window: Semaphore::new(settings.window),
+            })
+            .collect();
+        let roles: &[Role] = match settings.bind {
+            BindMode::Transceiver => &[Role::Transceiver],
+            BindMode::TransmitterReceiver => &[Role::Transmitter, Role::Receiver],
+        };
         let connector = Arc::new(Connector {
-            window: Semaphore::new(settings.window),
-            link: watch::Sender::new(None),
+            sessions,
+            bound: watch::Sender::new(0),
+            next_session: AtomicUsize::new(0),
             next_slot: tokio::sync::Mutex::new(Instant::now()),
             tracked: Mutex::new(HashMap::new()),
             events,
@@ -161,7 +206,11 @@ impl Connector {
         });
         gauge!("switchboard_smpp_bound", "connector" => connector.name()).set(0.0);
         gauge!("switchboard_smpp_window_in_use", "connector" => connector.name()).set(0.0);
-        tokio::spawn(connector.clone().supervise());
+        for session in 0..connector.sessions.len() {
+            for &role in roles {
+                tokio::spawn(connector.clone().supervise(session, role));
+            }
+        }
         tokio::spawn(connector.clone().sweep_incomplete());
         connector
     }
@@ -182,67 +231,111 @@ impl Connector {
         self.settings.name.clone()
     }
 
-    /// Whether it is bound now.
+    /// Whether a session can take submits now.
     pub fn is_bound(&self) -> bool {
-        self.link.borrow().is_some()
+        *self.bound.borrow() > 0
     }
 
-    /// Graceful shutdown: stops taking submissions, waits (up to 5 s) for the window to drain,
-    /// then unbinds (an SMSC that closes the socket instead of answering counts as done).
+    /// The connector's failover tier (lower first).
+    pub fn priority(&self) -> u32 {
+        self.settings.priority
+    }
+
+    /// Records a bind's client (or its loss) and updates the bound gauges.
+    fn set_link(&self, session: usize, role: Role, client: Option<Client>) -> Option<Client> {
+        let s = self.sessions.get(session)?;
+        let up = if client.is_some() { 1.0 } else { 0.0 };
+        gauge!("switchboard_smpp_session_bound", "connector" => self.name(), "session" => (session + 1).to_string(), "bind" => role.as_str())
+            .set(up);
+        if role == Role::Receiver {
+            return s.receiver.send_replace(client);
+        }
+        let old = s.link.send_replace(client);
+        let n = self.sessions.iter().filter(|s| s.link.borrow().is_some()).count();
+        self.bound.send_replace(n);
+        gauge!("switchboard_smpp_bound", "connector" => self.name()).set(n as f64);
+        old
+    }
+
+    /// `submit_sm` awaiting their response, over all sessions.
+    fn window_in_use(&self) -> usize {
+        self.sessions.iter().map(|s| self.settings.window.saturating_sub(s.window.available_permits())).sum()
+    }
+
+    /// Graceful shutdown: stops taking submissions, waits (up to 5 s) for the windows to drain,
+    /// then unbinds every bind (an SMSC that closes the socket instead of answering counts as
+    /// done).
     pub async fn shutdown(&self) {
         self.stopping.store(true, Ordering::Release);
         let all = u32::try_from(self.settings.window).unwrap_or(u32::MAX);
-        let drained = tokio::time::timeout(Duration::from_secs(5), self.window.acquire_many(all)).await;
-        if let Some(client) = self.link.send_replace(None) {
+        let drain = futures_util::future::join_all(self.sessions.iter().map(|s| s.window.acquire_many(all)));
+        let drained = tokio::time::timeout(Duration::from_secs(5), drain).await;
+        let mut clients = Vec::new();
+        for i in 0..self.sessions.len() {
+            if self.settings.bind == BindMode::Transceiver {
+                clients.extend(self.set_link(i, Role::Transceiver, None));
+            } else {
+                clients.extend(self.set_link(i, Role::Transmitter, None));
+                clients.extend(self.set_link(i, Role::Receiver, None));
+            }
+        }
+        let unbound = clients.len();
+        futures_util::future::join_all(clients.into_iter().map(|client| async move {
             let _ = tokio::time::timeout(Duration::from_secs(5), client.unbind()).await;
             let _ = client.close().await;
-            tracing::info!(connector = %self.settings.name, drained = drained.is_ok(), "smpp unbound");
-        }
-        gauge!("switchboard_smpp_bound", "connector" => self.name()).set(0.0);
+        }))
+        .await;
+        tracing::info!(connector = %self.settings.name, drained = drained.is_ok(), binds = unbound, "smpp unbound");
     }
 
     /// Connect, bind, serve the link until it ends; again after a backoff, until shutdown.
-    async fn supervise(self: Arc<Self>) {
+    async fn supervise(self: Arc<Self>, session: usize, role: Role) {
         let max = Duration::from_secs(self.settings.reconnect_max_secs);
         let mut backoff = Backoff::exponential(Duration::from_secs(1), max).with_jitter();
         loop {
             if self.stopping.load(Ordering::Acquire) {
                 return;
             }
-            match self.bind().await {
+            let n = session + 1;
+            let bind = role.as_str();
+            match self.bind(role).await {
                 Ok((client, _)) if self.stopping.load(Ordering::Acquire) => {
                     let _ = client.close().await;
                     return;
                 }
                 Ok((client, events)) => {
-                    tracing::info!(connector = %self.settings.name, smsc = %self.settings.address(), "smpp bound");
+                    tracing::info!(connector = %self.settings.name, session = n, bind, smsc = %self.settings.address(), "smpp bound");
                     counter!("switchboard_smpp_binds_total", "connector" => self.name(), "result" => "ok").increment(1);
-                    gauge!("switchboard_smpp_bound", "connector" => self.name()).set(1.0);
-                    self.link.send_replace(Some(client.clone()));
+                    self.set_link(session, role, Some(client.clone()));
                     self.serve(client.clone(), events).await;
-                    self.link.send_replace(None);
+                    self.set_link(session, role, None);
                     let _ = client.close().await;
-                    gauge!("switchboard_smpp_bound", "connector" => self.name()).set(0.0);
-                    tracing::warn!(connector = %self.settings.name, "smpp link lost; reconnecting");
+                    if self.stopping.load(Ordering::Acquire) {
+                        return;
+                    }
+                    tracing::warn!(connector = %self.settings.name, session = n, bind, "smpp link lost; reconnecting");
                     backoff = Backoff::exponential(Duration::from_secs(1), max).with_jitter();
                 }
                 Err((e, status)) => {
                     counter!("switchboard_smpp_binds_total", "connector" => self.name(), "result" => "failed")
                         .increment(1);
                     if status.is_some_and(|s| AUTH_STATUSES.contains(&s)) {
-                        tracing::error!(connector = %self.settings.name, error = %e, "smpp bind refused (credentials?); next try in 5 min");
+                        tracing::error!(connector = %self.settings.name, session = n, bind, error = %e, "smpp bind refused (credentials?); next try in 5 min");
                         tokio::time::sleep(AUTH_RETRY).await;
                         continue;
                     }
-                    tracing::warn!(connector = %self.settings.name, error = %e, "smpp bind failed");
+                    tracing::warn!(connector = %self.settings.name, session = n, bind, error = %e, "smpp bind failed");
                 }
             }
             backoff.wait().await;
         }
     }
 
-    /// Connects and binds as a transceiver (SMPP 3.4).
-    async fn bind(&self) -> Result<(Client, impl futures_util::Stream<Item = Event> + Unpin), (String, Option<u32>)> {
+    /// Connects and binds in `role` (SMPP 3.4).
+    async fn bind(
+        &self,
+        role: Role,
+    ) -> Result<(Client, impl futures_util::Stream<Item = Event> + Unpin), (String, Option<u32>)> {
         let s = &self.settings;
         let timeout = Duration::from_secs(s.response_timeout_secs);
         let connect = ConnectionBuilder::new()
@@ -261,21 +354,32 @@ impl Connector {
         fn text<const N: usize>(v: &str) -> Result<COctetString<1, N>, (String, Option<u32>)> {
             COctetString::from_str(v).map_err(|e| (format!("{e}"), None))
         }
-        let bind = BindTransceiver::builder()
-            .system_id(text(&s.system_id)?)
-            .password(text(&s.password)?)
-            .system_type(text(&s.system_type)?)
-            .interface_version(InterfaceVersion::Smpp3_4)
-            .addr_ton(Ton::Unknown)
-            .addr_npi(Npi::Unknown)
-            .address_range(COctetString::empty())
-            .build();
-        match client.bind_transceiver(bind).await {
-            Ok(_) => Ok((client, events)),
+        let (system_id, password, system_type) = (text(&s.system_id)?, text(&s.password)?, text(&s.system_type)?);
+        // The three bind PDUs have the same fields.
+        macro_rules! pdu {
+            ($pdu:ident) => {
+                $pdu::builder()
+                    .system_id(system_id)
+                    .password(password)
+                    .system_type(system_type)
+                    .interface_version(InterfaceVersion::Smpp3_4)
+                    .addr_ton(Ton::Unknown)
+                    .addr_npi(Npi::Unknown)
+                    .address_range(COctetString::empty())
+                    .build()
+            };
+        }
+        let bound = match role {
+            Role::Transceiver => client.bind_transceiver(pdu!(BindTransceiver)).await.map(drop),
+            Role::Transmitter => client.bind_transmitter(pdu!(BindTransmitter)).await.map(drop),
+            Role::Receiver => client.bind_receiver(pdu!(BindReceiver)).await.map(drop),
+        };
+        match bound {
+            Ok(()) => Ok((client, events)),
             Err(rusmppc::error::Error::UnexpectedResponse { response }) => {
                 let status = u32::from(response.status());
                 let _ = client.close().await;
-                Err((format!("bind_transceiver_resp status 0x{status:02X}"), Some(status)))
+                Err((format!("bind ({}) response status 0x{status:02X}", role.as_str()), Some(status)))
             }
             Err(e) => {
                 let _ = client.close().await;
@@ -439,14 +543,14 @@ impl Connector {
         }
     }
 
-    /// The bound client, waiting up to [`WAIT_FOR_BIND`] for one.
-    async fn client(&self) -> Option<Client> {
-        let mut rx = self.link.subscribe();
-        let bound = tokio::time::timeout(WAIT_FOR_BIND, rx.wait_for(Option::is_some)).await;
-        match bound {
-            Ok(Ok(c)) => c.clone(),
-            _ => None,
-        }
+    /// The next bound session (round-robin) and its client, waiting up to [`WAIT_FOR_BIND`]
+    /// for one.
+    async fn client(&self) -> Option<(&Session, Client)> {
+        let mut rx = self.bound.subscribe();
+        let _ = tokio::time::timeout(WAIT_FOR_BIND, rx.wait_for(|n| *n > 0)).await;
+        let n = self.sessions.len();
+        let start = self.next_session.fetch_add(1, Ordering::Relaxed);
+        (0..n).map(|k| &self.sessions[(start + k) % n]).find_map(|s| s.link.borrow().clone().map(|c| (s, c)))
     }
 
     /// Waits for the next send slot: `mps` spaces them, a throttling answer pushes it back.
@@ -467,17 +571,15 @@ impl Connector {
     }
 
     /// Sends one segment until it is answered: its SMSC id, or why not.
-    async fn submit_segment(&self, client: &Client, pdu: SubmitSm) -> Result<String, SegmentError> {
+    async fn submit_segment(&self, session: &Session, client: &Client, pdu: SubmitSm) -> Result<String, SegmentError> {
         let mut throttled = 0;
         loop {
             self.pace().await;
-            let permit = self.window.acquire().await.map_err(|e| SegmentError::Unavailable(e.to_string()))?;
-            let in_use = self.settings.window - self.window.available_permits();
-            gauge!("switchboard_smpp_window_in_use", "connector" => self.name()).set(in_use as f64);
+            let permit = session.window.acquire().await.map_err(|e| SegmentError::Unavailable(e.to_string()))?;
+            gauge!("switchboard_smpp_window_in_use", "connector" => self.name()).set(self.window_in_use() as f64);
             let answer = client.submit_sm(pdu.clone()).await;
             drop(permit);
-            let in_use = self.settings.window - self.window.available_permits();
-            gauge!("switchboard_smpp_window_in_use", "connector" => self.name()).set(in_use as f64);
+            gauge!("switchboard_smpp_window_in_use", "connector" => self.name()).set(self.window_in_use() as f64);
             let result = match answer {
                 Ok(resp) => Ok(resp.message_id().as_str().to_string()),
                 Err(rusmppc::error::Error::UnexpectedResponse { response }) => {
@@ -569,13 +671,13 @@ impl Connector {
             Ok(p) => p,
             Err(code) => return Ok(SubmitOutcome::Rejected { code }),
         };
-        let client = self
+        let (session, client) = self
             .client()
             .await
             .ok_or_else(|| CarrierUnavailable(format!("smpp connector {} is not bound", self.settings.name)))?;
         let mut keys = Vec::with_capacity(pdus.len());
         for pdu in pdus {
-            match self.submit_segment(&client, pdu).await {
+            match self.submit_segment(session, &client, pdu).await {
                 Ok(id) => keys.push(self.key(&receipts::resp_key(self.settings.dlr_id, &id))),
                 Err(SegmentError::Rejected(code)) => {
                     if let Ok(mut timed_out) = self.timed_out.lock() {
@@ -687,16 +789,60 @@ pub fn read_deliver_sm(d: &DeliverSm) -> Delivered {
     }
 }
 
-/// The carrier the dispatcher uses when connectors are configured: SMS and MMS (as text) go to
-/// the first connector whose routes (destination and sender prefixes, accounts) take the message
-/// and that is bound when it is sent (failover in configuration order); channel addresses stay
-/// with the simulator.
+/// The carrier the dispatcher uses when connectors are configured. An SMS (or an MMS, as text)
+/// goes to the connectors whose routes (destination and sender prefixes, accounts) take it;
+/// among those bound when it is sent, to the lowest priority, shared by weight. A connector
+/// that is down is skipped (failover); while every one is down the message waits in its queue.
+/// Channel addresses stay with the simulator.
 pub struct Routing {
     /// The simulator: channels, and the rules the API manages.
     pub simulator: Arc<Simulator>,
     /// Connectors, in configuration order.
     pub connectors: Vec<Arc<Connector>>,
+    /// Smooth weighted round-robin state, one counter per connector.
+    turns: Mutex<Vec<i64>>,
 }
+
+impl Routing {
+    /// Routing over `connectors` (in configuration order), the simulator for the rest.
+    pub fn new(simulator: Arc<Simulator>, connectors: Vec<Arc<Connector>>) -> Routing {
+        let turns = Mutex::new(vec![0; connectors.len()]);
+        Routing { simulator, connectors, turns }
+    }
+
+    /// Among `routed` (indexes of connectors that take the message), a bound one of the lowest
+    /// priority, by smooth weighted round-robin (nginx's: each candidate gains its weight, the
+    /// richest is chosen and pays the total, so 3:1 goes a a b a a a b a…, evenly spread).
+    fn choose(&self, routed: &[usize]) -> Option<usize> {
+        let bound: Vec<usize> = routed.iter().copied().filter(|&i| self.connectors[i].is_bound()).collect();
+        let tier = bound.iter().map(|&i| self.connectors[i].priority()).min()?;
+        let candidates: Vec<usize> = bound.into_iter().filter(|&i| self.connectors[i].priority() == tier).collect();
+        if let [only] = candidates[..] {
+            return Some(only);
+        }
+        let weighted: Vec<(usize, u32)> = candidates.iter().map(|&i| (i, self.connectors[i].settings.weight)).collect();
+        let mut turns = self.turns.lock().ok()?;
+        weighted_pick(&mut turns, &weighted)
+    }
+}
+
+/// One step of smooth weighted round-robin over `candidates` (index into `turns`, weight).
+fn weighted_pick(turns: &mut [i64], candidates: &[(usize, u32)]) -> Option<usize> {
+    let total: i64 = candidates.iter().map(|&(_, w)| i64::from(w)).sum();
+    let mut best: Option<usize> = None;
+    for &(i, w) in candidates {
+        let turn = turns.get_mut(i)?;
+        *turn += i64::from(w);
+        let turn = *turn;
+        if best.is_none_or(|b| turn > turns[b]) {
+            best = Some(i);
+        }
+    }
+    let b = best?;
+    turns[b] -= total;
+    Some(b)
+}
+
 
 #[async_trait]
 impl Carrier for Routing {
@@ -704,17 +850,24 @@ impl Carrier for Routing {
         if s.to.contains(':') || self.connectors.is_empty() {
             return self.simulator.submit(s).await;
         }
-        // The connectors whose routes take the message; failover among them is decided when
-        // the message is sent: the first one that is bound now.
-        let routed: Vec<Arc<Connector>> =
-            self.connectors.iter().filter(|c| c.settings.routes(&s.account_sid, &s.from, &s.to)).cloned().collect();
-        let chosen = routed.iter().find(|c| c.is_bound()).or(routed.first()).cloned();
-        match chosen {
-            Some(connector) => connector.submit(s).await,
-            None => {
-                tracing::warn!(key = %s.key, to = %s.to, "no smpp connector routes this message");
-                Ok(SubmitOutcome::Rejected { code: 30008 })
+        let routed: Vec<usize> = (0..self.connectors.len())
+            .filter(|&i| self.connectors[i].settings.routes(&s.account_sid, &s.from, &s.to))
+            .collect();
+        if routed.is_empty() {
+            tracing::warn!(key = %s.key, to = %s.to, "no smpp connector routes this message");
+            return Ok(SubmitOutcome::Rejected { code: 30008 });
+        }
+        // The choice is made now, not when the message was accepted: a message waiting for a
+        // dead connector goes to the next one that is up. With none up, wait a little for one.
+        let started = Instant::now();
+        loop {
+            if let Some(i) = self.choose(&routed) {
+                return self.connectors[i].submit(s).await;
             }
+            if started.elapsed() >= WAIT_FOR_BIND {
+                return Err(CarrierUnavailable("no bound smpp connector routes this message".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -727,5 +880,21 @@ impl Carrier for Routing {
 
     fn rcs_capable(&self, account_sid: &str, to: &str) -> bool {
         self.simulator.rcs_capable(account_sid, to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::weighted_pick;
+
+    #[test]
+    fn weighted_round_robin_spreads_by_weight_and_interleaves() {
+        let mut turns = vec![0; 3];
+        let picks: Vec<usize> = (0..8).filter_map(|_| weighted_pick(&mut turns, &[(0, 3), (2, 1)])).collect();
+        assert_eq!(picks, [0, 0, 2, 0, 0, 0, 2, 0], "3:1, the lighter one not starved to the end");
+        let mut turns = vec![0; 2];
+        let even: Vec<usize> = (0..4).filter_map(|_| weighted_pick(&mut turns, &[(0, 1), (1, 1)])).collect();
+        assert_eq!(even, [0, 1, 0, 1]);
+        assert_eq!(weighted_pick(&mut turns, &[]), None);
     }
 }

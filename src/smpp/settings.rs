@@ -43,6 +43,35 @@ impl DlrIdMode {
     }
 }
 
+/// Which binds make up one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BindMode {
+    /// One transceiver bind: submits, receipts and inbound messages on one connection.
+    #[default]
+    Transceiver,
+    /// A transmitter bind for submits and a receiver bind for receipts and inbound messages
+    /// (for SMSCs that do not offer transceiver binds).
+    TransmitterReceiver,
+}
+
+impl BindMode {
+    fn parse(s: &str) -> Result<Self, String> {
+        // In a URL query `tx+rx` arrives as `tx rx`.
+        match s {
+            "trx" | "transceiver" => Ok(BindMode::Transceiver),
+            "tx+rx" | "tx rx" | "tx_rx" => Ok(BindMode::TransmitterReceiver),
+            _ => Err(format!("smpp bind must be trx or tx+rx, got {s:?}")),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            BindMode::Transceiver => "trx",
+            BindMode::TransmitterReceiver => "tx_rx",
+        }
+    }
+}
+
 /// A connector's settings.
 #[derive(Clone, PartialEq)]
 pub struct SmppSettings {
@@ -82,6 +111,18 @@ pub struct SmppSettings {
     pub from_prefixes: Vec<String>,
     /// Only these accounts' messages; empty: every account.
     pub accounts: Vec<String>,
+    /// Failover tier: a message goes to the bound connectors with the lowest priority that
+    /// route it, shared among them by `weight`. 0 in the settings means "not given": the
+    /// configuration then makes it the connector's position (1, 2, …), so connectors fail over
+    /// in order unless they are given the same priority.
+    pub priority: u32,
+    /// Share of its tier's messages (default 1).
+    pub weight: u32,
+    /// Sessions (binds, or transmitter + receiver pairs) to the SMSC (default 1); each has its
+    /// own window.
+    pub sessions: usize,
+    /// Transceiver (default) or transmitter + receiver binds.
+    pub bind: BindMode,
 }
 
 impl fmt::Debug for SmppSettings {
@@ -96,6 +137,10 @@ impl fmt::Debug for SmppSettings {
             .field("window", &self.window)
             .field("mps", &self.mps)
             .field("dlr_id", &self.dlr_id)
+            .field("priority", &self.priority)
+            .field("weight", &self.weight)
+            .field("sessions", &self.sessions)
+            .field("bind", &self.bind)
             .finish_non_exhaustive()
     }
 }
@@ -140,6 +185,25 @@ impl SmppSettings {
             "to_prefixes" => self.to_prefixes = list(value),
             "from_prefixes" => self.from_prefixes = list(value),
             "accounts" => self.accounts = list(value),
+            "priority" => {
+                self.priority = number(key, value)?;
+                if self.priority == 0 {
+                    return Err("smpp priority must be 1 or more (lower is tried first)".into());
+                }
+            }
+            "weight" => {
+                self.weight = number(key, value)?;
+                if !(1..=1000).contains(&self.weight) {
+                    return Err(format!("smpp weight must be 1 to 1000, got {value}"));
+                }
+            }
+            "sessions" => {
+                self.sessions = number(key, value)?;
+                if !(1..=64).contains(&self.sessions) {
+                    return Err(format!("smpp sessions must be 1 to 64, got {value}"));
+                }
+            }
+            "bind" => self.bind = BindMode::parse(value)?,
             _ => return Err(format!("unknown smpp setting {key:?}")),
         }
         if self.enquire_link_secs == 0 || self.response_timeout_secs == 0 || self.reconnect_max_secs == 0 {
@@ -189,6 +253,10 @@ impl SmppSettings {
             to_prefixes: Vec::new(),
             from_prefixes: Vec::new(),
             accounts: Vec::new(),
+            priority: 0,
+            weight: 1,
+            sessions: 1,
+            bind: BindMode::Transceiver,
         };
         for (k, v) in url.query_pairs() {
             s.set(&k, &v)?;
@@ -218,7 +286,13 @@ impl SmppSettings {
             .append_pair("reconnect_max_secs", &self.reconnect_max_secs.to_string())
             .append_pair("dlr_id", self.dlr_id.as_str())
             .append_pair("short_code_ton", &self.short_code_ton.to_string())
-            .append_pair("short_code_npi", &self.short_code_npi.to_string());
+            .append_pair("short_code_npi", &self.short_code_npi.to_string())
+            .append_pair("weight", &self.weight.to_string())
+            .append_pair("sessions", &self.sessions.to_string())
+            .append_pair("bind", self.bind.as_str());
+        if self.priority != 0 {
+            q.append_pair("priority", &self.priority.to_string());
+        }
         for (key, values) in
             [("to_prefixes", &self.to_prefixes), ("from_prefixes", &self.from_prefixes), ("accounts", &self.accounts)]
         {
@@ -332,6 +406,20 @@ mod tests {
         let s = SmppSettings::parse_url("smpps://id:pw@h").unwrap();
         assert_eq!((s.port, s.tls, s.window, s.mps, s.enquire_link_secs), (2775, true, 10, 0.0, 30));
         assert_eq!(s.dlr_id, DlrIdMode::AsIs);
+        assert_eq!((s.priority, s.weight, s.sessions, s.bind), (0, 1, 1, BindMode::Transceiver));
+    }
+
+    #[test]
+    fn sessions_binds_priority_and_weight_parse_and_round_trip() {
+        // `+` in a query is a space: `bind=tx+rx` arrives as "tx rx".
+        let s = SmppSettings::parse_url("smpp://a:b@h?sessions=4&bind=tx+rx&priority=2&weight=3").unwrap();
+        assert_eq!((s.sessions, s.bind, s.priority, s.weight), (4, BindMode::TransmitterReceiver, 2, 3));
+        assert_eq!(SmppSettings::parse_url(&s.to_url()).unwrap(), s);
+        assert_eq!(SmppSettings::parse_url("smpp://a:b@h?bind=trx").unwrap().bind, BindMode::Transceiver);
+        assert_eq!(SmppSettings::parse_url("smpp://a:b@h?bind=tx_rx").unwrap().bind, BindMode::TransmitterReceiver);
+        for bad in ["sessions=0", "sessions=65", "bind=rx", "priority=0", "weight=0", "weight=1001"] {
+            assert!(SmppSettings::parse_url(&format!("smpp://a:b@h?{bad}")).is_err(), "{bad} accepted");
+        }
     }
 
     #[test]
