@@ -843,7 +843,6 @@ fn weighted_pick(turns: &mut [i64], candidates: &[(usize, u32)]) -> Option<usize
     Some(b)
 }
 
-
 #[async_trait]
 impl Carrier for Routing {
     async fn submit(&self, s: &Submission) -> Result<SubmitOutcome, CarrierUnavailable> {
