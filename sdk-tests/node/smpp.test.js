@@ -276,6 +276,68 @@ describe("SMPP", { concurrency: true }, () => {
     });
   });
 
+  describe("long messages by 16-bit UDH, SAR and message_payload; data_coding 0 in Latin-1", { concurrency: false }, () => {
+    test("each connector splits and marks the parts its way, and the message is delivered on every part's receipt", async () => {
+      const smsc = await startSmsc();
+      const [udh16, sar, payload] = [randomAccount(), randomAccount(), randomAccount()];
+      const base = `smpp://test:secret@127.0.0.1:${smsc.port}`;
+      const urls = [
+        `${base}?name=u16&long_messages=udh16&accounts=${udh16.sid}`,
+        `${base}?name=sar&long_messages=sar&accounts=${sar.sid}`,
+        `${base}?name=pay&long_messages=payload&charset=latin1&accounts=${payload.sid}`,
+      ];
+      const server = await startServer([udh16, sar, payload], { logName: "node-smpp-long", extraArgs: urls.flatMap((u) => ["--smpp", u]) });
+      try {
+        await smsc.waitFor("three binds", (e) => e.command === "bind_transceiver" && e.ok, 3);
+        const submitsTo = (to) => smsc.lines.filter((e) => e.command === "submit_sm" && e.destination_addr === digits(to));
+        // 306 septets: 2 segments as Switchboard (and Twilio) count them, 3 parts of at most
+        // 152 behind a 16-bit reference UDH.
+        const body = "x".repeat(306);
+        const to16 = numberEndingIn("10");
+        const m16 = await makeClient(server.baseUrl, udh16).messages.create({ to: to16, from: SENDER, body });
+        assert.equal(m16.numSegments, "2");
+        await waitForStatus(makeClient(server.baseUrl, udh16), m16.sid, "delivered", WAIT_MS);
+        const parts16 = submitsTo(to16).sort((a, b) => a.short_message_hex.slice(12, 14).localeCompare(b.short_message_hex.slice(12, 14)));
+        assert.equal(parts16.length, 3);
+        const ref16 = parts16[0].short_message_hex.slice(6, 10);
+        assert.deepEqual(parts16.map((p) => p.short_message_hex.slice(0, 14)), [1, 2, 3].map((seq) => `060804${ref16}030${seq}`));
+        assert.deepEqual(parts16.map((p) => (p.short_message_hex.length - 14) / 2), [152, 152, 2]);
+        assert.ok(parts16.every((p) => p.esm_class === 0x40 && p.data_coding === 0));
+
+        // SAR: where the counter splits (153 + 153), no UDH, the TLVs say where each part goes.
+        const toSar = numberEndingIn("10");
+        const sarClient = makeClient(server.baseUrl, sar);
+        const mSar = await sarClient.messages.create({ to: toSar, from: SENDER, body });
+        await waitForStatus(sarClient, mSar.sid, "delivered", WAIT_MS);
+        const partsSar = submitsTo(toSar).sort((a, b) => a.sar[2] - b.sar[2]);
+        assert.equal(partsSar.length, 2);
+        assert.equal(partsSar[0].sar[0], partsSar[1].sar[0], "one reference");
+        assert.deepEqual(partsSar.map((p) => [p.sar[1], p.sar[2], p.esm_class, p.short_message_hex.length / 2]), [[2, 1, 0, 153], [2, 2, 0, 153]]);
+        assert.equal(smsc.lines.filter((e) => e.kind === "receipt" && e.to === digits(toSar)).length, 2);
+
+        // message_payload: one submit_sm, empty short_message, the whole text in Latin-1 (`é`
+        // as E9, `€` has no Latin-1 form: `?`); one id, one receipt.
+        const toPay = numberEndingIn("10");
+        const payClient = makeClient(server.baseUrl, payload);
+        const long = "é€".padEnd(200, "z");
+        const mPay = await payClient.messages.create({ to: toPay, from: SENDER, body: long });
+        assert.equal(mPay.numSegments, "2");
+        await waitForStatus(payClient, mPay.sid, "delivered", WAIT_MS);
+        const [one, ...rest] = submitsTo(toPay);
+        assert.equal(rest.length, 0);
+        assert.deepEqual([one.short_message_hex, one.esm_class, one.data_coding], ["", 0, 0]);
+        assert.equal(one.message_payload_hex, Buffer.from("\u00e9?".padEnd(200, "z"), "latin1").toString("hex"));
+        const short = await payClient.messages.create({ to: toPay, from: SENDER, body: "Café" });
+        await waitForStatus(payClient, short.sid, "delivered", WAIT_MS);
+        const single = submitsTo(toPay)[1];
+        assert.deepEqual([single.short_message_hex, single.message_payload_hex], [Buffer.from("Café", "latin1").toString("hex"), undefined]);
+      } finally {
+        await server.stop();
+        smsc.stop();
+      }
+    });
+  });
+
   describe("routes by destination prefix", { concurrency: false }, () => {
     test("each message leaves through the connector whose prefixes take it; unroutable ones fail", async () => {
       const smsc = await startSmsc();

@@ -90,6 +90,8 @@ function onSubmit(session, pdu) {
     destination_addr: dest, dest_addr_ton: pdu.dest_addr_ton, dest_addr_npi: pdu.dest_addr_npi,
     esm_class: pdu.esm_class, data_coding: pdu.data_coding, registered_delivery: pdu.registered_delivery,
     short_message_hex: raw.toString("hex"),
+    message_payload_hex: Buffer.isBuffer(pdu.message_payload) ? pdu.message_payload.toString("hex") : undefined,
+    sar: pdu.sar_msg_ref_num === undefined ? undefined : [pdu.sar_msg_ref_num, pdu.sar_total_segments, pdu.sar_segment_seqnum],
   });
   if (tail === "09" && !seenOnce.has(dest)) {
     seenOnce.add(dest);

@@ -32,15 +32,17 @@ use futures_util::StreamExt;
 use metrics::{counter, gauge};
 use receipts::{Receipt, SubmitError, Verdict};
 use rusmpp::pdus::{BindReceiver, BindTransceiver, BindTransmitter, DeliverSm, DeliverSmResp, SubmitSm};
-use rusmpp::tlvs::TlvValue;
-use rusmpp::types::{COctetString, EmptyOrFullCOctetString, OctetString};
-use rusmpp::values::{DataCoding, EsmClass, InterfaceVersion, Npi, RegisteredDelivery, ServiceType, Ton};
+use rusmpp::tlvs::{MessageSubmissionRequestTlvValue, TlvValue};
+use rusmpp::types::{AnyOctetString, COctetString, EmptyOrFullCOctetString, OctetString};
+use rusmpp::values::{
+    DataCoding, EsmClass, InterfaceVersion, MessagePayload, Npi, RegisteredDelivery, ServiceType, Ton,
+};
 use rusmpp::{CommandId, CommandStatus, Pdu};
 use rusmppc::{Client, ConnectionBuilder, Event};
 pub use settings::{BindMode, DlrIdMode, SmppSettings};
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
@@ -151,7 +153,7 @@ pub struct Connector {
     events: mpsc::UnboundedSender<CarrierEvent>,
     inbound: mpsc::Sender<MobileOriginated>,
     /// Concatenation reference of the next multipart message.
-    reference: AtomicU8,
+    reference: AtomicU16,
     /// Messages between their first `submit_sm` and the recording of every segment's id: only
     /// while there are any can a receipt be early.
     in_flight: AtomicUsize,
@@ -197,7 +199,7 @@ impl Connector {
             tracked: Mutex::new(HashMap::new()),
             events,
             inbound,
-            reference: AtomicU8::new(rand::random()),
+            reference: AtomicU16::new(rand::random()),
             timed_out: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
@@ -424,7 +426,7 @@ impl Connector {
     /// A `deliver_sm`: a receipt is acknowledged and applied; an inbound message is stored,
     /// then acknowledged.
     async fn on_deliver_sm(self: Arc<Self>, client: Client, seq: u32, d: DeliverSm) {
-        let (from, to, mut text, part) = match read_deliver_sm(&d) {
+        let (from, to, mut text, part) = match read_deliver_sm_as(&d, self.settings.charset) {
             Delivered::Receipt(r) => {
                 let _ = client.deliver_sm_resp(seq, DeliverSmResp::default()).await;
                 self.on_receipt(r).await;
@@ -625,10 +627,25 @@ impl Connector {
         let source = COctetString::from_str(&from.text).map_err(|_| 30008u32)?;
         let destination = COctetString::from_str(&to.text).map_err(|_| 30005u32)?;
         let reference = self.reference.fetch_add(1, Ordering::Relaxed);
-        wire::segments(&s.body, reference)
+        wire::split(&s.body, self.settings.long_messages, self.settings.charset, reference)
             .into_iter()
             .map(|seg| {
-                let short_message = OctetString::from_vec(seg.short_message).map_err(|_| 30500u32)?;
+                let mut tlvs: Vec<MessageSubmissionRequestTlvValue> = Vec::new();
+                let short_message = if seg.payload {
+                    tlvs.push(MessageSubmissionRequestTlvValue::MessagePayload(MessagePayload::new(
+                        AnyOctetString::from_vec(seg.short_message),
+                    )));
+                    OctetString::empty()
+                } else {
+                    OctetString::from_vec(seg.short_message).map_err(|_| 30500u32)?
+                };
+                if let Some((reference, total, seq)) = seg.sar {
+                    tlvs.extend([
+                        MessageSubmissionRequestTlvValue::SarMsgRefNum(reference),
+                        MessageSubmissionRequestTlvValue::SarTotalSegments(total),
+                        MessageSubmissionRequestTlvValue::SarSegmentSeqnum(seq),
+                    ]);
+                }
                 Ok(SubmitSm::builder()
                     .service_type(ServiceType::default())
                     .source_addr_ton(Ton::from(from.ton))
@@ -645,6 +662,7 @@ impl Connector {
                     .registered_delivery(RegisteredDelivery::from(1u8))
                     .data_coding(DataCoding::from(seg.data_coding))
                     .short_message(short_message)
+                    .tlvs(tlvs)
                     .build())
             })
             .collect()
@@ -743,6 +761,11 @@ pub enum Delivered {
 /// inbound message with its concatenation part. Pure, so the fuzz target `smpp_pdu` drives it
 /// with whatever a peer could send.
 pub fn read_deliver_sm(d: &DeliverSm) -> Delivered {
+    read_deliver_sm_as(d, settings::Charset::Gsm)
+}
+
+/// [`read_deliver_sm`] with `data_coding` 0 read in the connector's `charset`.
+pub fn read_deliver_sm_as(d: &DeliverSm, charset: settings::Charset) -> Delivered {
     let esm = u8::from(d.esm_class);
     let data_coding = u8::from(d.data_coding);
     let mut body: Vec<u8> = d.short_message().to_vec();
@@ -784,7 +807,7 @@ pub fn read_deliver_sm(d: &DeliverSm) -> Delivered {
     Delivered::Message {
         from: wire::inbound_from(u8::from(d.source_addr_ton), d.source_addr.as_str()),
         to: wire::inbound_to(d.destination_addr.as_str()),
-        text: wire::decode_text(data_coding, esm, &body),
+        text: wire::decode_text_as(charset, data_coding, esm, &body),
         part,
     }
 }

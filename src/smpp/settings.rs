@@ -72,6 +72,75 @@ impl BindMode {
     }
 }
 
+/// How a message longer than one segment is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LongMessages {
+    /// One `submit_sm` per part, each behind a UDH with an 8-bit reference (153 septets / 67
+    /// UTF-16 units a part, where Switchboard counts segments).
+    #[default]
+    Udh8,
+    /// A UDH with a 16-bit reference: one octet more of header, so 152 / 66 a part.
+    Udh16,
+    /// One `submit_sm` per part without a UDH, the `sar_*` TLVs saying where it belongs (the
+    /// SMSC adds the UDH: 153 / 67 a part).
+    Sar,
+    /// The whole body in one `submit_sm`'s `message_payload` TLV (the SMSC splits it): one
+    /// SMSC id, one receipt.
+    Payload,
+}
+
+impl LongMessages {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "udh8" | "udh" => Ok(LongMessages::Udh8),
+            "udh16" => Ok(LongMessages::Udh16),
+            "sar" => Ok(LongMessages::Sar),
+            "payload" | "message_payload" => Ok(LongMessages::Payload),
+            _ => Err(format!("smpp long_messages must be udh8, udh16, sar or payload, got {s:?}")),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            LongMessages::Udh8 => "udh8",
+            LongMessages::Udh16 => "udh16",
+            LongMessages::Sar => "sar",
+            LongMessages::Payload => "payload",
+        }
+    }
+}
+
+/// What the octets of a `data_coding` 0 ("SMSC default alphabet") message are: SMSCs differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Charset {
+    /// GSM 03.38, unpacked (one septet per octet, extension characters as `1B xx`).
+    #[default]
+    Gsm,
+    /// ISO 8859-1; a character outside it is sent as `?`.
+    Latin1,
+    /// US-ASCII; a character outside it is sent as `?`.
+    Ascii,
+}
+
+impl Charset {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "gsm" | "gsm7" => Ok(Charset::Gsm),
+            "latin1" | "iso-8859-1" => Ok(Charset::Latin1),
+            "ascii" => Ok(Charset::Ascii),
+            _ => Err(format!("smpp charset must be gsm, latin1 or ascii, got {s:?}")),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Charset::Gsm => "gsm",
+            Charset::Latin1 => "latin1",
+            Charset::Ascii => "ascii",
+        }
+    }
+}
+
 /// A connector's settings.
 #[derive(Clone, PartialEq)]
 pub struct SmppSettings {
@@ -123,6 +192,10 @@ pub struct SmppSettings {
     pub sessions: usize,
     /// Transceiver (default) or transmitter + receiver binds.
     pub bind: BindMode,
+    /// How long messages are sent (default 8-bit UDH).
+    pub long_messages: LongMessages,
+    /// What `data_coding` 0 octets are, both ways (default GSM 03.38).
+    pub charset: Charset,
 }
 
 impl fmt::Debug for SmppSettings {
@@ -141,6 +214,8 @@ impl fmt::Debug for SmppSettings {
             .field("weight", &self.weight)
             .field("sessions", &self.sessions)
             .field("bind", &self.bind)
+            .field("long_messages", &self.long_messages)
+            .field("charset", &self.charset)
             .finish_non_exhaustive()
     }
 }
@@ -204,6 +279,8 @@ impl SmppSettings {
                 }
             }
             "bind" => self.bind = BindMode::parse(value)?,
+            "long_messages" => self.long_messages = LongMessages::parse(value)?,
+            "charset" => self.charset = Charset::parse(value)?,
             _ => return Err(format!("unknown smpp setting {key:?}")),
         }
         if self.enquire_link_secs == 0 || self.response_timeout_secs == 0 || self.reconnect_max_secs == 0 {
@@ -257,6 +334,8 @@ impl SmppSettings {
             weight: 1,
             sessions: 1,
             bind: BindMode::Transceiver,
+            long_messages: LongMessages::Udh8,
+            charset: Charset::Gsm,
         };
         for (k, v) in url.query_pairs() {
             s.set(&k, &v)?;
@@ -289,7 +368,9 @@ impl SmppSettings {
             .append_pair("short_code_npi", &self.short_code_npi.to_string())
             .append_pair("weight", &self.weight.to_string())
             .append_pair("sessions", &self.sessions.to_string())
-            .append_pair("bind", self.bind.as_str());
+            .append_pair("bind", self.bind.as_str())
+            .append_pair("long_messages", self.long_messages.as_str())
+            .append_pair("charset", self.charset.as_str());
         if self.priority != 0 {
             q.append_pair("priority", &self.priority.to_string());
         }
@@ -417,7 +498,19 @@ mod tests {
         assert_eq!(SmppSettings::parse_url(&s.to_url()).unwrap(), s);
         assert_eq!(SmppSettings::parse_url("smpp://a:b@h?bind=trx").unwrap().bind, BindMode::Transceiver);
         assert_eq!(SmppSettings::parse_url("smpp://a:b@h?bind=tx_rx").unwrap().bind, BindMode::TransmitterReceiver);
-        for bad in ["sessions=0", "sessions=65", "bind=rx", "priority=0", "weight=0", "weight=1001"] {
+        let l = SmppSettings::parse_url("smpp://a:b@h?long_messages=sar&charset=latin1").unwrap();
+        assert_eq!((l.long_messages, l.charset), (LongMessages::Sar, Charset::Latin1));
+        assert_eq!(SmppSettings::parse_url(&l.to_url()).unwrap(), l);
+        for bad in [
+            "sessions=0",
+            "sessions=65",
+            "bind=rx",
+            "priority=0",
+            "weight=0",
+            "weight=1001",
+            "long_messages=udh32",
+            "charset=utf8",
+        ] {
             assert!(SmppSettings::parse_url(&format!("smpp://a:b@h?{bad}")).is_err(), "{bad} accepted");
         }
     }

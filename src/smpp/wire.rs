@@ -3,6 +3,7 @@
 //! for `NumSegments` and for the wire), GSM 03.38 and UCS-2 text, and 8-bit UDH concatenation.
 //! The PDUs themselves are encoded by `rusmpp`.
 
+use super::settings::{Charset, LongMessages};
 use switchboard_domain::encoding::{self, Encoding};
 
 /// `data_coding` 0: the SMSC default alphabet, GSM 03.38 sent unpacked (one septet per octet).
@@ -82,9 +83,19 @@ pub struct Segment {
     pub data_coding: u8,
     /// `esm_class` (UDHI when concatenated).
     pub esm_class: u8,
-    /// `short_message`: UDH (when concatenated) then the encoded text.
+    /// `short_message`: UDH (when concatenated) then the encoded text; with `payload`, the
+    /// `message_payload` TLV's value instead (and `short_message` is empty).
     pub short_message: Vec<u8>,
+    /// `sar_msg_ref_num`, `sar_total_segments`, `sar_segment_seqnum` TLVs (long messages by SAR).
+    pub sar: Option<(u16, u8, u8)>,
+    /// The text goes in `message_payload`, not `short_message`.
+    pub payload: bool,
 }
+
+/// Septets / UTF-16 units a part holds behind a 16-bit-reference UDH (7 octets of header, one
+/// more than the 8-bit one, so one septet / unit less than Switchboard's 153 / 67).
+const UDH16_GSM7: usize = 152;
+const UDH16_UCS2: usize = 66;
 
 fn gsm7_encode(text: &str, out: &mut Vec<u8>) {
     for c in text.chars() {
@@ -100,36 +111,85 @@ fn gsm7_encode(text: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// Splits `body` into `submit_sm` segments where `encoding::segments` counts them: one
-/// segment of up to 160 septets / 70 UTF-16 units, else parts of 153 / 67 each behind an 8-bit
-/// reference UDH (`05 00 03 ref total seq`). An escape pair or surrogate pair is never split.
-pub fn segments(body: &str, reference: u8) -> Vec<Segment> {
-    let (summary, chars) = encoding::inspect(body);
-    let total = summary.count.max(1) as usize;
-    let mut texts = vec![String::new(); total];
-    for c in &chars {
-        let i = (c.segment as usize).min(total - 1);
-        texts[i].push(c.ch);
+/// Octets of `text` in `data_coding` 0 as the connector's `charset` has it.
+fn dc0_encode(text: &str, charset: Charset, out: &mut Vec<u8>) {
+    match charset {
+        Charset::Gsm => gsm7_encode(text, out),
+        Charset::Latin1 => out.extend(text.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))),
+        Charset::Ascii => out.extend(text.chars().map(|c| if c.is_ascii() { c as u8 } else { b'?' })),
     }
-    let data_coding = match summary.encoding {
-        Encoding::Gsm7 => DC_GSM7,
-        Encoding::Ucs2 => DC_UCS2,
+}
+
+/// Splits `body` into `submit_sm` segments where `encoding::segments` counts them: one
+/// segment of up to 160 septets / 70 UTF-16 units, else, by `long`: parts of 153 / 67 behind an
+/// 8-bit reference UDH (`05 00 03 ref total seq`) or with SAR TLVs; parts of 152 / 66 behind a
+/// 16-bit reference UDH (`06 08 04 refH refL total seq`); or the whole text in one
+/// `message_payload`. An escape pair or surrogate pair is never split. GSM-7 bodies go as
+/// `data_coding` 0 in `charset`, others as 8 (UTF-16BE).
+pub fn split(body: &str, long: LongMessages, charset: Charset, reference: u16) -> Vec<Segment> {
+    let (summary, chars) = encoding::inspect(body);
+    let (data_coding, udh16_room) = match summary.encoding {
+        Encoding::Gsm7 => (DC_GSM7, UDH16_GSM7),
+        Encoding::Ucs2 => (DC_UCS2, UDH16_UCS2),
     };
+    let encode = |text: &str, out: &mut Vec<u8>| match summary.encoding {
+        Encoding::Gsm7 => dc0_encode(text, charset, out),
+        Encoding::Ucs2 => out.extend(text.encode_utf16().flat_map(u16::to_be_bytes)),
+    };
+    let concatenated = summary.count > 1;
+    if concatenated && long == LongMessages::Payload {
+        let mut payload = Vec::with_capacity(body.len() * 2);
+        encode(body, &mut payload);
+        return vec![Segment { data_coding, esm_class: 0, short_message: payload, sar: None, payload: true }];
+    }
+    let mut texts = vec![String::new(); summary.count.max(1) as usize];
+    if concatenated && long == LongMessages::Udh16 {
+        // The counter's split, but with one unit less room a part (greedy, a character whole).
+        texts = vec![String::new()];
+        let mut used = 0;
+        for c in &chars {
+            if used + c.units > udh16_room {
+                texts.push(String::new());
+                used = 0;
+            }
+            used += c.units;
+            if let Some(last) = texts.last_mut() {
+                last.push(c.ch);
+            }
+        }
+    } else {
+        let last = texts.len() - 1;
+        for c in &chars {
+            texts[(c.segment as usize).min(last)].push(c.ch);
+        }
+    }
+    // A concatenated message has at most 255 parts (the UDH / SAR counters are one octet).
+    let total = u8::try_from(texts.len()).unwrap_or(u8::MAX);
     texts
         .iter()
+        .take(usize::from(total))
         .enumerate()
         .map(|(i, text)| {
+            let seq = (i + 1) as u8;
             let mut short_message = Vec::with_capacity(140);
             let mut esm_class = 0;
+            let mut sar = None;
             if total > 1 {
-                short_message.extend([5, 0, 3, reference, total as u8, (i + 1) as u8]);
-                esm_class = ESM_UDHI;
+                match long {
+                    LongMessages::Udh8 | LongMessages::Payload => {
+                        short_message.extend([5, 0, 3, reference as u8, total, seq]);
+                        esm_class = ESM_UDHI;
+                    }
+                    LongMessages::Udh16 => {
+                        let [hi, lo] = reference.to_be_bytes();
+                        short_message.extend([6, 8, 4, hi, lo, total, seq]);
+                        esm_class = ESM_UDHI;
+                    }
+                    LongMessages::Sar => sar = Some((reference, total, seq)),
+                }
             }
-            match summary.encoding {
-                Encoding::Gsm7 => gsm7_encode(text, &mut short_message),
-                Encoding::Ucs2 => short_message.extend(text.encode_utf16().flat_map(u16::to_be_bytes)),
-            }
-            Segment { data_coding, esm_class, short_message }
+            encode(text, &mut short_message);
+            Segment { data_coding, esm_class, short_message, sar, payload: false }
         })
         .collect()
 }
@@ -188,9 +248,10 @@ fn gsm7_decode(bytes: &[u8]) -> String {
     out
 }
 
-/// The text of an inbound `short_message` (or `message_payload`) by its `data_coding`; a UDH
-/// is skipped when `esm_class` says there is one.
-pub fn decode_text(data_coding: u8, esm_class: u8, bytes: &[u8]) -> String {
+/// The text of an inbound `short_message` (or `message_payload`) by its `data_coding`, with
+/// `data_coding` 0 in the connector's `charset`; a UDH is skipped when `esm_class` says there
+/// is one.
+pub fn decode_text_as(charset: Charset, data_coding: u8, esm_class: u8, bytes: &[u8]) -> String {
     let mut bytes = bytes;
     if esm_class & ESM_UDHI != 0 {
         let udh_len = bytes.first().map_or(0, |l| usize::from(*l) + 1);
@@ -206,7 +267,7 @@ pub fn decode_text(data_coding: u8, esm_class: u8, bytes: &[u8]) -> String {
         other => other,
     };
     match alphabet {
-        DC_GSM7 => gsm7_decode(bytes),
+        DC_GSM7 if charset == Charset::Gsm => gsm7_decode(bytes),
         DC_UCS2 => {
             let units: Vec<u16> =
                 bytes.chunks(2).map(|p| u16::from_be_bytes([p[0], *p.get(1).unwrap_or(&0)])).collect();
@@ -220,6 +281,15 @@ pub fn decode_text(data_coding: u8, esm_class: u8, bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The defaults: 8-bit UDH, GSM 03.38.
+    fn segments(body: &str, reference: u8) -> Vec<Segment> {
+        split(body, LongMessages::Udh8, Charset::Gsm, u16::from(reference))
+    }
+
+    fn decode_text(data_coding: u8, esm_class: u8, bytes: &[u8]) -> String {
+        decode_text_as(Charset::Gsm, data_coding, esm_class, bytes)
+    }
 
     #[test]
     fn addresses_get_their_ton_and_npi() {
@@ -292,6 +362,65 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].short_message.len() - 6, 66 * 2, "the emoji does not fit in 67 units after 66");
         assert_eq!(decode_text(DC_UCS2, ESM_UDHI, &s[1].short_message), format!("😜{}", "ж".repeat(10)));
+    }
+
+    #[test]
+    fn a_16_bit_reference_udh_leaves_152_septets_or_66_units_a_part() {
+        let s = split(&"x".repeat(400), LongMessages::Udh16, Charset::Gsm, 0x1234);
+        assert_eq!(s.len(), 3);
+        for (i, seg) in s.iter().enumerate() {
+            assert_eq!(&seg.short_message[..7], &[6, 8, 4, 0x12, 0x34, 3, i as u8 + 1]);
+            assert_eq!(
+                udh_part(seg.esm_class, &seg.short_message),
+                Some(Part { reference: 0x1234, total: 3, seq: i as u8 + 1 })
+            );
+        }
+        assert_eq!(s.iter().map(|x| x.short_message.len() - 7).collect::<Vec<_>>(), [152, 152, 96]);
+        let u = split(&"ж".repeat(140), LongMessages::Udh16, Charset::Gsm, 1);
+        assert_eq!(u.iter().map(|x| (x.short_message.len() - 7) / 2).collect::<Vec<_>>(), [66, 66, 8]);
+        // A surrogate pair is not split at the 66-unit edge either.
+        // (With an 8-bit UDH the emoji would still fit in part 1: 65 + 2 = 67 units.)
+        let e = split(&format!("{}😜{}", "ж".repeat(65), "ж".repeat(10)), LongMessages::Udh16, Charset::Gsm, 1);
+        assert_eq!(e.len(), 2);
+        assert_eq!(decode_text(DC_UCS2, ESM_UDHI, &e[0].short_message), "ж".repeat(65));
+        assert_eq!(decode_text(DC_UCS2, ESM_UDHI, &e[1].short_message), format!("😜{}", "ж".repeat(10)));
+    }
+
+    #[test]
+    fn sar_parts_split_where_the_counter_does_without_a_udh() {
+        let body = format!("{}€{}", "a".repeat(152), "b".repeat(20));
+        let s = split(&body, LongMessages::Sar, Charset::Gsm, 0x0203);
+        assert_eq!(
+            s.iter().map(|x| (x.esm_class, x.sar, x.short_message.len())).collect::<Vec<_>>(),
+            [(0, Some((0x0203, 2, 1)), 152), (0, Some((0x0203, 2, 2)), 22)]
+        );
+        assert_eq!(split("short", LongMessages::Sar, Charset::Gsm, 1)[0].sar, None, "one segment: no SAR");
+    }
+
+    #[test]
+    fn message_payload_carries_the_whole_long_body_in_one_pdu() {
+        let body = "y".repeat(400);
+        let s = split(&body, LongMessages::Payload, Charset::Gsm, 1);
+        assert_eq!(s.len(), 1);
+        assert!(s[0].payload && s[0].esm_class == 0 && s[0].sar.is_none());
+        assert_eq!(s[0].short_message, body.as_bytes());
+        let short = split("one", LongMessages::Payload, Charset::Gsm, 1);
+        assert!(!short[0].payload, "a single segment stays in short_message");
+    }
+
+    #[test]
+    fn data_coding_0_follows_the_charset_both_ways() {
+        let body = "@ é € {";
+        assert_eq!(
+            split(body, LongMessages::Udh8, Charset::Gsm, 1)[0].short_message,
+            [0, 32, 5, 32, 0x1B, 0x65, 32, 0x1B, 0x28]
+        );
+        assert_eq!(split(body, LongMessages::Udh8, Charset::Latin1, 1)[0].short_message, b"@ \xE9 ? {".to_vec());
+        assert_eq!(split(body, LongMessages::Udh8, Charset::Ascii, 1)[0].short_message, b"@ ? ? {");
+        assert_eq!(split(body, LongMessages::Udh8, Charset::Latin1, 1)[0].data_coding, DC_GSM7);
+        assert_eq!(decode_text_as(Charset::Latin1, 0, 0, &[0x40, 0xE9]), "@é");
+        assert_eq!(decode_text_as(Charset::Gsm, 0, 0, &[0x00, 0x05]), "@é");
+        assert_eq!(split("Привет", LongMessages::Udh8, Charset::Ascii, 1)[0].data_coding, DC_UCS2, "UCS-2 is UCS-2");
     }
 
     #[test]
