@@ -422,7 +422,8 @@ describe("SMPP", { concurrency: true }, () => {
         const msg = await client.messages.create({ to, from: SENDER, body: "across a restart" });
         await waitForStatus(client, msg.sid, "sent", WAIT_MS);
         await server.stop();
-        assert.ok(smsc.lines.some((e) => e.command === "unbind"), "a stopping server unbinds");
+        // The SMSC prints the unbind asynchronously: wait for its line rather than race it.
+        await smsc.waitFor("a stopping server unbinds", (e) => e.command === "unbind", 1, 3000);
         server = await startServer([account], { ...options, logName: "node-smpp-restart-2" });
         client = makeClient(server.baseUrl, account);
         await smsc.waitFor("the late receipt", (e) => e.kind === "receipt" && e.to === digits(to));
