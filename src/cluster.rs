@@ -1,8 +1,10 @@
 //! The node's part in a cluster of nodes on one database (see `store/cluster.rs` for the
 //! design): renews this node's lease, takes over the work of nodes that are gone (at once when
 //! a peer says it left, otherwise when its lease lapses), and applies what peers signal (a
-//! changed credential drops the cache). On SQLite (one node) only the signals apply.
+//! changed credential drops the cache, changed simulator rules are reloaded). On SQLite (one
+//! node) only the signals apply.
 
+use crate::delivery::simulator::Simulator;
 use crate::delivery::Dispatcher;
 use crate::inbound::Inbound;
 use crate::store::cluster::Signal;
@@ -22,6 +24,8 @@ pub struct Cluster {
     pub inbound: Arc<Inbound>,
     /// The credentials cache, dropped when a peer changes an account or a key.
     pub tokens: Arc<AccountTokens>,
+    /// The carrier simulator, whose runtime rules are reloaded when a peer changes them.
+    pub simulator: Arc<Simulator>,
 }
 
 impl Cluster {
@@ -58,9 +62,11 @@ impl Cluster {
                     signal = signals.recv() => match signal {
                         Ok(Signal::Credentials) => self.tokens.forget_all(),
                         Ok(Signal::NodeLeft) => self.look().await,
+                        Ok(Signal::SimulatorRules) => self.reload_rules().await,
                         // Missed some: act on all of them.
                         Err(RecvError::Lagged(_)) => {
                             self.tokens.forget_all();
+                            self.reload_rules().await;
                             self.look().await;
                         }
                         Err(RecvError::Closed) => return,
@@ -76,6 +82,12 @@ impl Cluster {
             return;
         }
         self.look().await;
+    }
+
+    async fn reload_rules(&self) {
+        if let Err(e) = self.simulator.reload_rules(self.store.as_ref()).await {
+            tracing::warn!(error = %format!("{e:#}"), "reloading the simulator rules failed");
+        }
     }
 
     async fn look(&self) {

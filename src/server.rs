@@ -195,7 +195,10 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         dispatcher: dispatcher.clone(),
         inbound: inbound.clone(),
         tokens: tokens.clone(),
+        simulator: simulator.clone(),
     };
+    // The runtime simulator rules other nodes stored (none on SQLite, where they live in memory).
+    simulator.reload_rules(store.as_ref()).await?;
     cluster.take_over().await?;
     cluster.start();
     let state = Arc::new(AppState {

@@ -133,6 +133,14 @@ async fn creates_spread_over_two_nodes_are_each_delivered_once_with_every_callba
         let (http, url) = (http.clone(), format!("{}/_switchboard/Accounts/{SID}/Messages/Next.json", b.url));
         tokio::spawn(async move { get_as(&http, &format!("{url}?To=%2B14155559999&Timeout=10"), (SID, TOKEN)).await })
     };
+    // So does its event stream.
+    let mut stream = http
+        .get(format!("{}/_switchboard/Accounts/{SID}/Stream", b.url))
+        .basic_auth(SID, Some(TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let creates = (0..120).map(|i| {
@@ -153,6 +161,16 @@ async fn creates_spread_over_two_nodes_are_each_delivered_once_with_every_callba
     let (code, found) = next.await.unwrap();
     assert_eq!(code, 200, "{found}");
     assert_eq!(found["sid"], sids[0].as_str(), "node B's wait API saw node A's message");
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen.contains(&sids[0]) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            other => panic!("node B's stream never showed node A's message {}: {other:?}", sids[0]),
+        }
+    }
+    drop(stream);
 
     all_delivered(&cb, &sids, Duration::from_secs(20)).await;
     // Late duplicates would arrive now.
@@ -352,4 +370,38 @@ async fn a_key_deleted_or_an_account_suspended_on_one_node_is_refused_on_the_oth
     let form = [("To", "+14155552671"), ("From", FROM), ("Body", "suspended")];
     let refused = post_as(&http, &sub_messages, (&sub_sid, &sub_token), &form).await;
     common::assert_error(&refused, 20403, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulator_rule_added_on_one_node_decides_the_messages_the_other_sends() {
+    let Some((_db, a, b, http)) = two_nodes(&["--simulator-delay-ms", "0"]).await else { return };
+    let rules_a = format!("{}/_switchboard/Accounts/{SID}/Simulator/Rules.json", a.url);
+    let rules_b = format!("{}/_switchboard/Accounts/{SID}/Simulator/Rules.json", b.url);
+    let form = [("To", "+14155550123"), ("Outcome", "undelivered"), ("ErrorCode", "30007")];
+    let (code, rule) = post(&http, &rules_a, &form).await;
+    assert_eq!(code, 201, "{rule}");
+    // At once on node B: listed, and deciding a message node B sends.
+    let (code, listed) = get_as(&http, &rules_b, (SID, TOKEN)).await;
+    assert_eq!(code, 200);
+    assert_eq!(listed["rules"].as_array().map(Vec::len), Some(1), "{listed}");
+    let (code, m) =
+        post(&http, &b.api("Messages.json"), &[("To", "+14155550123"), ("From", FROM), ("Body", "ruled")]).await;
+    assert_eq!(code, 201, "{m}");
+    let sid = m["sid"].as_str().unwrap();
+    common::wait_for_status(&http, &b.url, (SID, TOKEN), sid, "undelivered", Duration::from_secs(10)).await;
+    let (_, m) = get_as(&http, &b.api(&format!("Messages/{sid}.json")), (SID, TOKEN)).await;
+    assert_eq!(m["error_code"], 30007, "{m}");
+
+    // Cleared on node B: gone from node A too.
+    let resp = http.delete(&rules_b).basic_auth(SID, Some(TOKEN)).send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let (_, listed) = get_as(&http, &rules_a, (SID, TOKEN)).await;
+        if listed["rules"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node A still has the rule node B cleared: {listed}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

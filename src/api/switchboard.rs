@@ -2,7 +2,7 @@
 
 use super::auth::Authenticated;
 use super::error::ApiResult;
-use super::SharedState;
+use super::{AppState, SharedState};
 use crate::delivery::simulator::Rule;
 use axum::extract::{Path, State};
 use axum::http::Uri;
@@ -85,6 +85,8 @@ pub async fn list_rules(
     State(state): State<SharedState>,
     Authenticated(account): Authenticated,
 ) -> ApiResult<Response> {
+    // As stored now: a rule another node added a moment ago is listed too.
+    state.simulator.reload_rules(state.store.as_ref()).await?;
     Ok(Json(serde_json::json!({ "rules": state.simulator.rules_for(&account.sid) })).into_response())
 }
 
@@ -98,8 +100,38 @@ pub async fn add_rule(
 ) -> ApiResult<Response> {
     let pairs = super::form::read_form(body).await?;
     let rule = rule_from_form(&account.sid, &pairs)?;
-    state.simulator.add_rule(rule.clone());
+    store_rule(&state, &account.sid, &rule).await?;
     Ok((axum::http::StatusCode::CREATED, Json(rule)).into_response())
+}
+
+/// Adds a runtime rule of `account_sid`: stored (shared by every node on the database), then in
+/// effect on this node before the answer and on the others once they hear of it.
+pub async fn store_rule(state: &AppState, account_sid: &str, rule: &Rule) -> ApiResult<()> {
+    let json = serde_json::to_string(rule).map_err(|e| anyhow::anyhow!("encoding a simulator rule: {e}"))?;
+    state.store.add_simulator_rule(account_sid, json).await?;
+    rules_changed(state).await
+}
+
+/// Removes the account's `index`-th rule (of those that apply to it), or all its runtime rules
+/// (`None`); false when that is not one of its runtime rules.
+pub async fn remove_rules(state: &AppState, account_sid: &str, index: Option<usize>) -> ApiResult<bool> {
+    let nth = match index {
+        None => None,
+        Some(i) => match state.simulator.runtime_position(account_sid, i) {
+            Some(n) => Some(n),
+            None => return Ok(false),
+        },
+    };
+    let removed = state.store.remove_simulator_rules(account_sid, nth).await?;
+    rules_changed(state).await?;
+    Ok(removed)
+}
+
+/// Reloads this node's rules from the store and tells the other nodes to.
+async fn rules_changed(state: &AppState) -> ApiResult<()> {
+    state.simulator.reload_rules(state.store.as_ref()).await?;
+    state.store.signal(crate::store::cluster::Signal::SimulatorRules).await?;
+    Ok(())
 }
 
 /// A simulator rule of `account_sid` from form parameters `To`, `From`, `Outcome`,
@@ -129,7 +161,7 @@ pub async fn clear_rules(
     State(state): State<SharedState>,
     Authenticated(account): Authenticated,
 ) -> ApiResult<Response> {
-    state.simulator.clear_rules(&account.sid);
+    remove_rules(&state, &account.sid, None).await?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }
 

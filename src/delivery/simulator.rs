@@ -153,14 +153,47 @@ pub struct Simulator {
     delays: Delays,
     /// Each rule with how many messages it decided.
     rules: RwLock<Vec<(Rule, Arc<AtomicU64>)>>,
+    /// How many of `rules` (the first ones) come from the configuration.
+    configured: usize,
     events: mpsc::UnboundedSender<CarrierEvent>,
 }
 
 impl Simulator {
     /// A simulator with these step delays, starting with the config's rules.
     pub fn new(delays: Delays, rules: Vec<Rule>, events: mpsc::UnboundedSender<CarrierEvent>) -> Arc<Self> {
+        let configured = rules.len();
         let rules = rules.into_iter().map(|r| (r, Arc::new(AtomicU64::new(0)))).collect();
-        Arc::new(Simulator { delays, rules: RwLock::new(rules), events })
+        Arc::new(Simulator { delays, rules: RwLock::new(rules), configured, events })
+    }
+
+    /// Replaces the runtime rules (the configuration's stay first) with `runtime`, as stored;
+    /// a rule unchanged at its place keeps its hit count.
+    pub fn set_runtime_rules(&self, runtime: Vec<Rule>) {
+        let Ok(mut rules) = self.rules.write() else { return };
+        let keep = self.configured.min(rules.len());
+        let old = rules.split_off(keep);
+        for (i, rule) in runtime.into_iter().enumerate() {
+            let hits = match old.get(i) {
+                Some((same, hits)) if *same == rule => hits.clone(),
+                _ => Arc::new(AtomicU64::new(0)),
+            };
+            rules.push((rule, hits));
+        }
+    }
+
+    /// Which of the account's runtime rules (0 = its first) the `index`-th rule of
+    /// [`Self::rules_for`] is; `None` when it is a configuration rule or does not exist.
+    pub fn runtime_position(&self, account_sid: &str, index: usize) -> Option<usize> {
+        let rules = self.rules.read().ok()?;
+        let (at, _) = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, (x, _))| x.account_sid.as_deref().is_none_or(|a| a == account_sid))
+            .nth(index)?;
+        if at < self.configured || rules[at].0.account_sid.as_deref() != Some(account_sid) {
+            return None;
+        }
+        Some(rules[self.configured..at].iter().filter(|(x, _)| x.account_sid.as_deref() == Some(account_sid)).count())
     }
 
     /// Adds a runtime rule (checked after the ones before it).
@@ -212,6 +245,15 @@ impl Simulator {
         if let Ok(mut rules) = self.rules.write() {
             rules.retain(|(r, _)| r.account_sid.as_deref() != Some(account_sid));
         }
+    }
+
+    /// Loads the runtime rules from the store (shared by every node on the database) into this
+    /// simulator; a stored rule this version cannot read is skipped.
+    pub async fn reload_rules(&self, store: &dyn crate::store::Store) -> anyhow::Result<()> {
+        let stored = store.simulator_rules().await?;
+        let rules = stored.iter().filter_map(|json| serde_json::from_str::<Rule>(json).ok()).collect();
+        self.set_runtime_rules(rules);
+        Ok(())
     }
 
     /// Decides a submission's fate: the first matching rule, else the built-in table.
@@ -385,6 +427,31 @@ mod tests {
         assert!(!sim.remove_rule("AC2", 1), "another account's rule index does not exist");
         assert!(sim.remove_rule("AC1", 1));
         assert_eq!(sim.rules_for("AC1").len(), 1);
+    }
+
+    #[test]
+    fn stored_runtime_rules_replace_the_old_ones_after_the_configured_ones_and_map_to_positions() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let base = Rule {
+            account_sid: None,
+            to: Some("+1555*".into()),
+            from: None,
+            outcome: "failed".into(),
+            error_code: None,
+            delay_ms: 0,
+            probability: 1.0,
+        };
+        let config = base.clone();
+        let sim = Simulator::new(Delays::default(), vec![config.clone()], tx);
+        let mine = |to: &str| Rule { account_sid: Some("AC1".into()), to: Some(to.into()), ..base.clone() };
+        let other = Rule { account_sid: Some("AC2".into()), outcome: "sent".into(), ..base.clone() };
+        sim.set_runtime_rules(vec![mine("+1"), other.clone(), mine("+2")]);
+        assert_eq!(sim.rules_for("AC1"), [config.clone(), mine("+1"), mine("+2")]);
+        assert_eq!(sim.runtime_position("AC1", 0), None, "a configuration rule");
+        assert_eq!(sim.runtime_position("AC1", 2), Some(1));
+        assert_eq!(sim.runtime_position("AC1", 3), None);
+        sim.set_runtime_rules(vec![other]);
+        assert_eq!(sim.rules_for("AC1"), [config]);
     }
 
     #[test]

@@ -579,7 +579,7 @@ pub async fn add_rule(State(state): State<SharedState>, auth: Viewer, body: axum
     let pairs = form::read_form(body).await?;
     match crate::api::switchboard::rule_from_form(&auth.0.sid, &pairs) {
         Ok(rule) => {
-            state.simulator.add_rule(rule);
+            crate::api::switchboard::store_rule(&state, &auth.0.sid, &rule).await?;
             Ok(Redirect::to("/simulator").into_response())
         }
         Err(e) => Ok((StatusCode::BAD_REQUEST, simulator_page(&state, &auth, Some(e.message))).into_response()),
@@ -588,7 +588,7 @@ pub async fn add_rule(State(state): State<SharedState>, auth: Viewer, body: axum
 
 /// POST /simulator/rules/{n}/delete: removes the account's n-th rule.
 pub async fn remove_rule(State(state): State<SharedState>, auth: Viewer, Path(n): Path<usize>) -> ApiResult<Response> {
-    if state.simulator.remove_rule(&auth.0.sid, n) {
+    if crate::api::switchboard::remove_rules(&state, &auth.0.sid, Some(n)).await? {
         Ok(Redirect::to("/simulator").into_response())
     } else {
         Ok((StatusCode::NOT_FOUND, simulator_page(&state, &auth, Some("No such rule of this account.".into())))

@@ -30,6 +30,8 @@ pub enum Signal {
     NodeLeft,
     /// An account or an API key changed on some node: drop what is cached about credentials.
     Credentials,
+    /// A simulator rule was added or removed on some node: reload the stored rules.
+    SimulatorRules,
 }
 
 /// Unfinished work claimed from nodes that are gone.
@@ -76,6 +78,15 @@ pub trait ClusterStore: Send + Sync {
     async fn signal(&self, signal: Signal) -> StoreResult<()>;
     /// Wake-ups from peers, from now on.
     fn subscribe_signals(&self) -> tokio::sync::broadcast::Receiver<Signal>;
+
+    /// The simulator's runtime rules (JSON, as the simulator wrote them), in the order added;
+    /// shared by every node on the database (SQLite: this process's, kept in memory as before).
+    async fn simulator_rules(&self) -> StoreResult<Vec<String>>;
+    /// Adds a runtime simulator rule of `account_sid` after the others.
+    async fn add_simulator_rule(&self, account_sid: &str, rule_json: String) -> StoreResult<()>;
+    /// Removes the account's `nth` runtime rule (0 = its first), or all of them (`None`);
+    /// false when there was no such rule.
+    async fn remove_simulator_rules(&self, account_sid: &str, nth: Option<usize>) -> StoreResult<bool>;
 }
 
 /// A GCRA slot reservation in memory (the single-node engine's send slots): the sender's

@@ -8,6 +8,7 @@
 //!
 //! The channel (`switchboard_<schema>`) carries short text payloads:
 //! - `credentials`: an account or key changed (sent by a trigger at the change's commit);
+//! - `rules`: a simulator rule was added or removed (`simulator_rules`);
 //! - `left <node>`: a node ended its lease (shutdown), its work can be taken over now;
 //! - `m <node> <ids>`: the message events a commit of `<node>` made (id ranges `a-b,c`); the
 //!   other nodes load them and publish them to their own feed (event stream, wait API).
@@ -126,6 +127,7 @@ impl Listener {
         client.batch_execute(&format!("LISTEN \"{}\"", self.channel)).await?;
         if !std::mem::replace(first, false) {
             let _ = self.signals.send(Signal::Credentials);
+            let _ = self.signals.send(Signal::SimulatorRules);
             let _ = self.signals.send(Signal::NodeLeft);
         }
         while let Some(payload) = rx.recv().await {
@@ -141,6 +143,9 @@ impl Listener {
         match (words.next(), words.next(), words.next()) {
             (Some("credentials"), _, _) => {
                 let _ = self.signals.send(Signal::Credentials);
+            }
+            (Some("rules"), _, _) => {
+                let _ = self.signals.send(Signal::SimulatorRules);
             }
             (Some("left"), Some(node), _) if node != &*self.node => {
                 let _ = self.signals.send(Signal::NodeLeft);
@@ -344,6 +349,7 @@ impl ClusterStore for PgStore {
     async fn signal(&self, signal: Signal) -> StoreResult<()> {
         let payload = match signal {
             Signal::Credentials => "credentials".to_string(),
+            Signal::SimulatorRules => "rules".to_string(),
             Signal::NodeLeft => format!("left {}", self.node),
         };
         // This node hears it at once; the peers through the channel.
@@ -360,6 +366,51 @@ impl ClusterStore for PgStore {
 
     fn subscribe_signals(&self) -> broadcast::Receiver<Signal> {
         self.signals.subscribe()
+    }
+
+    async fn simulator_rules(&self) -> StoreResult<Vec<String>> {
+        self.read(|c| {
+            Box::pin(async move {
+                let rows = query(c, "SELECT rule FROM simulator_rules ORDER BY id", &[]).await?;
+                rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+            })
+        })
+        .await
+    }
+
+    async fn add_simulator_rule(&self, account_sid: &str, rule_json: String) -> StoreResult<()> {
+        let account = account_sid.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                execute(c, "INSERT INTO simulator_rules (account_sid, rule) VALUES ($1, $2)", &[&account, &rule_json])
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn remove_simulator_rules(&self, account_sid: &str, nth: Option<usize>) -> StoreResult<bool> {
+        let account = account_sid.to_string();
+        let nth = nth.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        self.write(move |c| {
+            Box::pin(async move {
+                let removed = match nth {
+                    None => execute(c, "DELETE FROM simulator_rules WHERE account_sid = $1", &[&account]).await?,
+                    Some(n) => {
+                        execute(
+                            c,
+                            "DELETE FROM simulator_rules WHERE id = (
+                                 SELECT id FROM simulator_rules WHERE account_sid = $1 ORDER BY id OFFSET $2 LIMIT 1)",
+                            &[&account, &n],
+                        )
+                        .await?
+                    }
+                };
+                Ok(removed > 0)
+            })
+        })
+        .await
     }
 }
 

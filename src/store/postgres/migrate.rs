@@ -8,6 +8,7 @@ use anyhow::Context;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_nodes.sql"),
+    include_str!("../../../migrations/postgres/0003_simulator_rules.sql"),
 ];
 
 /// The advisory lock's key: any constant; this one spells "swbd-mig" in ASCII.

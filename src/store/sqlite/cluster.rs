@@ -16,11 +16,14 @@ use tokio::time::Instant;
 pub(crate) struct Local {
     slots: Mutex<HashMap<String, Instant>>,
     signals: broadcast::Sender<Signal>,
+    /// The simulator's runtime rules: (account, JSON), in the order added (not persisted, as
+    /// before several nodes existed).
+    rules: Mutex<Vec<(String, String)>>,
 }
 
 impl Default for Local {
     fn default() -> Self {
-        Local { slots: Mutex::default(), signals: broadcast::channel(64).0 }
+        Local { slots: Mutex::default(), signals: broadcast::channel(64).0, rules: Mutex::default() }
     }
 }
 
@@ -61,5 +64,31 @@ impl ClusterStore for SqliteStore {
 
     fn subscribe_signals(&self) -> broadcast::Receiver<Signal> {
         self.cluster.signals.subscribe()
+    }
+
+    async fn simulator_rules(&self) -> StoreResult<Vec<String>> {
+        let rules = self.cluster.rules.lock().map_err(|_| anyhow::anyhow!("simulator rules lock poisoned"))?;
+        Ok(rules.iter().map(|(_, json)| json.clone()).collect())
+    }
+
+    async fn add_simulator_rule(&self, account_sid: &str, rule_json: String) -> StoreResult<()> {
+        let mut rules = self.cluster.rules.lock().map_err(|_| anyhow::anyhow!("simulator rules lock poisoned"))?;
+        rules.push((account_sid.to_string(), rule_json));
+        Ok(())
+    }
+
+    async fn remove_simulator_rules(&self, account_sid: &str, nth: Option<usize>) -> StoreResult<bool> {
+        let mut rules = self.cluster.rules.lock().map_err(|_| anyhow::anyhow!("simulator rules lock poisoned"))?;
+        let before = rules.len();
+        match nth {
+            None => rules.retain(|(account, _)| account != account_sid),
+            Some(n) => {
+                let at = rules.iter().enumerate().filter(|(_, (a, _))| a == account_sid).nth(n).map(|(i, _)| i);
+                if let Some(i) = at {
+                    rules.remove(i);
+                }
+            }
+        }
+        Ok(rules.len() < before)
     }
 }
