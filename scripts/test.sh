@@ -135,6 +135,11 @@ run_suite "python SDK suite on PostgreSQL (SWITCHBOARD_SDK_PG)" 300 \
 run_suite "node SDK suite (twilio 6.2.0, node --test)" 300 \
   bash -c 'cd "$1" && exec node --test node/*.test.js' _ "$SDK"
 
+# The same suite once more with every server on PostgreSQL (a database of its own each).
+run_suite "node SDK suite on PostgreSQL (SWITCHBOARD_SDK_PG)" 300 \
+  env SWITCHBOARD_SDK_PG="${SWITCHBOARD_TEST_PG:-postgres://unset}" \
+  bash -c 'cd "$1" && exec node --test node/*.test.js' _ "$SDK"
+
 run_suite "zero-code: unchanged python/node apps and twilio-cli via switchboard env" 300 \
   bash "$SDK/zero-code/run.sh"
 

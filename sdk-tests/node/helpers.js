@@ -2,7 +2,7 @@
 // Shared helpers for the Node SDK suite: start/stop the switchboard binary, the documented
 // LocalRequestClient recipe, polling and small utilities.
 
-const { spawn } = require("node:child_process");
+const { execFileSync, spawn } = require("node:child_process");
 const crypto = require("node:crypto");
 const fs = require("node:fs");
 const os = require("node:os");
@@ -15,6 +15,24 @@ const REPO_ROOT = path.resolve(__dirname, "..", "..");
 const LISTENING_RE = /listening on (http:\/\/\S+)/;
 const SENDER = "+15005550006";
 const FINAL_STATUSES = new Set(["delivered", "undelivered", "failed", "canceled", "read", "received"]);
+
+// With SWITCHBOARD_SDK_PG=postgres://… (a cluster, as scripts/pg.sh starts) every server runs on
+// a PostgreSQL database of its own instead of a SQLite file (the same suite, the other engine).
+const SDK_PG = process.env.SWITCHBOARD_SDK_PG || "";
+
+/** The URL of the cluster's database for `key` (created on first use; the same key, the same
+ * database, so a restart finds its data), via psql. */
+function pgDatabase(key) {
+  const name = "sdk_node_" + crypto.createHash("sha1").update(key).digest("hex").slice(0, 20);
+  const psql = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", SDK_PG, "-At"];
+  const exists = execFileSync("psql", [...psql, "-c", `SELECT 1 FROM pg_database WHERE datname = '${name}'`], {
+    encoding: "utf8",
+  }).trim();
+  if (exists !== "1") execFileSync("psql", [...psql, "-c", `CREATE DATABASE "${name}"`]);
+  const url = new URL(SDK_PG);
+  url.pathname = "/" + name;
+  return url.toString();
+}
 
 function randomAccount() {
   // SID: AC + 32 lowercase hex; token: 32 hex (alphanumeric).
@@ -55,7 +73,9 @@ async function startServer(accounts, { startTimeoutMs = 20000, logName = "node-s
   const bin = binaryPath();
   if (!fs.existsSync(bin)) throw new Error(`switchboard binary not found at ${bin} (set SWITCHBOARD_BIN)`);
   const tmpdir = fs.mkdtempSync(path.join(os.tmpdir(), "switchboard-node-"));
-  const args = ["serve", "--listen", "127.0.0.1:0", "--db", dbPath || path.join(tmpdir, "sb.db"), "--simulator-delay-ms", "0",
+  const file = dbPath || path.join(tmpdir, "sb.db");
+  const db = SDK_PG ? pgDatabase(file) : file;
+  const args = ["serve", "--listen", "127.0.0.1:0", "--db", db, "--simulator-delay-ms", "0",
     // Tests must never reach beyond this machine, whatever URLs they send.
     "--webhook-address-policy", "loopback-only"];
   for (const a of accounts) args.push("--account", `${a.sid}:${a.token}`);
