@@ -17,9 +17,10 @@ const { makeClient, randomAccount, startServer, waitForStatus, expectRestError }
 const WAIT_MS = 15000;
 const SMSC_SCRIPT = path.join(__dirname, "..", "smsc", "smsc.js");
 
-/** Starts the scripted SMSC on `port` (0: a free one); records every JSON line it prints. */
-async function startSmsc(port = 0) {
-  const child = spawn(process.execPath, [SMSC_SCRIPT, String(port)], { stdio: ["pipe", "pipe", "inherit"] });
+/** Starts the scripted SMSC on `port` (0: a free one), with extra `env` (TLS files); records
+ * every JSON line it prints. */
+async function startSmsc(port = 0, env = {}) {
+  const child = spawn(process.execPath, [SMSC_SCRIPT, String(port)], { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, ...env } });
   const lines = [];
   const waiters = new Set();
   const listening = await new Promise((resolve, reject) => {
@@ -334,6 +335,49 @@ describe("SMPP", { concurrency: true }, () => {
       } finally {
         await server.stop();
         smsc.stop();
+      }
+    });
+  });
+
+  describe("an smpps:// (TLS) connector", { concurrency: false }, () => {
+    test("binds over TLS trusting ca_file, delivers; without the CA the bind is refused", async (t) => {
+      // openssl comes with Debian's postgresql (ssl-cert), which scripts/test.sh installs.
+      if (require("node:child_process").spawnSync("openssl", ["version"]).error) return t.skip("openssl is not installed");
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchboard-smpps-"));
+      const file = (name) => path.join(dir, name);
+      // A private CA and a leaf for 127.0.0.1 signed by it (rustls refuses a CA as the leaf).
+      fs.writeFileSync(file("leaf.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n");
+      const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+      for (const args of [
+        ["req", "-x509", ...ec, "-days", "2", "-subj", "/CN=Switchboard test SMSC CA", "-keyout", file("ca.key"), "-out", file("ca.pem")],
+        ["req", ...ec, "-subj", "/CN=127.0.0.1", "-keyout", file("key.pem"), "-out", file("leaf.csr")],
+        ["x509", "-req", "-in", file("leaf.csr"), "-CA", file("ca.pem"), "-CAkey", file("ca.key"), "-CAcreateserial", "-days", "2", "-extfile", file("leaf.ext"), "-out", file("cert.pem")],
+      ]) {
+        const made = require("node:child_process").spawnSync("openssl", args);
+        assert.equal(made.status, 0, String(made.stderr));
+      }
+      const [key, cert, ca] = [file("key.pem"), file("cert.pem"), file("ca.pem")];
+      const smsc = await startSmsc(0, { SMSC_TLS_KEY: key, SMSC_TLS_CERT: cert });
+      const account = randomAccount();
+      const trusted = `smpps://test:secret@127.0.0.1:${smsc.port}?name=tls&ca_file=${encodeURIComponent(ca)}`;
+      const untrusted = `smpps://test:secret@127.0.0.1:${smsc.port}?name=untrusted&accounts=ACnobody`;
+      const server = await startServer([account], { logName: "node-smpp-tls", extraArgs: ["--smpp", trusted, "--smpp", untrusted] });
+      try {
+        const client = makeClient(server.baseUrl, account);
+        await smsc.waitFor("the TLS bind", (e) => e.command === "bind_transceiver" && e.ok);
+        const to = numberEndingIn("10");
+        const msg = await client.messages.create({ to, from: SENDER, body: "over TLS" });
+        await waitForStatus(client, msg.sid, "delivered", WAIT_MS);
+        assert.equal(smsc.lines.filter((e) => e.command === "submit_sm" && e.destination_addr === digits(to)).length, 1);
+        const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+        assert.match(text, /switchboard_smpp_bound\{connector="tls"\} 1\n/);
+        assert.match(text, /switchboard_smpp_bound\{connector="untrusted"\} 0\n/);
+        assert.match(text, /switchboard_smpp_binds_total\{connector="untrusted",result="failed"\} [1-9]/);
+        assert.equal(smsc.lines.filter((e) => e.command === "bind_transceiver").length, 1, "the untrusted connector never got to bind");
+      } finally {
+        await server.stop();
+        smsc.stop();
+        fs.rmSync(dir, { recursive: true, force: true });
       }
     });
   });

@@ -3,6 +3,7 @@
 // implementation this project did not write). Loopback only.
 //
 //   node sdk-tests/smsc/smsc.js [PORT]      (0 or nothing: a free port)
+//   SMSC_TLS_KEY=key.pem SMSC_TLS_CERT=cert.pem node sdk-tests/smsc/smsc.js 0   (TLS)
 //
 // Prints {"event":"listening","port":N}, then one JSON line per PDU it receives ({"event":"pdu",…}) and per
 // deliver_sm it sends ({"event":"sent",…}). Takes commands on stdin, one JSON object a line:
@@ -121,7 +122,11 @@ function onSubmit(session, pdu) {
   if (tail !== "07") setTimeout(() => receipt(via, pdu, idInReceipt, ...outcome), tail === "17" ? 3000 : 30);
 }
 
-const server = smpp.createServer((session) => {
+// SMSC_TLS_KEY and SMSC_TLS_CERT (PEM files): an smpps:// (TLS) SMSC.
+const tlsOptions = process.env.SMSC_TLS_KEY
+  ? { key: require("node:fs").readFileSync(process.env.SMSC_TLS_KEY), cert: require("node:fs").readFileSync(process.env.SMSC_TLS_CERT) }
+  : {};
+const server = smpp.createServer(tlsOptions, (session) => {
   for (const command of ["bind_transceiver", "bind_transmitter", "bind_receiver"]) {
     session.on(command, (pdu) => {
       const ok = pdu.system_id === "test" && pdu.password === "secret";

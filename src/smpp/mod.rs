@@ -340,7 +340,13 @@ impl Connector {
     ) -> Result<(Client, impl futures_util::Stream<Item = Event> + Unpin), (String, Option<u32>)> {
         let s = &self.settings;
         let timeout = Duration::from_secs(s.response_timeout_secs);
-        let connect = ConnectionBuilder::new()
+        let mut builder = ConnectionBuilder::new();
+        if s.tls {
+            if let Some(path) = &s.ca_file {
+                builder = builder.rustls_config(tls_config(path).map_err(|e| (e, None))?);
+            }
+        }
+        let connect = builder
             // rusmppc speaks SMPP v5 and refuses a 3.4 bind unless told otherwise.
             .disable_interface_version_check()
             .enquire_link_interval(Duration::from_secs(s.enquire_link_secs))
@@ -810,6 +816,25 @@ pub fn read_deliver_sm_as(d: &DeliverSm, charset: settings::Charset) -> Delivere
         text: wire::decode_text_as(charset, data_coding, esm, &body),
         part,
     }
+}
+
+/// TLS settings for `smpps://` with `ca_file`: the system's roots plus the file's certificates
+/// (rustls with ring, like the rest of the binary).
+fn tls_config(ca_file: &str) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    let pem = std::fs::read(ca_file).map_err(|e| format!("reading smpp ca_file {ca_file}: {e}"))?;
+    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
+        let cert: rustls::pki_types::CertificateDer<'static> =
+            cert.map_err(|e| format!("parsing smpp ca_file {ca_file}: {e}"))?;
+        roots.add(cert).map_err(|e| format!("adding smpp ca_file {ca_file}: {e}"))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS protocol versions: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// The carrier the dispatcher uses when connectors are configured. An SMS (or an MMS, as text)

@@ -196,6 +196,9 @@ pub struct SmppSettings {
     pub long_messages: LongMessages,
     /// What `data_coding` 0 octets are, both ways (default GSM 03.38).
     pub charset: Charset,
+    /// `smpps://`: a PEM file of CA certificates trusted besides the system's (a carrier's
+    /// private CA).
+    pub ca_file: Option<String>,
 }
 
 impl fmt::Debug for SmppSettings {
@@ -216,6 +219,7 @@ impl fmt::Debug for SmppSettings {
             .field("bind", &self.bind)
             .field("long_messages", &self.long_messages)
             .field("charset", &self.charset)
+            .field("ca_file", &self.ca_file)
             .finish_non_exhaustive()
     }
 }
@@ -281,6 +285,7 @@ impl SmppSettings {
             "bind" => self.bind = BindMode::parse(value)?,
             "long_messages" => self.long_messages = LongMessages::parse(value)?,
             "charset" => self.charset = Charset::parse(value)?,
+            "ca_file" => self.ca_file = Some(value.to_string()).filter(|v| !v.is_empty()),
             _ => return Err(format!("unknown smpp setting {key:?}")),
         }
         if self.enquire_link_secs == 0 || self.response_timeout_secs == 0 || self.reconnect_max_secs == 0 {
@@ -336,6 +341,7 @@ impl SmppSettings {
             bind: BindMode::Transceiver,
             long_messages: LongMessages::Udh8,
             charset: Charset::Gsm,
+            ca_file: None,
         };
         for (k, v) in url.query_pairs() {
             s.set(&k, &v)?;
@@ -371,6 +377,9 @@ impl SmppSettings {
             .append_pair("bind", self.bind.as_str())
             .append_pair("long_messages", self.long_messages.as_str())
             .append_pair("charset", self.charset.as_str());
+        if let Some(ca_file) = &self.ca_file {
+            q.append_pair("ca_file", ca_file);
+        }
         if self.priority != 0 {
             q.append_pair("priority", &self.priority.to_string());
         }
@@ -498,6 +507,9 @@ mod tests {
         assert_eq!(SmppSettings::parse_url(&s.to_url()).unwrap(), s);
         assert_eq!(SmppSettings::parse_url("smpp://a:b@h?bind=trx").unwrap().bind, BindMode::Transceiver);
         assert_eq!(SmppSettings::parse_url("smpp://a:b@h?bind=tx_rx").unwrap().bind, BindMode::TransmitterReceiver);
+        let t = SmppSettings::parse_url("smpps://a:b@h?ca_file=%2Fetc%2Fcarrier-ca.pem").unwrap();
+        assert_eq!(t.ca_file.as_deref(), Some("/etc/carrier-ca.pem"));
+        assert_eq!(SmppSettings::parse_url(&t.to_url()).unwrap(), t);
         let l = SmppSettings::parse_url("smpp://a:b@h?long_messages=sar&charset=latin1").unwrap();
         assert_eq!((l.long_messages, l.charset), (LongMessages::Sar, Charset::Latin1));
         assert_eq!(SmppSettings::parse_url(&l.to_url()).unwrap(), l);
