@@ -159,6 +159,8 @@ pub struct Outcome {
     pub connections: usize,
     /// Successful (2xx) responses completed inside the measured window.
     pub ok: u64,
+    /// Successful responses in all, warm-up included.
+    pub ok_total: u64,
     /// Error responses and transport errors, warm-up included (any error fails the run).
     pub errors: u64,
     /// The first error, for the report.
@@ -192,10 +194,12 @@ pub async fn run_timed(
         let spec = spec.clone();
         tasks.push(tokio::spawn(async move { drive(&spec, measure_from, end).await }));
     }
-    let mut total = Outcome { connections, ok: 0, errors: 0, first_error: None, hist: new_histogram(), window };
+    let mut total =
+        Outcome { connections, ok: 0, ok_total: 0, errors: 0, first_error: None, hist: new_histogram(), window };
     for task in tasks {
         let part = task.await.context("load task panicked")??;
         total.ok += part.ok;
+        total.ok_total += part.ok_total;
         total.errors += part.errors;
         if total.first_error.is_none() {
             total.first_error = part.first_error;
@@ -211,6 +215,7 @@ async fn drive(spec: &RequestSpec, measure_from: Instant, end: Instant) -> anyho
     let mut out = Outcome {
         connections: 1,
         ok: 0,
+        ok_total: 0,
         errors: 0,
         first_error: None,
         hist: new_histogram(),
@@ -231,9 +236,12 @@ async fn drive(spec: &RequestSpec, measure_from: Instant, end: Instant) -> anyho
                         let text = body.map(|b| String::from_utf8_lossy(&b).chars().take(300).collect::<String>());
                         out.first_error = Some(format!("HTTP {status}: {}", text.unwrap_or_default()));
                     }
-                } else if done >= measure_from && done <= end {
-                    out.ok += 1;
-                    record(&mut out.hist, done - sent);
+                } else {
+                    out.ok_total += 1;
+                    if done >= measure_from && done <= end {
+                        out.ok += 1;
+                        record(&mut out.hist, done - sent);
+                    }
                 }
             }
             Err(e) => {

@@ -53,6 +53,10 @@ struct RunArgs {
     /// Use target/release/switchboard as it is instead of building it first.
     #[arg(long)]
     no_build: bool,
+    /// Benchmark this server binary instead of target/release/switchboard (implies --no-build;
+    /// for before/after comparisons in one invocation's conditions).
+    #[arg(long, value_name = "PATH")]
+    server_bin: Option<PathBuf>,
     /// Do not install or run the peer (Prism).
     #[arg(long)]
     no_peer: bool,
@@ -216,10 +220,10 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
     if let Some(n) = args.e2e_messages {
         plan.e2e_messages = n;
     }
-    if !args.no_build {
+    if !args.no_build && args.server_bin.is_none() {
         build_server(&root)?;
     }
-    let server_bin = target.join("release/switchboard");
+    let server_bin = args.server_bin.clone().unwrap_or_else(|| target.join("release/switchboard"));
     if !server_bin.exists() {
         bail!("{} does not exist (run without --no-build)", server_bin.display());
     }

@@ -6,6 +6,7 @@ use crate::load::{self, Conn, RequestSpec};
 use crate::process::Server;
 use crate::report::{
     CreateReport, EndToEndReport, KeyAuthReport, Level, ListQuery, ListReport, PeerReport, Report, StreamsReport,
+    StreamsRound,
 };
 use crate::{peer, report, seed};
 use anyhow::{anyhow, bail, Context};
@@ -48,6 +49,8 @@ pub struct Plan {
     pub e2e_messages: u64,
     /// Connections creating them.
     pub e2e_connections: usize,
+    /// Rounds of the streams scenario (each: without, with API streams, with inbox streams).
+    pub stream_rounds: usize,
 }
 
 impl Plan {
@@ -64,6 +67,7 @@ impl Plan {
                 list_window: Duration::from_millis(500),
                 e2e_messages: 500,
                 e2e_connections: 16,
+                stream_rounds: 3,
             }
         } else {
             Plan {
@@ -76,6 +80,7 @@ impl Plan {
                 list_window: Duration::from_secs(3),
                 e2e_messages: 20_000,
                 e2e_connections: 64,
+                stream_rounds: 3,
             }
         }
     }
@@ -598,87 +603,241 @@ pub async fn end_to_end(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
 /// Event streams held open in the streams scenario.
 const STREAMS: usize = 100;
 
-/// Create throughput on a fresh server without, then with, [`STREAMS`] open event streams: the
-/// streams must not slow the API (they read a broadcast fed after each commit).
+/// Which streams a measurement of the streams scenario holds open.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Streams {
+    /// None: the baseline.
+    None,
+    /// `/_switchboard/…/Stream`: every event is the full Message resource.
+    Api,
+    /// The inbox's `/events`: one small `changes` event per wakeup of each stream.
+    Inbox,
+}
+
+impl Streams {
+    fn path(self, account: &str) -> Option<String> {
+        match self {
+            Streams::None => None,
+            Streams::Api => Some(format!("/_switchboard/Accounts/{account}/Stream")),
+            Streams::Inbox => Some("/events".to_string()),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Streams::None => "0 streams",
+            Streams::Api => "100 API streams",
+            Streams::Inbox => "100 inbox streams",
+        }
+    }
+}
+
+/// What the readers of one measurement saw.
+#[derive(Default)]
+struct ReaderCounts {
+    /// Events other than `resync` (`message`, or the inbox's `changes`).
+    events: AtomicU64,
+    /// `resync` events (a stream that fell behind and was ended by the server).
+    resyncs: AtomicU64,
+}
+
+/// Create throughput on a fresh server without streams, with [`STREAMS`] API event streams,
+/// and with [`STREAMS`] inbox streams, in alternating rounds (the machine's background load
+/// drifts; the median round is reported with the spread). The streams must not slow the API:
+/// they read a broadcast fed after each commit.
+///
+/// The readers run on their own one-thread runtime, as separate clients would: on the load
+/// generator's runtime, their reading would delay its requests and measure the bench, not the
+/// server.
 pub async fn streams(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     let plan = &ctx.plan;
     let connections = plan.levels.iter().copied().max().unwrap_or(64);
-    let mut levels = Vec::new();
-    let events = Arc::new(AtomicU64::new(0));
-    for open in [0, STREAMS] {
-        let db = ctx.work.join(format!("streams-{open}.db"));
-        let mut server = ctx.start_switchboard(&format!("switchboard-streams-{open}"), &db, &[])?;
-        let mut readers = Vec::new();
-        for _ in 0..open {
-            readers.push(open_stream(ctx, server.addr, events.clone()).await?);
+    let readers_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("stream-readers")
+        .enable_all()
+        .build()
+        .context("starting the readers' runtime")?;
+    let result = streams_on(ctx, report, connections, readers_rt.handle()).await;
+    readers_rt.shutdown_background();
+    let rounds = result?;
+    let median = |xs: &mut Vec<f64>| -> f64 {
+        xs.sort_by(f64::total_cmp);
+        match xs.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => xs[n / 2],
+            n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
         }
-        let spec = Arc::new(ctx.create_spec(server.addr, CREATE_FORM.to_string())?);
-        eprintln!("==> streams: {open} open event streams, create at {connections} connections, {:?}", plan.window);
-        let outcome = load::run_timed(spec, connections, plan.warmup, plan.window).await?;
-        server.ensure_running()?;
-        // Let the streams drain what was committed before counting.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        for r in readers {
-            r.abort();
+    };
+    let drop = |with: &Level, without: &Level| {
+        if without.rps > 0.0 {
+            (1.0 - with.rps / without.rps) * 100.0
+        } else {
+            0.0
         }
-        server.stop()?;
-        let level = Level::from(&outcome);
-        progress_line(&format!("{open} streams"), &level);
-        fail_on_errors(report, &format!("create with {open} event streams"), &level);
-        levels.push(level);
-    }
-    let received = events.load(Ordering::Relaxed);
-    if received == 0 {
+    };
+    let mut api_drops: Vec<f64> = rounds.iter().map(|r| drop(&r.api, &r.without)).collect();
+    let mut inbox_drops: Vec<f64> = rounds.iter().map(|r| drop(&r.inbox, &r.without)).collect();
+    let api_events: u64 = rounds.iter().map(|r| r.api_events).sum();
+    let inbox_events: u64 = rounds.iter().map(|r| r.inbox_events).sum();
+    let resyncs: u64 = rounds.iter().map(|r| r.resyncs).sum();
+    if api_events == 0 || inbox_events == 0 {
         report.failures.push("event streams: the open streams received no events".into());
     }
-    let with = levels.pop().ok_or_else(|| anyhow!("no level with streams"))?;
-    let without = levels.pop().ok_or_else(|| anyhow!("no level without streams"))?;
-    let drop_pct = if without.rps > 0.0 { (1.0 - with.rps / without.rps) * 100.0 } else { 0.0 };
-    report.streams =
-        Some(StreamsReport { streams: STREAMS, connections, without, with, drop_pct, events_received: received });
+    if resyncs > 0 {
+        // A stream the server ended costs nothing afterwards: the figure would flatter it.
+        report.failures.push(format!("event streams: {resyncs} streams fell behind and were told to resync"));
+    }
+    let out = StreamsReport {
+        streams: STREAMS,
+        connections,
+        drop_pct: median(&mut api_drops.clone()),
+        inbox_drop_pct: median(&mut inbox_drops.clone()),
+        api_drops: {
+            api_drops.sort_by(f64::total_cmp);
+            api_drops
+        },
+        inbox_drops: {
+            inbox_drops.sort_by(f64::total_cmp);
+            inbox_drops
+        },
+        events_received: api_events,
+        inbox_events_received: inbox_events,
+        resyncs,
+        rounds,
+    };
+    report.streams = Some(out);
     Ok(())
 }
 
-/// Opens one event stream and reads it in the background, counting its message events.
+/// The rounds of [`streams`]; each round measures its three cases in a rotated order.
+async fn streams_on(
+    ctx: &Ctx,
+    report: &mut Report,
+    connections: usize,
+    readers: &tokio::runtime::Handle,
+) -> anyhow::Result<Vec<StreamsRound>> {
+    let plan = &ctx.plan;
+    let mut rounds = Vec::new();
+    for round in 0..plan.stream_rounds {
+        let mut order = [Streams::None, Streams::Api, Streams::Inbox];
+        order.rotate_left(round % 3);
+        let mut got: Vec<(Streams, Level, f64, u64, u64)> = Vec::new();
+        for kind in order {
+            let db = ctx.work.join(format!("streams-{round}-{kind:?}.db"));
+            let mut server = ctx.start_switchboard(&format!("switchboard-streams-{round}-{kind:?}"), &db, &[])?;
+            let counts = Arc::new(ReaderCounts::default());
+            let mut tasks = Vec::new();
+            if let Some(path) = kind.path(&ctx.account.sid) {
+                for _ in 0..STREAMS {
+                    tasks.push(open_stream(ctx, server.addr, &path, counts.clone(), readers).await?);
+                }
+            }
+            let spec = Arc::new(ctx.create_spec(server.addr, CREATE_FORM.to_string())?);
+            eprintln!(
+                "==> streams: round {}, {}, create at {connections} connections, {:?}",
+                round + 1,
+                kind.name(),
+                plan.window
+            );
+            let cpu_before = server.cpu_secs()?;
+            let outcome = load::run_timed(spec, connections, plan.warmup, plan.window).await?;
+            server.ensure_running()?;
+            // Let the lifecycle finish (3 steps of 200 ms) and the streams drain before counting.
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            // Server CPU per create, lifecycle and streaming included: unlike throughput, it
+            // hardly depends on what else the machine is running.
+            let cpu_us = (server.cpu_secs()? - cpu_before) * 1e6 / outcome.ok_total.max(1) as f64;
+            for t in tasks {
+                t.abort();
+            }
+            server.stop()?;
+            let level = Level::from(&outcome);
+            progress_line(kind.name(), &level);
+            eprintln!("    server CPU {cpu_us:.0} µs per create");
+            fail_on_errors(report, &format!("create with {}", kind.name()), &level);
+            got.push((
+                kind,
+                level,
+                cpu_us,
+                counts.events.load(Ordering::Relaxed),
+                counts.resyncs.load(Ordering::Relaxed),
+            ));
+        }
+        let take = |k: Streams| got.iter().find(|g| g.0 == k).cloned().ok_or_else(|| anyhow!("missing {k:?}"));
+        let (_, without, without_cpu_us, _, _) = take(Streams::None)?;
+        let (_, api, api_cpu_us, api_events, api_resyncs) = take(Streams::Api)?;
+        let (_, inbox, inbox_cpu_us, inbox_events, inbox_resyncs) = take(Streams::Inbox)?;
+        rounds.push(StreamsRound {
+            without,
+            api,
+            inbox,
+            without_cpu_us,
+            api_cpu_us,
+            inbox_cpu_us,
+            api_events,
+            inbox_events,
+            resyncs: api_resyncs + inbox_resyncs,
+        });
+    }
+    Ok(rounds)
+}
+
+/// Opens one event stream at `path` on the readers' runtime and reads it there, counting its
+/// events (message or changes) and resync events.
 async fn open_stream(
     ctx: &Ctx,
     addr: SocketAddr,
-    events: Arc<AtomicU64>,
+    path: &str,
+    counts: Arc<ReaderCounts>,
+    readers: &tokio::runtime::Handle,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     use base64::Engine as _;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let credentials =
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", ctx.account.sid, ctx.account.auth_token));
-    let mut sock = tokio::net::TcpStream::connect(addr).await.context("connecting an event stream")?;
     let request = format!(
-        "GET /_switchboard/Accounts/{}/Stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {credentials}\r\nAccept: text/event-stream\r\n\r\n",
-        ctx.account.sid
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {credentials}\r\nAccept: text/event-stream\r\n\r\n"
     );
-    sock.write_all(request.as_bytes()).await?;
-    let mut head = [0u8; 12];
-    sock.read_exact(&mut head).await.context("reading the stream's status line")?;
-    if &head[9..12] != b"200" {
-        bail!("the event stream answered {}", String::from_utf8_lossy(&head));
-    }
-    Ok(tokio::spawn(async move {
-        // Counts blank lines (each SSE event ends with one): a cheap byte scan, so the reading
-        // costs the machine as little as a real client's would.
-        let mut buf = vec![0u8; 64 * 1024];
+    let mut sock = readers
+        .spawn(async move {
+            let mut sock = tokio::net::TcpStream::connect(addr).await.context("connecting an event stream")?;
+            sock.write_all(request.as_bytes()).await?;
+            let mut head = [0u8; 12];
+            sock.read_exact(&mut head).await.context("reading the stream's status line")?;
+            if &head[9..12] != b"200" {
+                bail!("the event stream answered {}", String::from_utf8_lossy(&head));
+            }
+            Ok(sock)
+        })
+        .await??;
+    Ok(readers.spawn(async move {
+        // Counts blank lines (each SSE event ends with one) with memchr's vectorised search, as
+        // cheaply as a real client finds its event boundaries; a resync event is rare and short.
+        let blank = memchr::memmem::Finder::new(b"\n\n");
+        let resync = memchr::memmem::Finder::new(b"event: resync");
+        let mut buf = vec![0u8; 256 * 1024];
         let mut prev = 0u8;
-        let mut blocks = 0u64;
+        let mut preamble = true;
         while let Ok(n) = sock.read(&mut buf).await {
             if n == 0 {
                 break;
             }
-            for &b in &buf[..n] {
-                if b == b'\n' && prev == b'\n' {
-                    blocks += 1;
-                }
-                prev = b;
+            let data = &buf[..n];
+            let mut blocks = blank.find_iter(data).count() as u64;
+            // A blank line split across two reads.
+            if prev == b'\n' && data[0] == b'\n' {
+                blocks += 1;
             }
+            prev = data[n - 1];
             // The first block is the stream's `retry:` preamble, not an event.
-            events.fetch_add(blocks.saturating_sub(1), Ordering::Relaxed);
-            blocks = blocks.min(1);
+            if preamble && blocks > 0 {
+                preamble = false;
+                blocks -= 1;
+            }
+            let resyncs = resync.find_iter(data).count() as u64;
+            counts.events.fetch_add(blocks.saturating_sub(resyncs), Ordering::Relaxed);
+            counts.resyncs.fetch_add(resyncs, Ordering::Relaxed);
         }
     }))
 }
