@@ -23,8 +23,17 @@ struct SseReader {
 
 impl SseReader {
     async fn open(server: &TestServer, sid: &str, token: &str, last_id: Option<&str>) -> (u16, SseReader) {
-        let mut req =
-            server.http.get(format!("{}/_switchboard/Accounts/{sid}/Stream", server.url)).basic_auth(sid, Some(token));
+        SseReader::open_at(server, &format!("/_switchboard/Accounts/{sid}/Stream"), sid, token, last_id).await
+    }
+
+    async fn open_at(
+        server: &TestServer,
+        path: &str,
+        sid: &str,
+        token: &str,
+        last_id: Option<&str>,
+    ) -> (u16, SseReader) {
+        let mut req = server.http.get(format!("{}{path}", server.url)).basic_auth(sid, Some(token));
         if let Some(id) = last_id {
             req = req.header("Last-Event-ID", id);
         }
@@ -130,6 +139,36 @@ async fn last_event_id_replays_everything_after_it_and_nothing_before() {
             got.iter().filter(|(_, sid, _)| sid == m["sid"].as_str().unwrap()).map(|(_, _, s)| s.as_str()).collect();
         assert_eq!(statuses, ["queued", "sending", "sent", "delivered"], "{got:?}");
     }
+}
+
+#[tokio::test]
+async fn the_inbox_stream_sums_up_each_wakeup_in_one_small_changes_event() {
+    let server = TestServer::start().await;
+    let (status, mut inbox) = SseReader::open_at(&server, "/events", SID_A, TOKEN_A, None).await;
+    assert_eq!(status, 200);
+    let (_, mut others) = SseReader::open_at(&server, "/events", SID_B, TOKEN_B, None).await;
+    let (_, mut api) = SseReader::open(&server, SID_A, TOKEN_A, None).await;
+    let m = server.create("+14155552671", "a body the inbox stream leaves out").await;
+    let sid = m["sid"].as_str().unwrap();
+    let full = api.until(sid, "delivered").await;
+    // The four changes (queued, sending, sent, delivered) arrive as `changes` events that count
+    // them; the last one's id is the last change's.
+    let (mut counted, mut ids) = (0, Vec::new());
+    while counted < full.len() {
+        let ev = inbox.next(Duration::from_secs(5)).await.unwrap_or_else(|| panic!("no event after {counted}"));
+        assert_eq!(ev.event, "changes", "{ev:?}");
+        let json: Value = serde_json::from_str(&ev.data).unwrap();
+        assert_eq!(json.as_object().unwrap().len(), 1, "only a count: {json}");
+        let n = json["changes"].as_u64().unwrap() as usize;
+        assert!(n >= 1, "{json}");
+        counted += n;
+        ids.push(ev.id.unwrap().parse::<i64>().unwrap());
+    }
+    assert_eq!(counted, full.len());
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert_eq!(ids.last(), full.last().map(|(id, _)| id));
+    assert!(inbox.next(Duration::from_millis(300)).await.is_none(), "nothing more");
+    assert!(others.next(Duration::from_millis(100)).await.is_none(), "another account's inbox sees nothing");
 }
 
 #[tokio::test]

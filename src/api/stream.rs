@@ -45,6 +45,33 @@ pub async fn stream(
     headers: HeaderMap,
     uri: Uri,
 ) -> ApiResult<Response> {
+    serve(state, account.sid, &headers, &uri, Mode::Resources).await
+}
+
+/// What a stream sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One event `message` per change, its data the Message resource exactly as the API
+    /// renders it (`/_switchboard/…/Stream`).
+    Resources,
+    /// One event `changes` per coalesced wakeup, its data `{"changes":N}` (how many of the
+    /// account's changes it stands for) and its id the last of them: the web inbox re-reads its
+    /// pages itself, so it needs to know *that* something changed, not what. Its cost per
+    /// stream does not grow with the write rate. It starts live (the page re-reads itself
+    /// whenever it (re)connects, so there is nothing to replay), and a stream that falls
+    /// behind just sends `changes` and carries on.
+    Summary,
+}
+
+/// The stream of `account`'s message changes in `mode`; a `Resources` stream first replays
+/// what came after the `Last-Event-ID` header (or `LastEventId` query parameter).
+pub async fn serve(
+    state: SharedState,
+    account: String,
+    headers: &HeaderMap,
+    uri: &Uri,
+    mode: Mode,
+) -> ApiResult<Response> {
     let from_query = form::decode(uri.query().unwrap_or("").as_bytes());
     let last_id = headers
         .get("last-event-id")
@@ -57,15 +84,17 @@ pub async fn stream(
         .map_err(|_| TwilioError::invalid_parameter("Last-Event-ID must be an event number"))?;
     // Subscribe before replaying: whatever commits during the replay is then in the feed.
     let feed = state.store.subscribe_changes();
-    let phase = if last_id.is_some() { Phase::Replay } else { Phase::Live };
+    let phase = if last_id.is_some() && mode == Mode::Resources { Phase::Replay } else { Phase::Live };
     let start = Feed {
         store: state.store.clone(),
-        account: account.sid,
+        account,
         last: last_id.unwrap_or(0),
         feed,
         phase,
+        mode,
         // Reconnect quickly: resuming costs one replay query.
         pending: VecDeque::from([Bytes::from_static(b": switchboard\nretry: 1000\n\n")]),
+        unsent: 0,
     };
     let body = futures_util::stream::unfold(start, |mut f| async move {
         let event = f.next_event().await?;
@@ -88,10 +117,21 @@ pub async fn stream(
 fn message_event(c: &MessageChange) -> Bytes {
     c.rendered
         .get_or_init(|| {
-            let json = serde_json::to_string(&render::message(&c.message, true)).unwrap_or_default();
-            Bytes::from(format!("event: message\nid: {}\ndata: {json}\n\n", c.id))
+            let mut out = Vec::with_capacity(1024);
+            write_message_event(&mut out, c);
+            out.into()
         })
         .clone()
+}
+
+/// Appends the SSE frame of one change to `out`: the JSON is serialised in place, no
+/// intermediate string.
+fn write_message_event(out: &mut Vec<u8>, c: &MessageChange) {
+    use std::io::Write as _;
+    let _ = write!(out, "event: message\nid: {}\ndata: ", c.id);
+    // Serialising derived structs of strings and numbers into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &render::message(&c.message, true));
+    out.extend_from_slice(b"\n\n");
 }
 
 /// Where a stream is: replaying from the store, following the live feed, or done.
@@ -112,19 +152,34 @@ struct Feed {
     last: i64,
     feed: broadcast::Receiver<Arc<ChangeBatch>>,
     phase: Phase,
+    mode: Mode,
     pending: VecDeque<Bytes>,
+    /// Changes a `Summary` stream has counted and not yet announced.
+    unsent: usize,
 }
 
 impl Feed {
     /// This stream's part of one commit, as one chunk: when every change is this account's
-    /// (the usual case) the chunk is rendered once and shared by every such stream.
+    /// (the usual case) the chunk is rendered once, straight into one buffer, and shared by
+    /// every such stream. A `Summary` stream only counts the changes (and returns none).
     fn take(&mut self, batch: &ChangeBatch) -> Option<Bytes> {
         let mine = |c: &MessageChange| c.message.account_sid == self.account && c.id > self.last;
         let last = batch.changes.last()?.id;
+        if self.mode == Mode::Summary {
+            self.unsent += batch.changes.iter().filter(|c| mine(c)).count();
+            self.last = last;
+            return None;
+        }
         let chunk = if batch.changes.iter().all(mine) {
             batch
                 .rendered
-                .get_or_init(|| batch.changes.iter().map(message_event).collect::<Vec<_>>().concat().into())
+                .get_or_init(|| {
+                    let mut out = Vec::with_capacity(batch.changes.len() * 1024);
+                    for c in &batch.changes {
+                        write_message_event(&mut out, c);
+                    }
+                    out.into()
+                })
                 .clone()
         } else {
             let frames: Vec<Bytes> = batch.changes.iter().filter(|c| mine(c)).map(message_event).collect();
@@ -146,7 +201,12 @@ impl Feed {
                         self.pending.push_back(chunk);
                     }
                 }
-                Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                    if self.mode == Mode::Summary {
+                        // It re-reads its page anyway: count what it missed and carry on.
+                        self.unsent += usize::try_from(n).unwrap_or(usize::MAX).max(1);
+                        continue;
+                    }
                     let resync = self.resync();
                     self.pending.push_back(resync);
                     return;
@@ -154,6 +214,15 @@ impl Feed {
                 Err(_) => return,
             }
         }
+    }
+
+    /// The `changes` event of a `Summary` stream for what it counted since the last one.
+    fn summary(&mut self) -> Option<Bytes> {
+        if self.unsent == 0 {
+            return None;
+        }
+        let n = std::mem::take(&mut self.unsent);
+        Some(Bytes::from(format!("event: changes\nid: {}\ndata: {{\"changes\":{n}}}\n\n", self.last)))
     }
 
     /// The `resync` event of a stream that fell too far behind; the stream ends after it.
@@ -192,11 +261,22 @@ impl Feed {
                     Ok(Ok(batch)) => {
                         if let Some(chunk) = self.take(&batch) {
                             self.pending.push_back(chunk);
+                        }
+                        if !self.pending.is_empty() || self.unsent > 0 {
                             // Asleep, this stream is not woken by the commits that follow;
                             // it takes them all at once afterwards (shared `Bytes`, no copy:
                             // hyper writes the queued chunks together).
                             tokio::time::sleep(COALESCE).await;
                             self.drain_ready();
+                            if let Some(summary) = self.summary() {
+                                self.pending.push_back(summary);
+                            }
+                        }
+                    }
+                    Ok(Err(broadcast::error::RecvError::Lagged(n))) if self.mode == Mode::Summary => {
+                        self.unsent += usize::try_from(n).unwrap_or(usize::MAX).max(1);
+                        if let Some(summary) = self.summary() {
+                            return Some(summary);
                         }
                     }
                     Ok(Err(broadcast::error::RecvError::Lagged(_))) => return Some(self.resync()),

@@ -4,8 +4,9 @@
 
 use super::session::Viewer;
 use super::{page, search, Tab};
+use crate::api::auth::Authenticated;
 use crate::api::error::ApiResult;
-use crate::api::{form, render, SharedState};
+use crate::api::{form, render, stream, SharedState};
 use crate::store::{Cursor, MessageFilter};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
@@ -596,13 +597,16 @@ pub async fn remove_rule(State(state): State<SharedState>, auth: Viewer, Path(n)
     }
 }
 
-/// GET /events: the API's event stream of the viewed account, for the inbox's live updates
-/// (here, so the session cookie reaches it without ever reaching the API's own routes).
+/// GET /events: the viewed account's changes as a summary stream (one small `changes` event per
+/// coalesced wakeup: the page re-reads itself, so it needs to know that something changed, not
+/// what), for the inbox's live updates; here, so the session cookie reaches it without ever
+/// reaching the API's own routes.
 pub async fn events(
     State(state): State<SharedState>,
     auth: Viewer,
     headers: axum::http::HeaderMap,
     uri: Uri,
 ) -> ApiResult<Response> {
-    crate::api::stream::stream(State(state), auth.auth, headers, uri).await
+    let Authenticated(account) = auth.auth;
+    stream::serve(state, account.sid, &headers, &uri, stream::Mode::Summary).await
 }

@@ -36,12 +36,34 @@ function focusKey(el) {
   return href ? `a[href="${CSS.escape(href)}"]` : null;
 }
 
+// At most one re-read every MIN_GAP ms however busy the account is (a change still shows
+// within a second), and none while the tab is hidden: it catches up when shown again.
+const MIN_GAP = 500;
+let lastRefresh = 0;
+let stale = false;
+
 function schedule() {
-  if (!pending) pending = setTimeout(refresh, 150);
+  if (document.hidden) {
+    stale = true;
+    return;
+  }
+  if (pending) return;
+  const wait = Math.max(150, lastRefresh + MIN_GAP - Date.now());
+  pending = setTimeout(() => {
+    lastRefresh = Date.now();
+    refresh();
+  }, wait);
 }
 
-// EventSource reconnects by itself and sends Last-Event-ID, so the server replays what was
-// missed; after a `resync` the server closes the stream and the reconnect replays from the store.
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && stale) {
+    stale = false;
+    schedule();
+  }
+});
+
+// EventSource reconnects by itself; every (re)connect re-reads the page (`open`), so nothing
+// missed while the stream was down stays missing.
 function connect() {
   if (!account) return;
   const es = new EventSource("/events");
@@ -50,8 +72,9 @@ function connect() {
     status.classList.add("on");
     schedule(); // whatever changed while the page loaded or the stream was down
   });
-  es.addEventListener("message", schedule);
-  es.addEventListener("resync", schedule);
+  // `changes` stands for every change of the account since the last one (the server gathers
+  // them, ~10 a second at most); the page re-reads its live regions.
+  es.addEventListener("changes", schedule);
   es.addEventListener("error", () => {
     status.textContent = "reconnecting…";
     status.classList.remove("on");
