@@ -163,14 +163,21 @@ impl Feed {
     /// (the usual case) the chunk is rendered once, straight into one buffer, and shared by
     /// every such stream. A `Summary` stream only counts the changes (and returns none).
     fn take(&mut self, batch: &ChangeBatch) -> Option<Bytes> {
-        let mine = |c: &MessageChange| c.message.account_sid == self.account && c.id > self.last;
         let last = batch.changes.last()?.id;
+        let first = batch.changes.first()?.id;
+        // The usual batch is one account's: kept or skipped whole, with one comparison.
+        let whole = match &batch.account {
+            Some(a) if *a != self.account => return None,
+            Some(_) => first > self.last,
+            None => false,
+        };
+        let mine = |c: &MessageChange| c.message.account_sid == self.account && c.id > self.last;
         if self.mode == Mode::Summary {
-            self.unsent += batch.changes.iter().filter(|c| mine(c)).count();
+            self.unsent += if whole { batch.changes.len() } else { batch.changes.iter().filter(|c| mine(c)).count() };
             self.last = last;
             return None;
         }
-        let chunk = if batch.changes.iter().all(mine) {
+        let chunk = if whole {
             batch
                 .rendered
                 .get_or_init(|| {

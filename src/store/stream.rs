@@ -37,6 +37,10 @@ impl MessageChange {
 pub struct ChangeBatch {
     /// The changes, by increasing id.
     pub changes: Vec<MessageChange>,
+    /// The account of every change when they all belong to one (the usual case), found once
+    /// here: a subscriber then keeps or skips the whole batch with one comparison instead of
+    /// one per change.
+    pub account: Option<String>,
     /// The whole batch as its readers present it, made once by the first of them (the
     /// common case of one account's stream reading every change of the batch).
     pub rendered: std::sync::OnceLock<bytes::Bytes>,
@@ -76,6 +80,8 @@ impl MessageHub {
         if changes.is_empty() || self.tx.receiver_count() == 0 {
             return;
         }
-        let _ = self.tx.send(Arc::new(ChangeBatch { changes, rendered: std::sync::OnceLock::new() }));
+        let first = &changes[0].message.account_sid;
+        let account = changes.iter().all(|c| c.message.account_sid == *first).then(|| first.clone());
+        let _ = self.tx.send(Arc::new(ChangeBatch { changes, account, rendered: std::sync::OnceLock::new() }));
     }
 }
