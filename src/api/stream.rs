@@ -89,6 +89,7 @@ pub async fn serve(
         store: state.store.clone(),
         account,
         last: last_id.unwrap_or(0),
+        floor: last_id.unwrap_or(0),
         feed,
         phase,
         mode,
@@ -148,8 +149,12 @@ enum Phase {
 struct Feed {
     store: Arc<dyn Store>,
     account: String,
-    /// The last event id sent.
+    /// The highest event id sent.
     last: i64,
+    /// Live events at or below this id were sent by the replay (or named by `Last-Event-ID`).
+    /// Not `last`: with several nodes on one database a peer's change can arrive after a
+    /// higher-numbered local one, and must still be sent.
+    floor: i64,
     feed: broadcast::Receiver<Arc<ChangeBatch>>,
     phase: Phase,
     mode: Mode,
@@ -168,13 +173,13 @@ impl Feed {
         // The usual batch is one account's: kept or skipped whole, with one comparison.
         let whole = match &batch.account {
             Some(a) if *a != self.account => return None,
-            Some(_) => first > self.last,
+            Some(_) => first > self.floor,
             None => false,
         };
-        let mine = |c: &MessageChange| c.message.account_sid == self.account && c.id > self.last;
+        let mine = |c: &MessageChange| c.message.account_sid == self.account && c.id > self.floor;
         if self.mode == Mode::Summary {
             self.unsent += if whole { batch.changes.len() } else { batch.changes.iter().filter(|c| mine(c)).count() };
-            self.last = last;
+            self.last = self.last.max(last);
             return None;
         }
         let chunk = if whole {
@@ -195,7 +200,7 @@ impl Feed {
             }
             frames.concat().into()
         };
-        self.last = last;
+        self.last = self.last.max(last);
         Some(chunk)
     }
 
@@ -261,6 +266,7 @@ impl Feed {
                         self.pending.push_back(message_event(c));
                         self.last = c.id;
                     }
+                    self.floor = self.last;
                 }
                 Phase::Live => match tokio::time::timeout(KEEP_ALIVE, self.feed.recv()).await {
                     // A comment now and then keeps proxies from closing an idle stream.
@@ -381,5 +387,63 @@ async fn wait_for(
             }
             Err(broadcast::error::RecvError::Closed) => return Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_domain::message::Message;
+
+    const ACCOUNT: &str = "AC00000000000000000000000000000001";
+
+    fn change(id: i64) -> MessageChange {
+        let sid = format!("SM{id:032x}");
+        MessageChange::new(id, Message::builder(sid, ACCOUNT, "+14155552671", 1_700_000_000_000).body("hi").build())
+    }
+
+    fn batch(ids: &[i64]) -> ChangeBatch {
+        ChangeBatch {
+            changes: ids.iter().map(|&id| change(id)).collect(),
+            account: Some(ACCOUNT.to_string()),
+            rendered: std::sync::OnceLock::new(),
+        }
+    }
+
+    async fn feed(last_event_id: Option<i64>) -> (Feed, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open(dir.path().join("t.db").to_str().unwrap()).await.unwrap();
+        let feed = store.subscribe_changes();
+        let f = Feed {
+            store,
+            account: ACCOUNT.to_string(),
+            last: last_event_id.unwrap_or(0),
+            floor: last_event_id.unwrap_or(0),
+            feed,
+            phase: Phase::Live,
+            mode: Mode::Resources,
+            pending: VecDeque::new(),
+            unsent: 0,
+        };
+        (f, dir)
+    }
+
+    #[tokio::test]
+    async fn a_peer_nodes_lower_numbered_change_arriving_late_is_still_sent() {
+        let (mut f, _dir) = feed(None).await;
+        assert!(f.take(&batch(&[10, 11])).is_some());
+        // Node B committed event 7 before node A's 10 and 11, but its NOTIFY came later.
+        let late = f.take(&batch(&[7])).expect("a peer's earlier-numbered change is sent");
+        assert!(std::str::from_utf8(&late).unwrap().contains("id: 7\n"));
+        assert_eq!(f.last, 11, "the highest id sent stays the stream's position");
+    }
+
+    #[tokio::test]
+    async fn changes_named_by_last_event_id_are_not_sent_again() {
+        let (mut f, _dir) = feed(Some(20)).await;
+        assert!(f.take(&batch(&[19, 20])).is_none());
+        let chunk = f.take(&batch(&[20, 21])).expect("21 is new");
+        let text = std::str::from_utf8(&chunk).unwrap();
+        assert!(text.contains("id: 21\n") && !text.contains("id: 20\n"));
     }
 }
