@@ -68,7 +68,7 @@ if [ "${SKIP_CARGO:-0}" != "1" ]; then
   stage "cargo build"
   cargo build
   # A failing Rust test does not stop the SDK suites: every stage reports, then the exit code.
-  run_suite "cargo test --workspace" 1800 cargo test --workspace
+  run_suite "cargo test --workspace" 1800 cargo test --workspace --no-fail-fast
   # 20 kill -9s under 64 connections (about a minute): its own stage, with its figures.
   run_suite "crash loop (cargo test --test crash -- --ignored)" 600 cargo test --test crash -- --ignored --nocapture
 fi

@@ -720,7 +720,7 @@ mod tests {
         };
         r.evaluate_targets();
         let met: Vec<Option<bool>> = r.targets.iter().map(|t| t.met).collect();
-        assert_eq!(met, [Some(true), Some(false), Some(false), None, None, None, None, Some(true)]);
+        assert_eq!(met, [Some(true), Some(false), Some(false), None, None, None, None, None, Some(true)]);
         assert!(r.summary().contains("MISSED"));
     }
 }
