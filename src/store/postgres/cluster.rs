@@ -14,7 +14,7 @@
 //!   other nodes load them and publish them to their own feed (event stream, wait API).
 
 use super::engine::{execute, query, query_one, Conn, PgStore};
-use super::rows::{from_row, messages, COLUMNS};
+use super::rows::{change_columns, change_from_row, m_columns, messages};
 use crate::store::cluster::{ClusterStore, Orphans, Signal};
 use crate::store::{MessageChange, MessageHub, StoreResult};
 use async_trait::async_trait;
@@ -22,7 +22,6 @@ use deadpool_postgres::Pool;
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_domain::status::Status;
 use tokio::sync::broadcast;
 use tokio_postgres::AsyncMessage;
 
@@ -175,24 +174,12 @@ impl Listener {
 /// The changes of events `ids` (creates and status changes), by id: the message as stored now,
 /// with the status and `date_updated` of the event.
 async fn changes_by_id(c: &Conn, ids: &[i64]) -> anyhow::Result<Vec<MessageChange>> {
-    let columns = COLUMNS.split(", ").map(|col| format!("m.{}", col.trim())).collect::<Vec<_>>().join(", ");
+    let columns = change_columns();
     let sql = format!(
-        "SELECT {columns}, e.id, e.to_status, e.at FROM message_events e JOIN messages m ON m.key = e.key
+        "SELECT {columns} FROM message_events e JOIN messages m ON m.key = e.key
          WHERE e.id = ANY($1) AND (e.from_status IS NULL OR e.from_status != e.to_status) ORDER BY e.id"
     );
-    query(c, &sql, &[&ids])
-        .await?
-        .iter()
-        .map(|r| {
-            let mut message = from_row(r)?;
-            let status: String = r.try_get(21)?;
-            if let Some(s) = Status::parse(&status) {
-                message.status = s;
-            }
-            message.date_updated = r.try_get(22)?;
-            Ok(MessageChange::new(r.try_get(20)?, message))
-        })
-        .collect()
+    query(c, &sql, &[&ids]).await?.iter().map(change_from_row).collect()
 }
 
 /// Creates or renews `node`'s lease; true when the row was missing (a peer deemed the node
@@ -216,7 +203,7 @@ pub(super) async fn renew(c: &Conn, node: &str, lease: Duration) -> anyhow::Resu
 async fn claim(c: &Conn, node: &str) -> anyhow::Result<Orphans> {
     execute(c, "DELETE FROM nodes WHERE expires_at < now()", &[]).await?;
     let orphaned = "(owner IS NULL OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.node_id = owner))";
-    let columns = COLUMNS.split(", ").map(|col| format!("m.{}", col.trim())).collect::<Vec<_>>().join(", ");
+    let columns = m_columns();
     let outbound = query(
         c,
         &format!(

@@ -3,7 +3,9 @@
 
 use super::callbacks;
 use super::engine::{bind, execute, query, query_opt, Arg, Conn, PgStore};
-use super::rows::{from_row, get_message, message_if, messages, split_sid, Page, COLUMNS};
+use super::rows::{
+    change_columns, change_from_row, from_row, get_message, message_if, messages, split_sid, Page, COLUMNS,
+};
 use crate::store::messages::{Conditional, MessageEvent, MessageFilter, MessageStore, NextFilter};
 use crate::store::MessageChange;
 use crate::store::{Applied, Cursor, StoreResult, Transition};
@@ -265,24 +267,14 @@ impl MessageStore for PgStore {
 /// Replays stream events: creates and status changes (notes keep their status, so they are
 /// left out), oldest first, by event id.
 async fn changes_after(c: &Conn, account: &str, after_id: i64, limit: i64) -> anyhow::Result<Vec<MessageChange>> {
-    let columns = COLUMNS.split(", ").map(|col| format!("m.{}", col.trim())).collect::<Vec<_>>().join(", ");
+    let columns = change_columns();
     let sql = format!(
-        "SELECT {columns}, e.id, e.to_status, e.at FROM message_events e JOIN messages m ON m.key = e.key
+        "SELECT {columns} FROM message_events e JOIN messages m ON m.key = e.key
          WHERE e.id > $1 AND m.account_sid = $2 AND (e.from_status IS NULL OR e.from_status != e.to_status)
          ORDER BY e.id LIMIT $3"
     );
     let rows = query(c, &sql, &[&after_id, &account, &limit]).await?;
-    rows.iter()
-        .map(|r| {
-            let mut message = from_row(r)?;
-            let status: String = r.try_get(21)?;
-            if let Some(s) = Status::parse(&status) {
-                message.status = s;
-            }
-            message.date_updated = r.try_get(22)?;
-            Ok(MessageChange::new(r.try_get(20)?, message))
-        })
-        .collect()
+    rows.iter().map(change_from_row).collect()
 }
 
 /// The wait API's query: by the account's key index, oldest match after the cursor or the

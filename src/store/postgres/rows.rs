@@ -2,7 +2,7 @@
 //! keyset pages in SID order.
 
 use super::engine::{bind, query, query_opt, Arg, Conn};
-use crate::store::{Conditional, Cursor};
+use crate::store::{Conditional, Cursor, MessageChange};
 use anyhow::anyhow;
 use switchboard_domain::message::{Message, SendOptions};
 use switchboard_domain::sid;
@@ -46,6 +46,29 @@ pub(super) fn from_row(r: &Row) -> anyhow::Result<Message> {
         options: serde_json::from_str::<SendOptions>(&options).map_err(|e| anyhow!("bad options: {e}"))?,
         carrier_id: r.try_get(19)?,
     })
+}
+
+/// [`COLUMNS`] of the table aliased `m` (`m.prefix, m.key, …`), for joins.
+pub(super) fn m_columns() -> String {
+    COLUMNS.split(", ").map(|col| format!("m.{}", col.trim())).collect::<Vec<_>>().join(", ")
+}
+
+/// The select list of a stream event query: the message's columns (as `m.…`), then the
+/// event's id, status and time, as [`change_from_row`] reads them.
+pub(super) fn change_columns() -> String {
+    format!("{}, e.id, e.to_status, e.at", m_columns())
+}
+
+/// A stream event row ([`change_columns`]): the message as stored now, with the status and
+/// `date_updated` of the event.
+pub(super) fn change_from_row(r: &Row) -> anyhow::Result<MessageChange> {
+    let mut message = from_row(r)?;
+    let status: String = r.try_get(21)?;
+    if let Some(s) = Status::parse(&status) {
+        message.status = s;
+    }
+    message.date_updated = r.try_get(22)?;
+    Ok(MessageChange::new(r.try_get(20)?, message))
 }
 
 /// Every row as a message.
