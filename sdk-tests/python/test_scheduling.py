@@ -83,7 +83,11 @@ def test_a_pending_schedule_survives_a_kill_and_is_sent_once_after_restart(tmp_p
     from switchboard_server import SwitchboardServer
 
     db = str(tmp_path / "restart.db")
-    first = SwitchboardServer([acct_a], db_path=db).start()
+    # On PostgreSQL the restarted server is a new node: it takes over the killed node's work once
+    # that node's lease lapses (about 4/3 of --node-lease-secs; docs/operations.md). A short lease
+    # keeps this test within its timeout; SQLite ignores the flag.
+    lease = ["--node-lease-secs", "2"]
+    first = SwitchboardServer([acct_a], db_path=db, extra_args=lease).start()
     try:
         client = make_client(first.base_url, acct_a.sid, acct_a.token)
         number = client.incoming_phone_numbers.create(phone_number="+14155559876")
@@ -100,7 +104,7 @@ def test_a_pending_schedule_survives_a_kill_and_is_sent_once_after_restart(tmp_p
         first.stop()
     time.sleep(max(0.0, (send_at - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 1)
 
-    second = SwitchboardServer([acct_a], db_path=db).start()
+    second = SwitchboardServer([acct_a], db_path=db, extra_args=lease).start()
     try:
         client = make_client(second.base_url, acct_a.sid, acct_a.token)
         delivered = wait_for_status(client, msg.sid, "delivered", timeout=15)
