@@ -66,7 +66,8 @@ fi
 # ---------------------------------------------------------------------------------------------
 if [ "${SKIP_CARGO:-0}" != "1" ]; then
   stage "cargo build"
-  cargo build
+  # The whole workspace: the server and the benchmark binary (its smoke run is the last stage).
+  cargo build --workspace
   # A failing Rust test does not stop the SDK suites: every stage reports, then the exit code.
   run_suite "cargo test --workspace" 1800 cargo test --workspace --no-fail-fast
   # 20 kill -9s under 64 connections (about a minute): its own stage, with its figures.
@@ -170,13 +171,10 @@ run_suite "schemathesis (Twilio OpenAPI, Accounts, Keys, IAM v1 Keys, AuthTokens
 # The benchmark is not a test (nothing is timed against a target here), but running it once in
 # its tiny configuration keeps it from rotting: it fails only if a scenario fails outright.
 if [ "${SKIP_BENCH:-0}" != "1" ]; then
-  # One build of the server and the bench together (the bench's own `cargo build` of the
-  # server alone would unify features differently and compile much of the tree twice), in the
-  # `smoke` profile (Cargo.toml: release at opt-level 1), which builds faster; its figures are
-  # not the published ones.
-  run_suite "benchmark smoke run (switchboard-bench --quick, smoke profile)" 900 \
-    bash -c 'cargo build --profile smoke -p switchboard -p switchboard-bench && exec target/smoke/switchboard-bench --quick --server-bin target/smoke/switchboard --json "$1"' \
-    _ "$REPORTS/bench-quick.json"
+  # The debug binaries built above (`cargo build --workspace`): the smoke run only proves that
+  # every scenario still runs, so a third, optimised build of the tree is not worth its minutes.
+  run_suite "benchmark smoke run (switchboard-bench --quick, debug build)" 900 \
+    "$ROOT/target/debug/switchboard-bench" --quick --server-bin "$SWITCHBOARD_BIN" --json "$REPORTS/bench-quick.json"
 fi
 
 # ---------------------------------------------------------------------------------------------
