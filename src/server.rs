@@ -142,7 +142,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     let connectors: Vec<_> = config
         .smpp
         .iter()
-        .map(|settings| Connector::start(settings.clone(), events_tx.clone(), smpp_inbound_tx.clone()))
+        .map(|settings| Connector::start(settings.clone(), events_tx.clone(), smpp_inbound_tx.clone(), store.clone()))
         .collect();
     let carrier: Arc<dyn Carrier> = if connectors.is_empty() {
         simulator.clone()

@@ -184,6 +184,9 @@ async fn fill(store: &dyn Store) -> Vec<Message> {
         .await
         .unwrap();
     store.click_link("abcdefghij").await.unwrap();
+    let segments = ["smsc1:7".to_string(), "smsc1:8".to_string()];
+    store.record_segments("smsc1:7", &segments, T0).await.unwrap();
+    store.settle_segment("smsc1:8", Ok(()), Some(T0 + 9)).await.unwrap();
     messages[0] = store.message(MAIN, &first.sid).await.unwrap().unwrap();
     messages
 }
@@ -252,6 +255,12 @@ async fn copy_db_moves_every_kind_of_row_to_postgresql_and_verifies_the_counts()
         sqlite.content(MAIN, "HX0123456789abcdef0123456789abcdef").await.unwrap()
     );
     assert_eq!(pg.click_link("abcdefghij").await.unwrap().map(|l| l.clicks), Some(1));
+    let tally = pg.settle_segment("smsc1:7", Ok(()), Some(T0 + 5)).await.unwrap().unwrap();
+    assert_eq!(
+        (tally.segments, tally.delivered, tally.done_at_ms),
+        (2, 2, Some(T0 + 9)),
+        "a multipart message's receipts so far"
+    );
     let kept = pg.set_feedback(MAIN, first, "unconfirmed", T0 + 500, true).await.unwrap().unwrap();
     assert_eq!(kept.outcome, "confirmed");
 

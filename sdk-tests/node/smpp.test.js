@@ -478,6 +478,35 @@ describe("SMPP", { concurrency: true }, () => {
         fs.rmSync(dir, { recursive: true, force: true });
       }
     });
+
+    test("a 3-segment message with 2 receipts before the restart is delivered by the third after it", async () => {
+      const smsc = await startSmsc();
+      const account = randomAccount();
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchboard-smpp-restart-"));
+      const options = { dbPath: path.join(dir, "sb.db"), extraArgs: ["--smpp", `smpp://test:secret@127.0.0.1:${smsc.port}?dlr_id=auto`] };
+      let server = await startServer([account], { ...options, logName: "node-smpp-restart-parts-1" });
+      try {
+        let client = makeClient(server.baseUrl, account);
+        const to = numberEndingIn("22"); // the last part's receipt waits for "release"
+        const msg = await client.messages.create({ to, from: SENDER, body: "z".repeat(400) });
+        assert.equal(msg.numSegments, "3");
+        await waitForStatus(client, msg.sid, "sent", WAIT_MS);
+        await smsc.waitFor("two receipts acknowledged", (e) => e.command === "deliver_sm_resp" && e.of === "receipt", 2);
+        await server.stop();
+        await smsc.waitFor("a stopping server unbinds", (e) => e.command === "unbind", 1, 3000);
+        server = await startServer([account], { ...options, logName: "node-smpp-restart-parts-2" });
+        client = makeClient(server.baseUrl, account);
+        await smsc.waitFor("the new bind", (e) => e.command === "bind_transceiver" && e.ok, 2);
+        assert.equal((await client.messages(msg.sid).fetch()).status, "sent");
+        smsc.send({ release: true });
+        await smsc.waitFor("the third receipt", (e) => e.kind === "receipt" && e.to === digits(to), 3);
+        await waitForStatus(client, msg.sid, "delivered", WAIT_MS);
+      } finally {
+        await server.stop();
+        smsc.stop();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 
   describe("SMPP connector against the npm smpp SMSC", { concurrency: false }, () => {
@@ -575,6 +604,33 @@ describe("SMPP", { concurrency: true }, () => {
       assert.deepEqual(ordered.map((p) => (p.short_message_hex.length - 12) / 2), [153, 153, 94]);
       assert.equal(ordered.map((p) => p.short_message_hex.slice(12)).join(""), gsmHex(body));
       assert.equal(smsc.lines.filter((e) => e.kind === "receipt" && e.to === digits(to)).length, 3);
+    });
+
+    test("a 3-segment message stays sent until its last segment's receipt; one undelivered segment settles it at once", async () => {
+      const body = "y".repeat(400);
+      const to = numberEndingIn("22"); // the last part's receipt waits for "release"
+      const msg = await send(to, body);
+      assert.equal(msg.numSegments, "3");
+      const receiptIds = () => new Set(smsc.lines.filter((e) => e.kind === "receipt" && e.to === digits(to)).map((e) => e.id));
+      await smsc.waitFor("two receipts acknowledged", (e) => e.command === "deliver_sm_resp" && e.of === "receipt" && receiptIds().has(e.id), 2);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal((await client.messages(msg.sid).fetch()).status, "sent", "2 of 3 segments delivered");
+      smsc.send({ release: true });
+      const done = await receiver.waitFor("delivered callback", (r) => r.params.MessageSid === msg.sid && r.params.MessageStatus === "delivered");
+      const receipts = smsc.lines.filter((e) => e.kind === "receipt" && e.to === digits(to));
+      assert.equal(receipts.length, 3);
+      assert.equal(done.params.RawDlrDoneDate, receipts[2].done_date, "the latest segment's done date");
+
+      // Part 2 undelivered while parts 1 and 3 still wait: undelivered with part 2's code.
+      const failing = await send(numberEndingIn("23"), body);
+      const m = await waitForStatus(client, failing.sid, "undelivered", WAIT_MS);
+      assert.equal(m.errorCode, 30003);
+      assert.equal(smsc.lines.filter((e) => e.kind === "receipt" && e.to === digits(m.to)).length, 1, "before the other parts' receipts");
+      smsc.send({ release: true });
+      await smsc.waitFor("the other receipts", (e) => e.kind === "receipt" && e.to === digits(m.to), 3);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await client.messages(failing.sid).fetch()).status, "undelivered");
+      assert.deepEqual(callbacksOf(failing.sid).map((p) => p.MessageStatus), ["sending", "sent", "undelivered"]);
     });
 
     test("a UCS-2 message goes out with data_coding 8, long ones with a UDH and whole surrogate pairs", async () => {

@@ -12,6 +12,7 @@
 //         (transceiver or receiver); a part of a concatenated one with "udh": [ref, total, seq]
 //         (8-bit UDH) or "sar": [ref, total, seq]
 //   {"drop": true}  → closes every session's socket
+//   {"release": true}  → sends the receipts held back (tails 22 and 23)
 // Binds (transceiver, transmitter or receiver) need system_id `test` and password `secret` (else
 // ESME_RBINDFAIL). Each bound session gets a number, logged with its bind and its submits.
 //
@@ -28,6 +29,9 @@
 //   18  receipt DELIVRD in TLVs only (no receipt text, so no done date)
 //   17  the receipt comes 3 s after the response
 //   19  the receipt goes out on another session than the submit's, when there is one
+//   22  a part of a concatenated message: the last part's receipt is held back until "release"
+//   23  a part of a concatenated message: part 2's receipt is UNDELIV (GSM 27) at once, the
+//       other parts' receipts are held back until "release"
 //   anything else: receipt DELIVRD
 // Each segment of a concatenated message gets its own id and its own receipt.
 const smpp = require("smpp");
@@ -81,6 +85,20 @@ function receipt(origin, pdu, idInReceipt, stat, state, gsmError) {
   log({ event: "sent", command: "deliver_sm", kind: "receipt", id: idInReceipt, stat, to: pdu.destination_addr, done_date: now, session: session.number });
 }
 
+// Receipts held back until {"release": true}.
+const held = [];
+
+// [seq, total] of a concatenated message's part (8- or 16-bit UDH, or SAR TLVs), else null.
+function partOf(pdu, raw) {
+  if (pdu.esm_class & 0x40 && raw.length > 1) {
+    for (let i = 1; i + 1 < 1 + raw[0]; i += 2 + raw[i + 1]) {
+      if (raw[i] === 0 && raw[i + 1] === 3) return [raw[i + 4], raw[i + 3]];
+      if (raw[i] === 8 && raw[i + 1] === 4) return [raw[i + 5], raw[i + 4]];
+    }
+  }
+  return pdu.sar_segment_seqnum === undefined ? null : [pdu.sar_segment_seqnum, pdu.sar_total_segments];
+}
+
 function onSubmit(session, pdu) {
   const dest = String(pdu.destination_addr);
   const tail = dest.slice(-2);
@@ -119,6 +137,15 @@ function onSubmit(session, pdu) {
   }
   session.send(pdu.response({ message_id: idInResp }));
   const via = tail === "19" ? otherSession(session) : session;
+  const part = partOf(pdu, raw);
+  if ((tail === "22" || tail === "23") && part) {
+    const [seq, total] = part;
+    if (tail === "23" && seq === 2) return setTimeout(() => receipt(via, pdu, idInReceipt, "UNDELIV", 5, 27), 30);
+    if (tail === "23" || seq === total) {
+      log({ event: "held", destination_addr: dest, id: idInReceipt, seq });
+      return held.push(() => receipt(via, pdu, idInReceipt, ...outcome));
+    }
+  }
   if (tail !== "07") setTimeout(() => receipt(via, pdu, idInReceipt, ...outcome), tail === "17" ? 3000 : 30);
 }
 
@@ -161,6 +188,9 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
     cmd = JSON.parse(line);
   } catch (_) {
     return log({ event: "error", message: `not JSON: ${line}` });
+  }
+  if (cmd.release) {
+    while (held.length) held.shift()();
   }
   if (cmd.drop) {
     for (const s of bound) s.socket.destroy();

@@ -27,6 +27,8 @@ pub mod wire;
 use crate::backoff::Backoff;
 use crate::delivery::carrier::{Carrier, CarrierEvent, CarrierUnavailable, Submission, SubmitOutcome};
 use crate::delivery::simulator::Simulator;
+use crate::store::smpp::SegmentTally;
+use crate::store::Store;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use metrics::{counter, gauge};
@@ -57,8 +59,10 @@ const MAX_THROTTLED: u32 = 20;
 /// Submissions of one message left unanswered before it fails with 30008.
 const MAX_TIMEOUTS: u32 = 2;
 /// Most segment ids remembered while awaiting their receipt (beyond it, receipts go to the
-/// store lookup by carrier id, which only knows each message's first segment).
+/// store: the segments of multipart messages, then the messages' carrier ids).
 const MAX_TRACKED: usize = 500_000;
+/// How long the segments of a multipart message wait for their receipts in the store.
+const SEGMENTS_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long an inbound message may take to be stored before the SMSC is told to retry.
 const MO_STORE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bind failures with these statuses (bad system id, password, system type, or bind refused)
@@ -94,20 +98,13 @@ pub enum MoOutcome {
     Retry,
 }
 
-/// Segments of one multipart message awaiting their receipts.
-#[derive(Debug)]
-struct Group {
-    pending: usize,
-    failure: Option<u32>,
-    done_at_ms: Option<i64>,
-}
-
 /// What a receipt for one segment id settles.
 #[derive(Debug, Clone)]
 struct Tracked {
     /// The message's carrier id (its first segment's key).
     carrier_id: String,
-    group: Option<Arc<Mutex<Group>>>,
+    /// One of several segments: the store tallies their receipts.
+    multipart: bool,
 }
 
 /// What one bind of a session is for.
@@ -152,6 +149,8 @@ pub struct Connector {
     tracked: Mutex<HashMap<String, Tracked>>,
     events: mpsc::UnboundedSender<CarrierEvent>,
     inbound: mpsc::Sender<MobileOriginated>,
+    /// Where multipart messages' segments wait for their receipts (across restarts).
+    store: Arc<dyn Store>,
     /// Concatenation reference of the next multipart message.
     reference: AtomicU16,
     /// Messages between their first `submit_sm` and the recording of every segment's id: only
@@ -174,11 +173,12 @@ enum SegmentError {
 
 impl Connector {
     /// Starts a connector: it binds (and re-binds) in the background; receipts go to `events`,
-    /// inbound messages to `inbound`.
+    /// inbound messages to `inbound`; `store` keeps multipart messages' segment ids.
     pub fn start(
         settings: SmppSettings,
         events: mpsc::UnboundedSender<CarrierEvent>,
         inbound: mpsc::Sender<MobileOriginated>,
+        store: Arc<dyn Store>,
     ) -> Arc<Connector> {
         let sessions = (0..settings.sessions)
             .map(|_| Session {
@@ -199,6 +199,7 @@ impl Connector {
             tracked: Mutex::new(HashMap::new()),
             events,
             inbound,
+            store,
             reference: AtomicU16::new(rand::random()),
             timed_out: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),
@@ -217,10 +218,17 @@ impl Connector {
         connector
     }
 
-    /// Hands on concatenated inbound messages whose missing parts never came.
+    /// Hands on concatenated inbound messages whose missing parts never came; now and then
+    /// forgets segments whose receipts never came.
     async fn sweep_incomplete(self: Arc<Self>) {
-        loop {
+        for round in 0u64.. {
             tokio::time::sleep(Duration::from_secs(30)).await;
+            if round % 120 == 0 {
+                let before = crate::clock::now_ms() - SEGMENTS_KEPT.as_millis() as i64;
+                if let Err(e) = self.store.prune_segments(before).await {
+                    tracing::warn!(connector = %self.settings.name, error = %format!("{e:#}"), "old segments not pruned");
+                }
+            }
             for (key, body) in self.reassembly.expired(reassembly::PATIENCE) {
                 tracing::warn!(connector = %self.settings.name, from = %key.from, "inbound message incomplete; handed on with the parts that came");
                 self.hand_on(key.from, key.to, body).await;
@@ -525,8 +533,15 @@ impl Connector {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let Some((key, tracked)) = found else {
-            // Not submitted in this run (a restart): the delivery layer finds the message by
-            // its stored carrier id.
+            // Not submitted in this run (a restart), or not remembered: a segment of a
+            // multipart message is in the store; otherwise the delivery layer finds the message
+            // by its stored carrier id.
+            for k in &keys {
+                if let Ok(Some(tally)) = self.store.settle_segment(k, result, done_at_ms).await {
+                    self.settle(tally, result).await;
+                    return;
+                }
+            }
             let carrier_id = keys[0].clone();
             let _ = self.events.send(CarrierEvent::Receipt { carrier_id, result, done_at_ms });
             return;
@@ -534,21 +549,31 @@ impl Connector {
         if let Ok(mut t) = self.tracked.lock() {
             t.remove(&key);
         }
-        let settled = match &tracked.group {
-            None => Some((result, done_at_ms)),
-            Some(group) => {
-                let Ok(mut g) = group.lock() else { return };
-                g.pending = g.pending.saturating_sub(1);
-                if let Err(code) = result {
-                    g.failure.get_or_insert(code);
+        if tracked.multipart {
+            match self.store.settle_segment(&key, result, done_at_ms).await {
+                Ok(Some(tally)) => return self.settle(tally, result).await,
+                // Its segments could not be recorded (or read): this receipt settles it.
+                Ok(None) => tracing::warn!(connector = %self.settings.name, %key, "segment not in the store"),
+                Err(e) => {
+                    tracing::warn!(connector = %self.settings.name, %key, error = %format!("{e:#}"), "segment receipt not stored")
                 }
-                g.done_at_ms = g.done_at_ms.max(done_at_ms);
-                (g.pending == 0).then(|| (g.failure.map_or(Ok(()), Err), g.done_at_ms))
             }
-        };
-        if let Some((result, done_at_ms)) = settled {
-            let _ = self.events.send(CarrierEvent::Receipt { carrier_id: tracked.carrier_id, result, done_at_ms });
         }
+        let _ = self.events.send(CarrierEvent::Receipt { carrier_id: tracked.carrier_id, result, done_at_ms });
+    }
+
+    /// A multipart message after one more segment's final receipt: `undelivered` as soon as
+    /// one segment is not delivered (with its code), `delivered` once every segment is.
+    async fn settle(&self, tally: SegmentTally, result: Result<(), u32>) {
+        if tally.settled >= tally.segments {
+            if let Err(e) = self.store.forget_segments(&tally.carrier_id).await {
+                tracing::warn!(connector = %self.settings.name, error = %format!("{e:#}"), "settled segments not forgotten");
+            }
+        }
+        let Some(settled) = multipart_outcome(&tally, result) else { return };
+        let receipt =
+            CarrierEvent::Receipt { carrier_id: tally.carrier_id, result: settled, done_at_ms: tally.done_at_ms };
+        let _ = self.events.send(receipt);
     }
 
     /// The next bound session (round-robin) and its client, waiting up to [`WAIT_FOR_BIND`]
@@ -731,17 +756,33 @@ impl Connector {
             timed_out.remove(&s.key);
         }
         let carrier_id = keys[0].clone();
-        let group = (keys.len() > 1)
-            .then(|| Arc::new(Mutex::new(Group { pending: keys.len(), failure: None, done_at_ms: None })));
+        let multipart = keys.len() > 1;
+        // Every segment's id is stored before the message counts as sent, so that receipts
+        // after a restart still find it (and it is delivered only once every segment is).
+        if multipart {
+            if let Err(e) = self.store.record_segments(&carrier_id, &keys, crate::clock::now_ms()).await {
+                tracing::warn!(connector = %self.settings.name, key = %s.key, error = %format!("{e:#}"), "segment ids not stored; the first receipt will settle the message");
+            }
+        }
         if let Ok(mut tracked) = self.tracked.lock() {
             if tracked.len() + keys.len() <= MAX_TRACKED {
                 for k in &keys {
-                    tracked.insert(k.clone(), Tracked { carrier_id: carrier_id.clone(), group: group.clone() });
+                    tracked.insert(k.clone(), Tracked { carrier_id: carrier_id.clone(), multipart });
                 }
             }
         }
         tracing::debug!(connector = %self.settings.name, key = %s.key, %carrier_id, segments = keys.len(), "smpp accepted");
         Ok(SubmitOutcome::Accepted { carrier_id })
+    }
+}
+
+/// What a multipart message's tally, after one more segment's final receipt (`result`), says
+/// of the message: `undelivered` with that segment's code as soon as one is not delivered,
+/// `delivered` once every segment is, else nothing yet.
+fn multipart_outcome(tally: &SegmentTally, result: Result<(), u32>) -> Option<Result<(), u32>> {
+    match result {
+        Err(code) => Some(Err(code)),
+        Ok(()) => (tally.delivered >= tally.segments).then_some(Ok(())),
     }
 }
 
@@ -932,7 +973,24 @@ impl Carrier for Routing {
 
 #[cfg(test)]
 mod tests {
-    use super::weighted_pick;
+    use super::{multipart_outcome, weighted_pick};
+    use crate::store::smpp::SegmentTally;
+
+    #[test]
+    fn a_multipart_message_is_delivered_by_its_last_segment_and_undelivered_by_its_first_failure() {
+        let tally = |delivered, settled| SegmentTally {
+            carrier_id: "c:1".into(),
+            segments: 3,
+            delivered,
+            settled,
+            done_at_ms: None,
+        };
+        assert_eq!(multipart_outcome(&tally(1, 1), Ok(())), None, "1 of 3 delivered: still sent");
+        assert_eq!(multipart_outcome(&tally(2, 2), Ok(())), None);
+        assert_eq!(multipart_outcome(&tally(3, 3), Ok(())), Some(Ok(())));
+        assert_eq!(multipart_outcome(&tally(0, 1), Err(30003)), Some(Err(30003)), "the first failure settles it");
+        assert_eq!(multipart_outcome(&tally(2, 3), Ok(())), None, "one failed: never delivered");
+    }
 
     #[test]
     fn weighted_round_robin_spreads_by_weight_and_interleaves() {

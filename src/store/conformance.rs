@@ -81,6 +81,7 @@ macro_rules! suite {
             media_are_kept_with_their_bytes_and_listed_in_attachment_order,
             deleting_a_media_item_removes_only_it,
             a_click_is_counted_and_returns_the_link_as_it_was,
+            a_multipart_message_is_tallied_segment_by_segment_until_forgotten,
         );
     };
 }
@@ -790,4 +791,46 @@ pub(crate) async fn a_click_is_counted_and_returns_the_link_as_it_was(store: Arc
     assert_eq!(second, Some(ShortLink { clicks: 1, ..link("abcdefghij") }));
     assert_eq!(store.click_link("klmnopqrst").await.unwrap(), Some(link("klmnopqrst")));
     assert_eq!(store.click_link("zzzzzzzzzz").await.unwrap(), None);
+}
+
+pub(crate) async fn a_multipart_message_is_tallied_segment_by_segment_until_forgotten(store: Arc<dyn Store>) {
+    use super::smpp::SegmentTally;
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    store.record_segments("c:1", &ids(&["c:1", "c:2", "c:3"]), T0).await.unwrap();
+    store.record_segments("c:9", &ids(&["c:9", "c:10", "c:10"]), T0 + 1000).await.unwrap();
+    let tally = |delivered, settled, done_at_ms| SegmentTally {
+        carrier_id: "c:1".into(),
+        segments: 3,
+        delivered,
+        settled,
+        done_at_ms,
+    };
+    assert_eq!(store.settle_segment("c:3", Ok(()), Some(T0 + 5)).await.unwrap(), Some(tally(1, 1, Some(T0 + 5))));
+    assert_eq!(
+        store.settle_segment("c:3", Ok(()), Some(T0 + 5)).await.unwrap(),
+        Some(tally(1, 1, Some(T0 + 5))),
+        "a repeated receipt counts once"
+    );
+    assert_eq!(store.settle_segment("c:2", Err(30003), None).await.unwrap(), Some(tally(1, 2, Some(T0 + 5))));
+    assert_eq!(store.settle_segment("c:1", Ok(()), Some(T0 + 9)).await.unwrap(), Some(tally(2, 3, Some(T0 + 9))));
+    assert_eq!(store.settle_segment("c:7", Ok(()), None).await.unwrap(), None, "not a recorded segment");
+    let other = store.settle_segment("c:10", Ok(()), None).await.unwrap().unwrap();
+    assert_eq!(
+        (other.carrier_id.as_str(), other.segments, other.delivered),
+        ("c:9", 2, 1),
+        "a repeated id counts once"
+    );
+
+    store.forget_segments("c:1").await.unwrap();
+    assert_eq!(store.settle_segment("c:1", Ok(()), None).await.unwrap(), None);
+    assert_eq!(store.prune_segments(T0 + 1000).await.unwrap(), 0, "recorded at T0 + 1000, not before");
+    assert_eq!(store.prune_segments(T0 + 1001).await.unwrap(), 2);
+    assert_eq!(store.settle_segment("c:9", Ok(()), None).await.unwrap(), None);
+
+    // An id the SMSC reuses names the newer message, with no receipt yet.
+    store.record_segments("d:1", &ids(&["d:1", "d:2"]), T0).await.unwrap();
+    store.settle_segment("d:2", Ok(()), None).await.unwrap();
+    store.record_segments("e:1", &ids(&["e:1", "d:2"]), T0).await.unwrap();
+    let reused = store.settle_segment("e:1", Ok(()), None).await.unwrap().unwrap();
+    assert_eq!((reused.carrier_id.as_str(), reused.segments, reused.delivered), ("e:1", 2, 1));
 }

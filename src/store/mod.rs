@@ -20,6 +20,7 @@ pub mod opt_outs;
 pub mod postgres;
 pub mod retention;
 pub mod senders;
+pub mod smpp;
 pub mod sqlite;
 pub mod sticky;
 pub mod stream;
@@ -51,6 +52,7 @@ pub mod prelude {
     pub use super::messages::MessageStore;
     pub use super::opt_outs::OptOutStore;
     pub use super::senders::SenderStore;
+    pub use super::smpp::SmppStore;
     pub use super::sticky::StickySenderStore;
     pub use super::Store;
 }
@@ -145,6 +147,7 @@ pub trait Store:
     + prelude::OptOutStore
     + prelude::StickySenderStore
     + prelude::SenderStore
+    + prelude::SmppStore
     + Send
     + Sync
     + 'static

@@ -33,6 +33,7 @@ pub const TABLES: &[&str] = &[
     "callback_attempts",
     "media",
     "short_links",
+    "smpp_segments",
 ];
 
 /// Tables whose `id` is an identity column.

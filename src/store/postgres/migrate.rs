@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_nodes.sql"),
     include_str!("../../../migrations/postgres/0003_simulator_rules.sql"),
+    include_str!("../../../migrations/postgres/0004_smpp_segments.sql"),
 ];
 
 /// The advisory lock's key: any constant; this one spells "swbd-mig" in ASCII.

@@ -18,6 +18,7 @@ mod migrate;
 mod opt_outs;
 mod rows;
 mod senders;
+mod smpp;
 mod sticky;
 mod tls;
 

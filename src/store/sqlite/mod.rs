@@ -16,6 +16,7 @@ mod migrate;
 mod opt_outs;
 mod rows;
 mod senders;
+mod smpp;
 mod sticky;
 
 pub use backup::{backup, BackupReport};

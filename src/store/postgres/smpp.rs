@@ -1,0 +1,95 @@
+//! SQL of SMPP connectors' state (`smpp_segments`).
+
+use super::engine::{execute, query_one, query_opt, PgStore};
+use crate::store::smpp::{SegmentTally, SmppStore};
+use crate::store::StoreResult;
+use async_trait::async_trait;
+
+#[async_trait]
+impl SmppStore for PgStore {
+    async fn record_segments(&self, carrier_id: &str, segment_ids: &[String], at_ms: i64) -> StoreResult<()> {
+        let (carrier_id, ids) = (carrier_id.to_string(), segment_ids.to_vec());
+        self.write(move |c| {
+            Box::pin(async move {
+                execute(
+                    c,
+                    "INSERT INTO smpp_segments (segment_id, carrier_id, result, done_at, created)
+                     SELECT DISTINCT id, $2, NULL::BIGINT, NULL::BIGINT, $3::BIGINT FROM UNNEST($1::TEXT[]) AS id
+                     ON CONFLICT (segment_id) DO UPDATE SET carrier_id = excluded.carrier_id, result = NULL,
+                     done_at = NULL, created = excluded.created",
+                    &[&ids, &carrier_id, &at_ms],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn settle_segment(
+        &self,
+        segment_id: &str,
+        result: Result<(), u32>,
+        done_at_ms: Option<i64>,
+    ) -> StoreResult<Option<SegmentTally>> {
+        let id = segment_id.to_string();
+        let code = i64::from(result.err().unwrap_or(0));
+        self.write(move |c| {
+            Box::pin(async move {
+                let row = query_opt(c, "SELECT carrier_id FROM smpp_segments WHERE segment_id = $1", &[&id]).await?;
+                let Some(row) = row else { return Ok(None) };
+                let carrier_id: String = row.try_get(0)?;
+                // Two nodes may settle two segments of one message at once: each locks all of
+                // the message's rows, in one order (no deadlock), before writing its own, so the
+                // later one counts both.
+                query_one(
+                    c,
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM smpp_segments WHERE carrier_id = $1
+                     ORDER BY segment_id FOR UPDATE) s",
+                    &[&carrier_id],
+                )
+                .await?;
+                execute(
+                    c,
+                    "UPDATE smpp_segments SET result = $2, done_at = $3 WHERE segment_id = $1",
+                    &[&id, &code, &done_at_ms],
+                )
+                .await?;
+                let r = query_one(
+                    c,
+                    "SELECT COUNT(*), COUNT(*) FILTER (WHERE result = 0), COUNT(result), MAX(done_at)
+                     FROM smpp_segments WHERE carrier_id = $1",
+                    &[&carrier_id],
+                )
+                .await?;
+                let count = |i: usize| -> anyhow::Result<u32> { Ok(u32::try_from(r.try_get::<_, i64>(i)?)?) };
+                Ok(Some(SegmentTally {
+                    segments: count(0)?,
+                    delivered: count(1)?,
+                    settled: count(2)?,
+                    done_at_ms: r.try_get(3)?,
+                    carrier_id,
+                }))
+            })
+        })
+        .await
+    }
+
+    async fn forget_segments(&self, carrier_id: &str) -> StoreResult<()> {
+        let carrier_id = carrier_id.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                execute(c, "DELETE FROM smpp_segments WHERE carrier_id = $1", &[&carrier_id]).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn prune_segments(&self, before_ms: i64) -> StoreResult<u64> {
+        self.write(move |c| {
+            Box::pin(async move { execute(c, "DELETE FROM smpp_segments WHERE created < $1", &[&before_ms]).await })
+        })
+        .await
+    }
+}
