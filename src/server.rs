@@ -267,6 +267,7 @@ async fn store_from_smsc(inbound: &Arc<Inbound>, mo: &MobileOriginated) -> MoOut
         media_urls: Vec::new(),
         address_retention: None,
         content_retention: None,
+        error_code: mo.error_code,
     };
     match inbound.receive(sms).await {
         Ok(_) => MoOutcome::Stored,

@@ -187,8 +187,20 @@ async fn fill(store: &dyn Store) -> Vec<Message> {
     let segments = ["smsc1:7".to_string(), "smsc1:8".to_string()];
     store.record_segments("smsc1:7", &segments, T0).await.unwrap();
     store.settle_segment("smsc1:8", Ok(()), Some(T0 + 9)).await.unwrap();
+    store.add_inbound_part(&inbound_key(), 2, "second", T0).await.unwrap();
     messages[0] = store.message(MAIN, &first.sid).await.unwrap().unwrap();
     messages
+}
+
+/// A concatenated inbound message waiting for its other parts.
+fn inbound_key() -> switchboard::store::smpp::InboundKey {
+    switchboard::store::smpp::InboundKey {
+        connector: "smsc1".into(),
+        from: "+14155552671".into(),
+        to: "+14155550100".into(),
+        reference: 7,
+        total: 3,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,6 +272,10 @@ async fn copy_db_moves_every_kind_of_row_to_postgresql_and_verifies_the_counts()
         (tally.segments, tally.delivered, tally.done_at_ms),
         (2, 2, Some(T0 + 9)),
         "a multipart message's receipts so far"
+    );
+    assert_eq!(
+        pg.stale_inbound("smsc1", T0 + 1).await.unwrap(),
+        vec![(inbound_key(), vec![(2, "second".to_string())])]
     );
     let kept = pg.set_feedback(MAIN, first, "unconfirmed", T0 + 500, true).await.unwrap().unwrap();
     assert_eq!(kept.outcome, "confirmed");

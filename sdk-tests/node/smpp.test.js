@@ -509,6 +509,71 @@ describe("SMPP", { concurrency: true }, () => {
     });
   });
 
+  describe("concatenated inbound parts in the store", { concurrency: false }, () => {
+    test("2 of 3 parts before a restart and the third after it make one inbound message", async () => {
+      const smsc = await startSmsc();
+      const receiver = await startReceiver();
+      const account = randomAccount();
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchboard-smpp-parts-"));
+      const options = { dbPath: path.join(dir, "sb.db"), extraArgs: ["--smpp", `smpp://test:secret@127.0.0.1:${smsc.port}?name=mo`] };
+      let server = await startServer([account], { ...options, logName: "node-smpp-parts-1" });
+      try {
+        const ours = numberEndingIn("21");
+        await makeClient(server.baseUrl, account).incomingPhoneNumbers.create({ phoneNumber: ours, smsUrl: `${receiver.base}/sms?parts` });
+        await smsc.waitFor("the bind", (e) => e.command === "bind_transceiver" && e.ok);
+        const handset = "14155550131";
+        const parts = ["Before the restart, ", "after it, ", "and the end."];
+        for (const seq of [3, 1]) smsc.send({ mo: { from: handset, to: digits(ours), text: parts[seq - 1], udh: [0x17, 3, seq] } });
+        const acks = await smsc.waitFor("two parts acknowledged", (e) => e.command === "deliver_sm_resp" && e.of === "mo" && e.from === handset, 2);
+        assert.deepEqual(acks.map((a) => a.command_status), [0, 0]);
+        await server.stop();
+        await smsc.waitFor("a stopping server unbinds", (e) => e.command === "unbind", 1, 3000);
+        server = await startServer([account], { ...options, logName: "node-smpp-parts-2" });
+        await smsc.waitFor("the new bind", (e) => e.command === "bind_transceiver" && e.ok, 2);
+        smsc.send({ mo: { from: handset, to: digits(ours), text: parts[1], udh: [0x17, 3, 2] } });
+        const hook = await receiver.waitFor("the whole message", (r) => r.path === "/sms?parts" && r.params.From === `+${handset}`);
+        assert.equal(hook.params.Body, parts.join(""));
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(receiver.received.filter((r) => r.path === "/sms?parts").length, 1, "one webhook for the message");
+        const listed = await makeClient(server.baseUrl, account).messages.list({ from: `+${handset}`, limit: 5 });
+        assert.deepEqual(listed.map((m) => [m.body, m.errorCode]), [[parts.join(""), null]]);
+      } finally {
+        await server.stop();
+        await receiver.close();
+        smsc.stop();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    test("parts whose sibling never comes are handed on after parts_timeout_secs with ErrorCode 30009", async () => {
+      const smsc = await startSmsc();
+      const receiver = await startReceiver();
+      const account = randomAccount();
+      const url = `smpp://test:secret@127.0.0.1:${smsc.port}?name=mo&parts_timeout_secs=2`;
+      const server = await startServer([account], { logName: "node-smpp-parts-timeout", extraArgs: ["--smpp", url] });
+      try {
+        const client = makeClient(server.baseUrl, account);
+        const ours = numberEndingIn("21");
+        await client.incomingPhoneNumbers.create({ phoneNumber: ours, smsUrl: `${receiver.base}/sms?missing` });
+        await smsc.waitFor("the bind", (e) => e.command === "bind_transceiver" && e.ok);
+        const handset = "14155550132";
+        const started = Date.now();
+        smsc.send({ mo: { from: handset, to: digits(ours), text: "First part, ", udh: [0x31, 3, 1] } });
+        smsc.send({ mo: { from: handset, to: digits(ours), text: "second part.", udh: [0x31, 3, 2] } });
+        const hook = await receiver.waitFor("the incomplete message", (r) => r.path === "/sms?missing" && r.params.From === `+${handset}`);
+        const waited = Date.now() - started;
+        assert.ok(waited >= 2000 && waited < 6000, `handed on after ${waited} ms`);
+        assert.equal(hook.params.Body, "First part, second part.");
+        const [m] = await client.messages.list({ from: `+${handset}`, limit: 5 });
+        assert.deepEqual([m.direction, m.body, m.errorCode, m.errorMessage], ["inbound", "First part, second part.", 30009, "Missing inbound segment"]);
+      } finally {
+        await server.stop();
+        await receiver.close();
+        smsc.stop();
+      }
+    });
+  });
+
   describe("SMPP connector against the npm smpp SMSC", { concurrency: false }, () => {
     let smsc;
     let server;

@@ -204,6 +204,7 @@ pub async fn inbound(
         media_urls,
         address_retention: parse_enum("AddressRetention", &param("AddressRetention"), &["retain", "obfuscate"])?,
         content_retention: parse_enum("ContentRetention", &param("ContentRetention"), &["retain", "discard"])?,
+        error_code: None,
     };
     let message = state.inbound.receive(sms).await?;
     Ok((axum::http::StatusCode::CREATED, Json(super::render::message(&message, true))).into_response())

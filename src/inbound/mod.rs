@@ -52,6 +52,8 @@ pub struct InboundSms {
     pub address_retention: Option<String>,
     /// `ContentRetention`: `discard` empties the body once `received`.
     pub content_retention: Option<String>,
+    /// An error the carrier reported with it (30009: parts of a long message never came).
+    pub error_code: Option<u32>,
 }
 
 /// Everything inbound processing needs.
@@ -125,6 +127,12 @@ impl Inbound {
                 ..Default::default()
             })
             .build();
+        let message = match sms.error_code {
+            Some(code) => {
+                Message { error_code: Some(code), error_message: Some(TwilioError::delivery(code).message), ..message }
+            }
+            None => message,
+        };
         self.store.insert_message(message.clone()).await.map_err(internal)?;
         crate::metrics::status_changed(Status::Receiving);
 

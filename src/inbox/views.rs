@@ -511,6 +511,7 @@ pub async fn compose_send(
         media_urls,
         address_retention: None,
         content_retention: None,
+        error_code: None,
     };
     match state.inbound.receive(sms).await {
         Ok(m) => {

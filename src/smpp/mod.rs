@@ -17,7 +17,7 @@
 //!
 //! By job: `settings` parses `--smpp` URLs and `[[smpp]]` tables, `wire` turns addresses and
 //! bodies into PDU fields and back, `receipts` maps SMSC answers to Twilio statuses and codes,
-//! `reassembly` puts concatenated inbound messages back together.
+//! `reassembly` puts concatenated inbound messages back together (their parts in the store).
 
 mod reassembly;
 pub mod receipts;
@@ -27,7 +27,7 @@ pub mod wire;
 use crate::backoff::Backoff;
 use crate::delivery::carrier::{Carrier, CarrierEvent, CarrierUnavailable, Submission, SubmitOutcome};
 use crate::delivery::simulator::Simulator;
-use crate::store::smpp::SegmentTally;
+use crate::store::smpp::{InboundKey, SegmentTally};
 use crate::store::Store;
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -83,6 +83,8 @@ pub struct MobileOriginated {
     pub to: String,
     /// Text.
     pub body: String,
+    /// 30009 when parts of a concatenated message never came (the body has those that did).
+    pub error_code: Option<u32>,
     /// Where to answer.
     pub stored: oneshot::Sender<MoOutcome>,
 }
@@ -160,8 +162,6 @@ pub struct Connector {
     timed_out: Mutex<HashMap<String, u32>>,
     /// Shutting down: no new submissions, no reconnection.
     stopping: AtomicBool,
-    /// Parts of concatenated inbound messages.
-    reassembly: reassembly::Reassembly,
 }
 
 enum SegmentError {
@@ -204,7 +204,6 @@ impl Connector {
             timed_out: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
-            reassembly: reassembly::Reassembly::default(),
             settings,
         });
         gauge!("switchboard_smpp_bound", "connector" => connector.name()).set(0.0);
@@ -218,21 +217,47 @@ impl Connector {
         connector
     }
 
-    /// Hands on concatenated inbound messages whose missing parts never came; now and then
-    /// forgets segments whose receipts never came.
+    /// Hands on concatenated inbound messages whose missing parts never came (30009); now and
+    /// then forgets segments whose receipts never came.
     async fn sweep_incomplete(self: Arc<Self>) {
-        for round in 0u64.. {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            if round % 120 == 0 {
+        let patience = Duration::from_secs(self.settings.parts_timeout_secs);
+        let mut pruned: Option<Instant> = None;
+        loop {
+            tokio::time::sleep(reassembly::sweep_every(patience)).await;
+            if self.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            if pruned.is_none_or(|at| at.elapsed() > Duration::from_secs(3600)) {
+                pruned = Some(Instant::now());
                 let before = crate::clock::now_ms() - SEGMENTS_KEPT.as_millis() as i64;
                 if let Err(e) = self.store.prune_segments(before).await {
                     tracing::warn!(connector = %self.settings.name, error = %format!("{e:#}"), "old segments not pruned");
                 }
             }
-            for (key, body) in self.reassembly.expired(reassembly::PATIENCE) {
-                tracing::warn!(connector = %self.settings.name, from = %key.from, "inbound message incomplete; handed on with the parts that came");
-                self.hand_on(key.from, key.to, body).await;
+            let before = crate::clock::now_ms() - patience.as_millis() as i64;
+            let stale = match self.store.stale_inbound(&self.settings.name, before).await {
+                Ok(stale) => stale,
+                Err(e) => {
+                    tracing::warn!(connector = %self.settings.name, error = %format!("{e:#}"), "inbound parts not read");
+                    continue;
+                }
+            };
+            for (key, parts) in stale {
+                let (body, missing) = reassembly::whole(&key, &parts);
+                let error_code = missing.then_some(reassembly::MISSING_SEGMENT);
+                tracing::warn!(connector = %self.settings.name, from = %key.from, parts = parts.len(), total = key.total, "inbound message incomplete; handed on with the parts that came");
+                let outcome = self.hand_on(key.from.clone(), key.to.clone(), body, error_code).await;
+                // Not stored now: tried again at the next sweep.
+                if outcome != MoOutcome::Retry {
+                    self.forget_parts(&key).await;
+                }
             }
+        }
+    }
+
+    async fn forget_parts(&self, key: &InboundKey) {
+        if let Err(e) = self.store.forget_inbound(key).await {
+            tracing::warn!(connector = %self.settings.name, error = %format!("{e:#}"), "handed-on inbound parts not forgotten");
         }
     }
 
@@ -450,33 +475,47 @@ impl Connector {
         };
         let mut reassembled = None;
         if let Some(part) = part {
-            let key =
-                reassembly::Key { from: from.clone(), to: to.clone(), reference: part.reference, total: part.total };
-            match self.reassembly.add(&key, part, text) {
-                Some(whole) => {
+            let key = InboundKey {
+                connector: self.name(),
+                from: from.clone(),
+                to: to.clone(),
+                reference: part.reference,
+                total: part.total,
+            };
+            // The part is stored before it is acknowledged: a restart loses nothing.
+            match reassembly::add(self.store.as_ref(), &key, part.seq, &text).await {
+                Ok(Some(whole)) => {
                     text = whole;
                     reassembled = Some(key);
                 }
-                None => {
+                Ok(None) => {
                     counter!("switchboard_smpp_inbound_total", "connector" => self.name(), "result" => "part")
                         .increment(1);
                     let _ = client.deliver_sm_resp(seq, DeliverSmResp::default()).await;
                     return;
                 }
+                Err(e) => {
+                    tracing::warn!(connector = %self.settings.name, error = %format!("{e:#}"), "inbound part not stored; the SMSC is asked to send it again");
+                    counter!("switchboard_smpp_inbound_total", "connector" => self.name(), "result" => "retry")
+                        .increment(1);
+                    let _ =
+                        client.status(CommandStatus::EsmeRxTAppn).deliver_sm_resp(seq, DeliverSmResp::default()).await;
+                    return;
+                }
             }
         }
-        let outcome = self.hand_on(from, to, text).await;
+        let outcome = self.hand_on(from, to, text, None).await;
         if let Some(key) = reassembled.filter(|_| outcome != MoOutcome::Retry) {
-            self.reassembly.done(&key);
+            self.forget_parts(&key).await;
         }
         let status = if outcome == MoOutcome::Retry { CommandStatus::EsmeRxTAppn } else { CommandStatus::EsmeRok };
         let _ = client.status(status).deliver_sm_resp(seq, DeliverSmResp::default()).await;
     }
 
     /// Hands an inbound message to the server and waits until it is stored (or not).
-    async fn hand_on(&self, from: String, to: String, body: String) -> MoOutcome {
+    async fn hand_on(&self, from: String, to: String, body: String, error_code: Option<u32>) -> MoOutcome {
         let (stored, answer) = oneshot::channel();
-        let mo = MobileOriginated { connector: self.name(), from, to, body, stored };
+        let mo = MobileOriginated { connector: self.name(), from, to, body, error_code, stored };
         let outcome = match self.inbound.send(mo).await {
             Ok(()) => tokio::time::timeout(MO_STORE_TIMEOUT, answer).await.ok().and_then(Result::ok),
             Err(_) => None,

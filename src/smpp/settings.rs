@@ -168,6 +168,9 @@ pub struct SmppSettings {
     pub response_timeout_secs: u64,
     /// Longest wait between reconnection attempts, seconds (default 60).
     pub reconnect_max_secs: u64,
+    /// How long the parts of a concatenated inbound message wait for the missing ones before
+    /// it is handed on with what came (error 30009), seconds from its first part (default 300).
+    pub parts_timeout_secs: u64,
     /// How receipt ids are matched.
     pub dlr_id: DlrIdMode,
     /// TON of short-code (3–8 digit) addresses (default 3, network specific).
@@ -258,6 +261,7 @@ impl SmppSettings {
             "enquire_link_secs" => self.enquire_link_secs = number(key, value)?,
             "response_timeout_secs" => self.response_timeout_secs = number(key, value)?,
             "reconnect_max_secs" => self.reconnect_max_secs = number(key, value)?,
+            "parts_timeout_secs" => self.parts_timeout_secs = number(key, value)?,
             "dlr_id" => self.dlr_id = DlrIdMode::parse(value)?,
             "short_code_ton" => self.short_code_ton = number(key, value)?,
             "short_code_npi" => self.short_code_npi = number(key, value)?,
@@ -288,7 +292,9 @@ impl SmppSettings {
             "ca_file" => self.ca_file = Some(value.to_string()).filter(|v| !v.is_empty()),
             _ => return Err(format!("unknown smpp setting {key:?}")),
         }
-        if self.enquire_link_secs == 0 || self.response_timeout_secs == 0 || self.reconnect_max_secs == 0 {
+        if [self.enquire_link_secs, self.response_timeout_secs, self.reconnect_max_secs, self.parts_timeout_secs]
+            .contains(&0)
+        {
             return Err(format!("smpp {key} must be at least 1"));
         }
         Ok(())
@@ -329,6 +335,7 @@ impl SmppSettings {
             enquire_link_secs: 30,
             response_timeout_secs: 30,
             reconnect_max_secs: 60,
+            parts_timeout_secs: 300,
             dlr_id: DlrIdMode::AsIs,
             short_code_ton: 3,
             short_code_npi: 0,
@@ -369,6 +376,7 @@ impl SmppSettings {
             .append_pair("enquire_link_secs", &self.enquire_link_secs.to_string())
             .append_pair("response_timeout_secs", &self.response_timeout_secs.to_string())
             .append_pair("reconnect_max_secs", &self.reconnect_max_secs.to_string())
+            .append_pair("parts_timeout_secs", &self.parts_timeout_secs.to_string())
             .append_pair("dlr_id", self.dlr_id.as_str())
             .append_pair("short_code_ton", &self.short_code_ton.to_string())
             .append_pair("short_code_npi", &self.short_code_npi.to_string())

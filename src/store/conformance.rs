@@ -82,6 +82,7 @@ macro_rules! suite {
             deleting_a_media_item_removes_only_it,
             a_click_is_counted_and_returns_the_link_as_it_was,
             a_multipart_message_is_tallied_segment_by_segment_until_forgotten,
+            inbound_parts_gather_by_message_in_any_order_and_go_stale_from_the_first,
         );
     };
 }
@@ -833,4 +834,35 @@ pub(crate) async fn a_multipart_message_is_tallied_segment_by_segment_until_forg
     store.record_segments("e:1", &ids(&["e:1", "d:2"]), T0).await.unwrap();
     let reused = store.settle_segment("e:1", Ok(()), None).await.unwrap().unwrap();
     assert_eq!((reused.carrier_id.as_str(), reused.segments, reused.delivered), ("e:1", 2, 1));
+}
+
+pub(crate) async fn inbound_parts_gather_by_message_in_any_order_and_go_stale_from_the_first(store: Arc<dyn Store>) {
+    use super::smpp::InboundKey;
+    let key = |connector: &str, reference| InboundKey {
+        connector: connector.into(),
+        from: HANDSET.into(),
+        to: SENDER.into(),
+        reference,
+        total: 3,
+    };
+    let (a, b, other) = (key("smsc1", 7), key("smsc1", 8), key("smsc2", 7));
+    assert_eq!(store.add_inbound_part(&a, 3, "c", T0).await.unwrap(), vec![(3, "c".to_string())]);
+    store.add_inbound_part(&b, 1, "x", T0 + 10).await.unwrap();
+    store.add_inbound_part(&other, 1, "y", T0).await.unwrap();
+    assert_eq!(store.add_inbound_part(&a, 1, "a", T0 + 20).await.unwrap(), vec![(1, "a".into()), (3, "c".into())]);
+    assert_eq!(
+        store.add_inbound_part(&a, 1, "A", T0 + 30).await.unwrap(),
+        vec![(1, "A".into()), (3, "c".into())],
+        "a repeated part replaces its text"
+    );
+    assert_eq!(store.stale_inbound("smsc1", T0).await.unwrap(), vec![], "nothing older than T0");
+    let stale = store.stale_inbound("smsc1", T0 + 5).await.unwrap();
+    assert_eq!(stale, vec![(a.clone(), vec![(1, "A".into()), (3, "c".into())])], "by its first part's arrival");
+    let mut both = store.stale_inbound("smsc1", T0 + 11).await.unwrap();
+    both.sort_by_key(|(k, _)| k.reference);
+    assert_eq!(both.iter().map(|(k, _)| k.reference).collect::<Vec<_>>(), [7, 8]);
+    store.forget_inbound(&a).await.unwrap();
+    assert_eq!(store.stale_inbound("smsc1", T0 + 100).await.unwrap(), vec![(b.clone(), vec![(1, "x".into())])]);
+    assert_eq!(store.add_inbound_part(&a, 2, "b", T0 + 40).await.unwrap(), vec![(2, "b".into())], "forgotten");
+    assert_eq!(store.stale_inbound("smsc2", T0 + 1).await.unwrap(), vec![(other, vec![(1, "y".into())])]);
 }

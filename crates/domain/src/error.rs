@@ -279,6 +279,7 @@ fn delivery_text(code: u32) -> &'static str {
         30005 => "Unknown destination handset",
         30006 => "Landline or unreachable carrier",
         30007 => "Message filtered",
+        30009 => "Missing inbound segment",
         30036 => "Validity period expired",
         63016 => "Failed to send freeform message because you are outside the allowed window. Please use a Template.",
         _ => "Unknown error",

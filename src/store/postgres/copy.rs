@@ -34,6 +34,7 @@ pub const TABLES: &[&str] = &[
     "media",
     "short_links",
     "smpp_segments",
+    "smpp_inbound_parts",
 ];
 
 /// Tables whose `id` is an identity column.

@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0002_nodes.sql"),
     include_str!("../../../migrations/postgres/0003_simulator_rules.sql"),
     include_str!("../../../migrations/postgres/0004_smpp_segments.sql"),
+    include_str!("../../../migrations/postgres/0005_smpp_inbound_parts.sql"),
 ];
 
 /// The advisory lock's key: any constant; this one spells "swbd-mig" in ASCII.

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0009_links.sql"),
     include_str!("../../../migrations/sqlite/0010_accounts_keys.sql"),
     include_str!("../../../migrations/sqlite/0011_smpp_segments.sql"),
+    include_str!("../../../migrations/sqlite/0012_smpp_inbound_parts.sql"),
 ];
 
 /// Brings the schema to the newest version; refuses a database newer than this binary.

@@ -1,10 +1,20 @@
-//! SQL of SMPP connectors' state (`smpp_segments`).
+//! SQL of SMPP connectors' state (`smpp_segments`, `smpp_inbound_parts`).
 
 use super::SqliteStore;
-use crate::store::smpp::{SegmentTally, SmppStore};
+use crate::store::smpp::{InboundKey, SegmentTally, SmppStore};
 use crate::store::StoreResult;
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
+
+fn parts_of(c: &Connection, k: &InboundKey) -> anyhow::Result<Vec<(u8, String)>> {
+    let mut select = c.prepare_cached(
+        "SELECT seq, body FROM smpp_inbound_parts
+         WHERE connector = ?1 AND from_addr = ?2 AND to_addr = ?3 AND reference = ?4 AND total = ?5 ORDER BY seq",
+    )?;
+    let rows =
+        select.query_map(params![k.connector, k.from, k.to, k.reference, k.total], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
 
 #[async_trait]
 impl SmppStore for SqliteStore {
@@ -66,6 +76,71 @@ impl SmppStore for SqliteStore {
         self.write(move |c| {
             let n = c.prepare_cached("DELETE FROM smpp_segments WHERE created < ?1")?.execute(params![before_ms])?;
             Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn add_inbound_part(
+        &self,
+        key: &InboundKey,
+        seq: u8,
+        text: &str,
+        at_ms: i64,
+    ) -> StoreResult<Vec<(u8, String)>> {
+        let (k, text) = (key.clone(), text.to_string());
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO smpp_inbound_parts (connector, from_addr, to_addr, reference, total, seq, body, received)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (connector, from_addr, to_addr, reference, total, seq) DO UPDATE SET body = excluded.body",
+            )?
+            .execute(params![k.connector, k.from, k.to, k.reference, k.total, seq, text, at_ms])?;
+            parts_of(c, &k)
+        })
+        .await
+    }
+
+    async fn stale_inbound(
+        &self,
+        connector: &str,
+        before_ms: i64,
+    ) -> StoreResult<Vec<(InboundKey, Vec<(u8, String)>)>> {
+        let connector = connector.to_string();
+        self.read(move |c| {
+            let mut select = c.prepare_cached(
+                "SELECT from_addr, to_addr, reference, total FROM smpp_inbound_parts WHERE connector = ?1
+                 GROUP BY from_addr, to_addr, reference, total HAVING MIN(received) < ?2",
+            )?;
+            let keys = select
+                .query_map(params![connector, before_ms], |r| {
+                    Ok(InboundKey {
+                        connector: connector.clone(),
+                        from: r.get(0)?,
+                        to: r.get(1)?,
+                        reference: r.get(2)?,
+                        total: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            keys.into_iter()
+                .map(|k| {
+                    let parts = parts_of(c, &k)?;
+                    Ok((k, parts))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn forget_inbound(&self, key: &InboundKey) -> StoreResult<()> {
+        let k = key.clone();
+        self.write(move |c| {
+            c.prepare_cached(
+                "DELETE FROM smpp_inbound_parts
+                 WHERE connector = ?1 AND from_addr = ?2 AND to_addr = ?3 AND reference = ?4 AND total = ?5",
+            )?
+            .execute(params![k.connector, k.from, k.to, k.reference, k.total])?;
+            Ok(())
         })
         .await
     }
