@@ -382,30 +382,48 @@ describe("SMPP", { concurrency: true }, () => {
     });
   });
 
-  describe("routes by destination prefix", { concurrency: false }, () => {
-    test("each message leaves through the connector whose prefixes take it; unroutable ones fail", async () => {
+  describe("routes by destination prefix and pattern", { concurrency: false }, () => {
+    test("each message leaves through the connector whose prefixes or pattern take it; unroutable ones fail", async () => {
       const smsc = await startSmsc();
       const account = randomAccount();
       const uk = `smpp://test:secret@127.0.0.1:${smsc.port}?name=uk&to_prefixes=44`;
       const us = `smpp://test:secret@127.0.0.1:${smsc.port}?name=us&to_prefixes=%2B1555,1500`;
-      const server = await startServer([account], { logName: "node-smpp-routes", extraArgs: ["--smpp", uk, "--smpp", us] });
+      // French mobiles only (06 and 07), the whole number: a landline or a longer number is not taken.
+      const fr = `smpp://test:secret@127.0.0.1:${smsc.port}?name=fr&to_pattern=${encodeURIComponent("33[67][0-9]{8}")}`;
+      const server = await startServer([account], { logName: "node-smpp-routes", extraArgs: ["--smpp", uk, "--smpp", us, "--smpp", fr] });
       try {
         const client = makeClient(server.baseUrl, account);
-        await smsc.waitFor("two binds", (e) => e.command === "bind_transceiver" && e.ok, 2);
+        await smsc.waitFor("three binds", (e) => e.command === "bind_transceiver" && e.ok, 3);
         const toUk = await client.messages.create({ to: "+447911123410", from: SENDER, body: "to the UK" });
         const toUs = await client.messages.create({ to: numberEndingIn("10"), from: SENDER, body: "to the US" });
-        const nowhere = await client.messages.create({ to: "+33612345610", from: SENDER, body: "no route" });
+        const toFr = await client.messages.create({ to: "+33612345610", from: SENDER, body: "to a French mobile" });
+        const nowhere = await client.messages.create({ to: "+33112345610", from: SENDER, body: "no route" });
         await waitForStatus(client, toUk.sid, "delivered", WAIT_MS);
         await waitForStatus(client, toUs.sid, "delivered", WAIT_MS);
+        await waitForStatus(client, toFr.sid, "delivered", WAIT_MS);
         const failed = await waitForStatus(client, nowhere.sid, "failed", WAIT_MS);
         assert.equal(failed.errorCode, 30008);
         const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
         assert.match(text, /switchboard_smpp_submits_total\{connector="uk",result="ok"\} 1\n/);
         assert.match(text, /switchboard_smpp_submits_total\{connector="us",result="ok"\} 1\n/);
-        assert.equal(smsc.lines.filter((e) => e.command === "submit_sm" && e.destination_addr === "33612345610").length, 0);
+        assert.match(text, /switchboard_smpp_submits_total\{connector="fr",result="ok"\} 1\n/);
+        assert.equal(smsc.lines.filter((e) => e.command === "submit_sm" && e.destination_addr === "33112345610").length, 0);
       } finally {
         await server.stop();
         smsc.stop();
+      }
+    });
+
+    test("an invalid pattern stops the start with a clear error", async () => {
+      const { spawnSync } = require("node:child_process");
+      const bin = process.env.SWITCHBOARD_BIN || path.join(__dirname, "..", "..", "target", "debug", "switchboard");
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchboard-smpp-pattern-"));
+      try {
+        const out = spawnSync(bin, ["serve", "--db", path.join(dir, "sb.db"), "--listen", "127.0.0.1:0", "--smpp", "smpp://test:secret@127.0.0.1:1?to_pattern=44(7"], { encoding: "utf8", timeout: 10000 });
+        assert.notEqual(out.status, 0);
+        assert.match(out.stderr, /smpp to_pattern "44\(7" is not a valid regular expression/);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
       }
     });
   });

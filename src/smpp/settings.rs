@@ -181,6 +181,10 @@ pub struct SmppSettings {
     pub to_prefixes: Vec<String>,
     /// Only messages from these sender prefixes; empty: any sender.
     pub from_prefixes: Vec<String>,
+    /// Only messages whose destination (without `+`) matches this whole pattern.
+    pub to_pattern: Option<Pattern>,
+    /// Only messages whose sender (without `+`) matches this whole pattern.
+    pub from_pattern: Option<Pattern>,
     /// Only these accounts' messages; empty: every account.
     pub accounts: Vec<String>,
     /// Failover tier: a message goes to the bound connectors with the lowest priority that
@@ -222,6 +226,8 @@ impl fmt::Debug for SmppSettings {
             .field("bind", &self.bind)
             .field("long_messages", &self.long_messages)
             .field("charset", &self.charset)
+            .field("to_pattern", &self.to_pattern)
+            .field("from_pattern", &self.from_pattern)
             .field("ca_file", &self.ca_file)
             .finish_non_exhaustive()
     }
@@ -267,6 +273,8 @@ impl SmppSettings {
             "short_code_npi" => self.short_code_npi = number(key, value)?,
             "to_prefixes" => self.to_prefixes = list(value),
             "from_prefixes" => self.from_prefixes = list(value),
+            "to_pattern" => self.to_pattern = Pattern::parse(key, value)?,
+            "from_pattern" => self.from_pattern = Pattern::parse(key, value)?,
             "accounts" => self.accounts = list(value),
             "priority" => {
                 self.priority = number(key, value)?;
@@ -341,6 +349,8 @@ impl SmppSettings {
             short_code_npi: 0,
             to_prefixes: Vec::new(),
             from_prefixes: Vec::new(),
+            to_pattern: None,
+            from_pattern: None,
             accounts: Vec::new(),
             priority: 0,
             weight: 1,
@@ -391,6 +401,11 @@ impl SmppSettings {
         if self.priority != 0 {
             q.append_pair("priority", &self.priority.to_string());
         }
+        for (key, pattern) in [("to_pattern", &self.to_pattern), ("from_pattern", &self.from_pattern)] {
+            if let Some(p) = pattern {
+                q.append_pair(key, &p.text);
+            }
+        }
         for (key, values) in
             [("to_prefixes", &self.to_prefixes), ("from_prefixes", &self.from_prefixes), ("accounts", &self.accounts)]
         {
@@ -415,11 +430,60 @@ fn starts_with_any(prefixes: &[String], address: &str) -> bool {
     prefixes.is_empty() || prefixes.iter().any(|p| bare.starts_with(p.as_str()))
 }
 
+/// A route's regular expression, matched against a whole address (without its `+`).
+#[derive(Clone)]
+pub struct Pattern {
+    /// As written in the settings.
+    pub text: String,
+    /// `^(?:text)$`.
+    regex: regex::Regex,
+}
+
+impl Pattern {
+    /// `None` for an empty value (no pattern); an error naming `key` for an invalid one.
+    fn parse(key: &str, value: &str) -> Result<Option<Pattern>, String> {
+        if value.is_empty() {
+            return Ok(None);
+        }
+        let build = |pattern: &str| {
+            regex::RegexBuilder::new(pattern)
+                // Addresses are short: a small limit refuses runaway patterns at start-up.
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| format!("smpp {key} {value:?} is not a valid regular expression: {e}"))
+        };
+        // The pattern alone first, so an error points into what the operator wrote.
+        build(value)?;
+        let regex = build(&format!("^(?:{value})$"))?;
+        Ok(Some(Pattern { text: value.to_string(), regex }))
+    }
+
+    /// Whether the whole of `address` (without its `+`) matches.
+    pub fn matches(&self, address: &str) -> bool {
+        self.regex.is_match(address.trim_start_matches('+'))
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.text)
+    }
+}
+
 impl SmppSettings {
-    /// Whether this connector carries a message of `account_sid` from `from` to `to`.
+    /// Whether this connector carries a message of `account_sid` from `from` to `to`: every
+    /// route setting given (prefixes, patterns, accounts) must take it.
     pub fn routes(&self, account_sid: &str, from: &str, to: &str) -> bool {
         starts_with_any(&self.to_prefixes, to)
             && starts_with_any(&self.from_prefixes, from)
+            && self.to_pattern.as_ref().is_none_or(|p| p.matches(to))
+            && self.from_pattern.as_ref().is_none_or(|p| p.matches(from))
             && (self.accounts.is_empty() || self.accounts.iter().any(|a| a == account_sid))
     }
 }
@@ -562,6 +626,29 @@ mod tests {
         ] {
             assert!(SmppSettings::parse_url(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn patterns_route_on_the_whole_address_with_prefixes_and_bad_ones_are_refused() {
+        let s = SmppSettings::parse_url(
+            "smpp://a:b@h?to_pattern=44(7%5B0-9%5D%7B9%7D%7C20%5B0-9%5D%7B8%7D)&to_prefixes=44",
+        )
+        .unwrap();
+        assert_eq!(s.to_pattern.as_ref().map(|p| p.text.as_str()), Some("44(7[0-9]{9}|20[0-9]{8})"));
+        assert!(s.routes("AC1", "+15005550006", "+447911123456"), "a UK mobile");
+        assert!(s.routes("AC1", "+15005550006", "442012345678"), "a London number, without +");
+        assert!(!s.routes("AC1", "+15005550006", "+4479111234567"), "anchored at the end: one digit too many");
+        assert!(!s.routes("AC1", "+15005550006", "+3344791112345"), "anchored at the start");
+        assert_eq!(SmppSettings::parse_url(&s.to_url()).unwrap(), s, "the canonical URL keeps the pattern");
+
+        let f = SmppSettings::parse_url("smpp://a:b@h?from_pattern=MyBrand|1500%5B0-9%5D%2B").unwrap();
+        assert!(f.routes("AC1", "MyBrand", "+15551234567"));
+        assert!(f.routes("AC1", "+15005550006", "+15551234567"), "either alternative, anchored as a whole");
+        assert!(!f.routes("AC1", "MyBrandX", "+15551234567"));
+        assert!(f.to_pattern.is_none());
+
+        let err = SmppSettings::parse_url("smpp://a:b@h?to_pattern=44(7").unwrap_err();
+        assert!(err.starts_with("smpp to_pattern \"44(7\" is not a valid regular expression"), "{err}");
     }
 
     #[test]
