@@ -431,6 +431,9 @@ pub struct Config {
     pub simulator_rules: Vec<Rule>,
     /// SMPP connectors, named (`smpp1`, `smpp2` … unless named in their URL).
     pub smpp: Vec<SmppSettings>,
+    /// The configuration file whose `smpp` connectors SIGHUP reloads; `None` when there is no
+    /// file or `--smpp` / `SWITCHBOARD_SMPP` gave the connectors (those are not reloaded).
+    pub smpp_file: Option<PathBuf>,
     /// Rates, queue limit, prices.
     pub delivery: DeliveryConfig,
     /// Status-callback timing.
@@ -487,9 +490,38 @@ pub fn is_loopback_listen(listen: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Names the connectors without one (`smpp1`, `smpp2` … by position), gives those without a
+/// priority their position (failover in configuration order), and refuses a repeated name.
+fn name_connectors(mut smpp: Vec<SmppSettings>) -> anyhow::Result<Vec<SmppSettings>> {
+    for (i, connector) in smpp.iter_mut().enumerate() {
+        if connector.name.is_empty() {
+            connector.name = format!("smpp{}", i + 1);
+        }
+        // Without a priority, connectors fail over in configuration order.
+        if connector.priority == 0 {
+            connector.priority = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        }
+    }
+    let mut names: Vec<&str> = smpp.iter().map(|c| c.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        bail!("two smpp connectors are named {:?}: give each its own ?name=", w[0]);
+    }
+    Ok(smpp)
+}
+
+/// The `smpp` connectors of the configuration file at `path`, named and checked as at start
+/// (for a reload on SIGHUP; the rest of the file is checked to parse but not applied).
+pub fn reload_smpp(path: &std::path::Path) -> anyhow::Result<Vec<SmppSettings>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = toml::from_str::<ServeArgs>(&text).with_context(|| format!("parsing {}", path.display()))?;
+    name_connectors(file.smpp)
+}
+
 impl Config {
     /// Resolves flags/environment against the optional file and the defaults.
     pub fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
+        let smpp_file = args.config.clone().filter(|_| args.smpp.is_empty());
         let file = match &args.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -549,21 +581,7 @@ impl Config {
         for rule in &s.simulator_rules {
             rule.validate().map_err(anyhow::Error::msg)?;
         }
-        let mut smpp = s.smpp;
-        for (i, connector) in smpp.iter_mut().enumerate() {
-            if connector.name.is_empty() {
-                connector.name = format!("smpp{}", i + 1);
-            }
-            // Without a priority, connectors fail over in configuration order.
-            if connector.priority == 0 {
-                connector.priority = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            }
-        }
-        let mut names: Vec<&str> = smpp.iter().map(|c| c.name.as_str()).collect();
-        names.sort_unstable();
-        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-            bail!("two smpp connectors are named {:?}: give each its own ?name=", w[0]);
-        }
+        let smpp = name_connectors(s.smpp)?;
         let reply = |text: Option<String>, default: &str| {
             Some(text.unwrap_or_else(|| default.to_string())).filter(|t| !t.is_empty())
         };
@@ -642,6 +660,7 @@ impl Config {
             },
             simulator_rules: s.simulator_rules,
             smpp,
+            smpp_file,
             delivery,
             callbacks,
             webhook_address_policy,
@@ -754,9 +773,12 @@ mod tests {
         let names: Vec<_> = c.smpp.iter().map(|s| (s.name.as_str(), s.host.as_str(), s.window)).collect();
         assert_eq!(names, [("smpp1", "h1", 4), ("smpp2", "h2", 10)]);
         assert_eq!(c.smpp.iter().map(|s| s.priority).collect::<Vec<_>>(), [1, 2], "failover in order by default");
+        assert_eq!(c.smpp_file.as_ref(), Some(&path), "SIGHUP reloads the file's connectors");
+        assert_eq!(super::reload_smpp(&path).unwrap(), c.smpp, "a reload reads them as the start did");
         let flag = SmppSettings::parse_url("smpp://x:y@h3?name=eu").unwrap();
         let c = Config::resolve(ServeArgs { config: Some(path), smpp: vec![flag], ..Default::default() }).unwrap();
         assert_eq!(c.smpp.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["eu"], "flags replace the file's list");
+        assert_eq!(c.smpp_file, None, "connectors from flags are not reloaded");
         assert!(Config::resolve(ServeArgs::default()).unwrap().smpp.is_empty(), "no connector: the simulator");
         let twice = vec![flag_named("a"), flag_named("a")];
         assert!(Config::resolve(ServeArgs { smpp: twice, ..Default::default() }).is_err());

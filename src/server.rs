@@ -84,8 +84,8 @@ pub struct Prepared {
     tls_watcher: Option<tokio::task::JoinHandle<()>>,
     /// Timeouts, sizes and connection count every connection is served with.
     pub limits: crate::tls::HttpLimits,
-    /// SMPP connectors, unbound once serving ends.
-    connectors: Vec<Arc<Connector>>,
+    /// SMPP connectors (and the simulator), unbound once serving ends.
+    routing: Arc<Routing>,
     /// The store, whose node lease ends once serving ends (peers then take over at once).
     store: Arc<dyn store::Store>,
 }
@@ -139,16 +139,20 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     let simulator = Simulator::new(config.simulator_delays, config.simulator_rules.clone(), events_tx.clone());
     // SMPP connectors bind in the background: one that cannot bind never holds up the start.
     let (smpp_inbound_tx, smpp_inbound_rx) = tokio::sync::mpsc::channel(256);
-    let connectors: Vec<_> = config
-        .smpp
-        .iter()
-        .map(|settings| Connector::start(settings.clone(), events_tx.clone(), smpp_inbound_tx.clone(), store.clone()))
-        .collect();
-    let carrier: Arc<dyn Carrier> = if connectors.is_empty() {
-        simulator.clone()
-    } else {
-        Arc::new(Routing::new(simulator.clone(), connectors.clone()))
+    let start_connector = {
+        let (events_tx, smpp_inbound_tx, store) = (events_tx.clone(), smpp_inbound_tx.clone(), store.clone());
+        move |settings: crate::smpp::SmppSettings| {
+            Connector::start(settings, events_tx.clone(), smpp_inbound_tx.clone(), store.clone())
+        }
     };
+    let connectors: Vec<_> = config.smpp.iter().map(|settings| start_connector(settings.clone())).collect();
+    // Routing even without connectors (everything then goes to the simulator): a reload may
+    // add some.
+    let routing = Arc::new(Routing::new(simulator.clone(), connectors));
+    if let Some(path) = config.smpp_file.clone() {
+        watch_smpp_reloads(routing.clone(), path, start_connector)?;
+    }
+    let carrier: Arc<dyn Carrier> = routing.clone();
     let keys = Arc::new(KeyGenerator::new());
     // Media bodies are larger than webhook answers: a dedicated client reads up to 5 MiB.
     let media = crate::media::MediaFetcher {
@@ -209,6 +213,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         inbound,
         dispatcher,
         simulator,
+        connectors: routing.clone(),
         metrics,
         base_url: base_url.trim_end_matches('/').to_string(),
         links: crate::api::links::LinkSettings {
@@ -227,7 +232,33 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
     });
     let drain = Drain::default();
     let router = api::router(state).layer(axum::middleware::from_fn_with_state(drain.clone(), refuse_while_draining));
-    Ok(Prepared { router, announce, tls, tls_watcher, limits: config.http_limits.clone(), drain, connectors, store })
+    Ok(Prepared { router, announce, tls, tls_watcher, limits: config.http_limits.clone(), drain, routing, store })
+}
+
+/// On SIGHUP, re-reads the configuration file's `smpp` connectors and applies them: unchanged
+/// connectors stay bound, new or changed ones (re)bind, removed ones drain and unbind. A file
+/// that does not parse changes nothing (the error is logged). The handler is in place when
+/// this returns, so a SIGHUP never takes its default action (exit).
+fn watch_smpp_reloads(
+    routing: Arc<Routing>,
+    path: std::path::PathBuf,
+    start: impl Fn(crate::smpp::SmppSettings) -> Arc<Connector> + Send + 'static,
+) -> anyhow::Result<()> {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match crate::config::reload_smpp(&path) {
+                Ok(settings) => {
+                    let done = routing.reload(settings, &start);
+                    tracing::info!(kept = ?done.kept, started = ?done.started, stopped = ?done.stopped, "smpp connectors reloaded");
+                }
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = %format!("{e:#}"), "smpp connectors not reloaded")
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Inbound messages from SMSCs take the path of `/_switchboard/…/Inbound.json`: the account
@@ -295,7 +326,7 @@ pub async fn serve(
     if let Some(watcher) = prepared.tls_watcher {
         watcher.abort();
     }
-    for connector in &prepared.connectors {
+    for connector in prepared.routing.connectors().iter() {
         connector.shutdown().await;
     }
     if let Err(e) = prepared.store.release_lease().await {

@@ -138,7 +138,7 @@ async function startServer(accounts, { startTimeoutMs = 20000, logName = "node-s
         reject(new Error(`switchboard exited (${code}) before listening\n${diagnostics()}`));
       });
     });
-    return { baseUrl, stop, diagnostics };
+    return { baseUrl, stop, diagnostics, pid: child.pid };
   } catch (err) {
     await stop();
     throw err;

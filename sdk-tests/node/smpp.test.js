@@ -428,6 +428,65 @@ describe("SMPP", { concurrency: true }, () => {
     });
   });
 
+  describe("connector settings reloaded on SIGHUP", { concurrency: false }, () => {
+    test("Connectors.json lists the binds; a reload keeps the unchanged connector bound, drops the removed one, binds the new one", async () => {
+      const smsc = await startSmsc();
+      const account = randomAccount();
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchboard-smpp-reload-"));
+      const configFile = path.join(dir, "switchboard.toml");
+      const table = (name, extra = "") => `[[smpp]]\nurl = "smpp://test:secret@127.0.0.1:${smsc.port}"\nname = "${name}"\n${extra}`;
+      fs.writeFileSync(configFile, table("keep") + table("drop", "to_prefixes = [\"44\"]\n"));
+      const server = await startServer([account], { logName: "node-smpp-reload", extraArgs: ["--config", configFile] });
+      const auth = { Authorization: `Basic ${Buffer.from(`${account.sid}:${account.token}`).toString("base64")}` };
+      const listing = async () => {
+        const res = await fetch(`${server.baseUrl}/_switchboard/Connectors.json`, { headers: auth });
+        assert.equal(res.status, 200);
+        return (await res.json()).connectors;
+      };
+      const until = async (what, pred) => {
+        const deadline = Date.now() + WAIT_MS;
+        let last;
+        while (Date.now() < deadline) {
+          last = await listing();
+          if (pred(last)) return last;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.fail(`${what}: ${JSON.stringify(last)}`);
+      };
+      try {
+        assert.equal((await fetch(`${server.baseUrl}/_switchboard/Connectors.json`)).status, 401, "credentials required");
+        const states = (cs) => Object.fromEntries(cs.map((c) => [c.name, c.sessions.map((s) => s.binds.map((b) => `${b.bind}:${b.state}`).join()).join()]));
+        let cs = await until("both bound", (cs) => cs.length === 2 && cs.every((c) => c.bound_sessions === 1));
+        assert.deepEqual(states(cs), { keep: "trx:bound", drop: "trx:bound" });
+        assert.deepEqual([cs[1].to_prefixes, cs[0].window, cs[0].system_id], [["44"], 10, "test"]);
+        assert.ok(!JSON.stringify(cs).includes("secret"), "no password in the listing");
+        await smsc.waitFor("two binds", (e) => e.command === "bind_transceiver" && e.ok, 2);
+
+        fs.writeFileSync(configFile, table("keep") + table("added", "window = 5\nsessions = 2\n"));
+        process.kill(server.pid, "SIGHUP");
+        cs = await until("reloaded", (cs) => cs.map((c) => c.name).join() === "keep,added" && cs[1].bound_sessions === 2);
+        assert.deepEqual(states(cs), { keep: "trx:bound", added: "trx:bound,trx:bound" });
+        assert.equal(cs[1].window, 5);
+        await smsc.waitFor("the removed connector unbinds", (e) => e.command === "unbind", 1);
+        const binds = smsc.lines.filter((e) => e.command === "bind_transceiver" && e.ok).length;
+        assert.equal(binds, 4, "keep bound once, drop once, added twice: the unchanged one did not re-bind");
+        const client = makeClient(server.baseUrl, account);
+        const msg = await client.messages.create({ to: numberEndingIn("10"), from: SENDER, body: "after a reload" });
+        await waitForStatus(client, msg.sid, "delivered", WAIT_MS);
+
+        // A file that does not parse changes nothing.
+        fs.writeFileSync(configFile, "[[smpp]]\nurl = 7\n");
+        process.kill(server.pid, "SIGHUP");
+        await new Promise((r) => setTimeout(r, 500));
+        assert.deepEqual((await listing()).map((c) => c.name), ["keep", "added"]);
+      } finally {
+        await server.stop();
+        smsc.stop();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe("an SMPP connector under load", { concurrency: false }, () => {
     // Issue 16: with the window full, receipts must still be read and answered, or both sides
     // stop reading (the SMSC blocks writing receipts, we block writing submits).

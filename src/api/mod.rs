@@ -55,6 +55,8 @@ pub struct AppState {
     pub dispatcher: Dispatcher,
     /// The built-in carrier simulator (its runtime rules are set through `/_switchboard/`).
     pub simulator: Arc<Simulator>,
+    /// SMPP connectors (`GET /_switchboard/Connectors.json`).
+    pub connectors: Arc<crate::smpp::Routing>,
     /// Link shortening settings.
     pub links: links::LinkSettings,
     /// External base URL, without a trailing slash (`--public-url`, else `http://<listen>`).
@@ -87,6 +89,7 @@ pub fn router(state: SharedState) -> Router {
             get(messages::fetch).post(messages::update).delete(messages::delete),
         )
         .route("/2010-04-01/Accounts/{account}/Messages/{sid}/Feedback.json", axum::routing::post(messages::feedback))
+        .route("/_switchboard/Connectors.json", get(switchboard::connectors))
         .route("/_switchboard/Accounts/{account}/Messages/{sid}/Events.json", get(switchboard::events))
         .route("/_switchboard/Accounts/{account}/Messages/{sid}/Callbacks.json", get(switchboard::callbacks))
         .route("/_switchboard/Accounts/{account}/Stream", get(stream::stream))

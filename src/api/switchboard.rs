@@ -22,6 +22,17 @@ pub async fn readyz(State(state): State<SharedState>) -> ApiResult<&'static str>
     Ok("ready")
 }
 
+/// `GET /_switchboard/Connectors.json`: the SMPP connectors, their settings (no password) and
+/// what each bind is doing. Read-only; any account's credentials.
+pub async fn connectors(
+    Authenticated(_account): Authenticated,
+    State(state): State<SharedState>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let connectors: Vec<crate::smpp::ConnectorStatus> =
+        state.connectors.connectors().iter().map(|c| c.status()).collect();
+    Ok(Json(serde_json::json!({ "connectors": connectors })))
+}
+
 /// GET /_switchboard/Accounts/{AccountSid}/Messages/{Sid}/Events.json: the status history.
 pub async fn events(
     State(state): State<SharedState>,

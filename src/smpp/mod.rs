@@ -44,7 +44,7 @@ use rusmppc::{Client, ConnectionBuilder, Event};
 pub use settings::{BindMode, DlrIdMode, SmppSettings};
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
@@ -135,7 +135,18 @@ struct Session {
     receiver: watch::Sender<Option<Client>>,
     /// This session's outstanding `submit_sm`.
     window: Semaphore,
+    /// What each bind is doing ([`BIND_STATES`]): the submitting one (transceiver or
+    /// transmitter), then the receiver.
+    states: [AtomicU8; 2],
 }
+
+/// A bind's states, as `GET /_switchboard/Connectors.json` shows them.
+const BIND_STATES: [&str; 5] = ["connecting", "bound", "backing_off", "auth_failed", "stopped"];
+const CONNECTING: u8 = 0;
+const BOUND: u8 = 1;
+const BACKING_OFF: u8 = 2;
+const AUTH_FAILED: u8 = 3;
+const STOPPED: u8 = 4;
 
 /// One connector: supervised sessions to one SMSC account.
 pub struct Connector {
@@ -185,6 +196,7 @@ impl Connector {
                 link: watch::Sender::new(None),
                 receiver: watch::Sender::new(None),
                 window: Semaphore::new(settings.window),
+                states: [AtomicU8::new(CONNECTING), AtomicU8::new(CONNECTING)],
             })
             .collect();
         let roles: &[Role] = match settings.bind {
@@ -276,9 +288,64 @@ impl Connector {
         self.settings.priority
     }
 
+    /// Its settings and what its sessions are doing now (no password).
+    pub fn status(&self) -> ConnectorStatus {
+        let s = &self.settings;
+        let roles: &[Role] = match s.bind {
+            BindMode::Transceiver => &[Role::Transceiver],
+            BindMode::TransmitterReceiver => &[Role::Transmitter, Role::Receiver],
+        };
+        let sessions = self
+            .sessions
+            .iter()
+            .enumerate()
+            .map(|(i, session)| SessionStatus {
+                session: i + 1,
+                binds: roles
+                    .iter()
+                    .map(|&role| {
+                        let state = session.states[usize::from(role == Role::Receiver)].load(Ordering::Relaxed);
+                        BindStatus {
+                            bind: role.as_str(),
+                            state: BIND_STATES.get(usize::from(state)).copied().unwrap_or("connecting"),
+                        }
+                    })
+                    .collect(),
+                window_in_use: s.window.saturating_sub(session.window.available_permits()),
+            })
+            .collect();
+        ConnectorStatus {
+            name: s.name.clone(),
+            smsc: s.address(),
+            system_id: s.system_id.clone(),
+            bind: if s.bind == BindMode::Transceiver { "trx" } else { "tx+rx" },
+            bound_sessions: *self.bound.borrow(),
+            stopping: self.stopping.load(Ordering::Acquire),
+            priority: s.priority,
+            weight: s.weight,
+            window: s.window,
+            window_in_use: self.window_in_use(),
+            mps: s.mps,
+            to_prefixes: s.to_prefixes.clone(),
+            from_prefixes: s.from_prefixes.clone(),
+            to_pattern: s.to_pattern.as_ref().map(|p| p.text.clone()),
+            from_pattern: s.from_pattern.as_ref().map(|p| p.text.clone()),
+            accounts: s.accounts.clone(),
+            sessions,
+        }
+    }
+
     /// Records a bind's client (or its loss) and updates the bound gauges.
     fn set_link(&self, session: usize, role: Role, client: Option<Client>) -> Option<Client> {
         let s = self.sessions.get(session)?;
+        if self.stopping.load(Ordering::Acquire) {
+            // Stopped (shutdown, or replaced by a reload under the same name, whose gauges
+            // these are now): the links go without touching the gauges.
+            if let Some(s) = self.sessions.get(session) {
+                s.states[usize::from(role == Role::Receiver)].store(STOPPED, Ordering::Relaxed);
+            }
+            return if role == Role::Receiver { s.receiver.send_replace(client) } else { s.link.send_replace(client) };
+        }
         let up = if client.is_some() { 1.0 } else { 0.0 };
         gauge!("switchboard_smpp_session_bound", "connector" => self.name(), "session" => (session + 1).to_string(), "bind" => role.as_str())
             .set(up);
@@ -327,18 +394,27 @@ impl Connector {
     async fn supervise(self: Arc<Self>, session: usize, role: Role) {
         let max = Duration::from_secs(self.settings.reconnect_max_secs);
         let mut backoff = Backoff::exponential(Duration::from_secs(1), max).with_jitter();
+        let state = |value: u8| {
+            if let Some(s) = self.sessions.get(session) {
+                s.states[usize::from(role == Role::Receiver)].store(value, Ordering::Relaxed);
+            }
+        };
         loop {
             if self.stopping.load(Ordering::Acquire) {
+                state(STOPPED);
                 return;
             }
             let n = session + 1;
             let bind = role.as_str();
+            state(CONNECTING);
             match self.bind(role).await {
                 Ok((client, _)) if self.stopping.load(Ordering::Acquire) => {
                     let _ = client.close().await;
+                    state(STOPPED);
                     return;
                 }
                 Ok((client, events)) => {
+                    state(BOUND);
                     tracing::info!(connector = %self.settings.name, session = n, bind, smsc = %self.settings.address(), "smpp bound");
                     counter!("switchboard_smpp_binds_total", "connector" => self.name(), "result" => "ok").increment(1);
                     self.set_link(session, role, Some(client.clone()));
@@ -346,8 +422,10 @@ impl Connector {
                     self.set_link(session, role, None);
                     let _ = client.close().await;
                     if self.stopping.load(Ordering::Acquire) {
+                        state(STOPPED);
                         return;
                     }
+                    state(BACKING_OFF);
                     tracing::warn!(connector = %self.settings.name, session = n, bind, "smpp link lost; reconnecting");
                     backoff = Backoff::exponential(Duration::from_secs(1), max).with_jitter();
                 }
@@ -356,10 +434,12 @@ impl Connector {
                         .increment(1);
                     if status.is_some_and(|s| AUTH_STATUSES.contains(&s)) {
                         tracing::error!(connector = %self.settings.name, session = n, bind, error = %e, "smpp bind refused (credentials?); next try in 5 min");
+                        state(AUTH_FAILED);
                         tokio::time::sleep(AUTH_RETRY).await;
                         continue;
                     }
                     tracing::warn!(connector = %self.settings.name, session = n, bind, error = %e, "smpp bind failed");
+                    state(BACKING_OFF);
                 }
             }
             backoff.wait().await;
@@ -825,6 +905,65 @@ fn multipart_outcome(tally: &SegmentTally, result: Result<(), u32>) -> Option<Re
     }
 }
 
+/// A connector as `GET /_switchboard/Connectors.json` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnectorStatus {
+    /// Its name.
+    pub name: String,
+    /// `smpp://host:port` (or `smpps://`).
+    pub smsc: String,
+    /// The bind's `system_id` (the password is never shown).
+    pub system_id: String,
+    /// `trx` or `tx+rx`.
+    pub bind: &'static str,
+    /// Sessions that can take submits now.
+    pub bound_sessions: usize,
+    /// Shutting down, or replaced by a reload and draining.
+    pub stopping: bool,
+    /// Failover tier.
+    pub priority: u32,
+    /// Share of its tier.
+    pub weight: u32,
+    /// `submit_sm` awaiting their response at once, per session.
+    pub window: usize,
+    /// `submit_sm` awaiting their response now, over all sessions.
+    pub window_in_use: usize,
+    /// Segments per second (0: unlimited).
+    pub mps: f64,
+    /// Route: destination prefixes.
+    pub to_prefixes: Vec<String>,
+    /// Route: sender prefixes.
+    pub from_prefixes: Vec<String>,
+    /// Route: destination pattern.
+    pub to_pattern: Option<String>,
+    /// Route: sender pattern.
+    pub from_pattern: Option<String>,
+    /// Route: accounts.
+    pub accounts: Vec<String>,
+    /// Each session's binds.
+    pub sessions: Vec<SessionStatus>,
+}
+
+/// One session of a [`ConnectorStatus`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionStatus {
+    /// 1, 2, …
+    pub session: usize,
+    /// Its binds: one transceiver, or a transmitter and a receiver.
+    pub binds: Vec<BindStatus>,
+    /// Its `submit_sm` awaiting their response.
+    pub window_in_use: usize,
+}
+
+/// One bind of a [`SessionStatus`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BindStatus {
+    /// `trx`, `tx` or `rx`.
+    pub bind: &'static str,
+    /// `connecting`, `bound`, `backing_off`, `auth_failed` or `stopped`.
+    pub state: &'static str,
+}
+
 /// What a `deliver_sm` carries, read without I/O.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivered {
@@ -921,34 +1060,85 @@ fn tls_config(ca_file: &str) -> Result<rustls::ClientConfig, String> {
 /// goes to the connectors whose routes (destination and sender prefixes, accounts) take it;
 /// among those bound when it is sent, to the lowest priority, shared by weight. A connector
 /// that is down is skipped (failover); while every one is down the message waits in its queue.
-/// Channel addresses stay with the simulator.
+/// Channel addresses stay with the simulator. With no connector, everything goes to the
+/// simulator; the connectors can be replaced while serving ([`Routing::reload`]).
 pub struct Routing {
     /// The simulator: channels, and the rules the API manages.
     pub simulator: Arc<Simulator>,
-    /// Connectors, in configuration order.
-    pub connectors: Vec<Arc<Connector>>,
+    /// Connectors, in configuration order (replaced whole on a reload).
+    connectors: std::sync::RwLock<Arc<Vec<Arc<Connector>>>>,
     /// Smooth weighted round-robin state, one counter per connector.
     turns: Mutex<Vec<i64>>,
+}
+
+/// What a [`Routing::reload`] did, by connector name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Same settings: left as they were (still bound).
+    pub kept: Vec<String>,
+    /// New or changed: started (binding).
+    pub started: Vec<String>,
+    /// Gone or changed: drained and unbound.
+    pub stopped: Vec<String>,
 }
 
 impl Routing {
     /// Routing over `connectors` (in configuration order), the simulator for the rest.
     pub fn new(simulator: Arc<Simulator>, connectors: Vec<Arc<Connector>>) -> Routing {
         let turns = Mutex::new(vec![0; connectors.len()]);
-        Routing { simulator, connectors, turns }
+        Routing { simulator, connectors: std::sync::RwLock::new(Arc::new(connectors)), turns }
+    }
+
+    /// The connectors now, in configuration order.
+    pub fn connectors(&self) -> Arc<Vec<Arc<Connector>>> {
+        self.connectors.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Applies a new list of connector settings: a connector whose settings did not change is
+    /// kept as it is (its binds untouched); a new or changed one is started; a removed or
+    /// changed one stops taking messages, drains its windows and unbinds (in the background).
+    /// Receipts of messages sent through a replaced connector are matched on the new one by
+    /// their stored ids.
+    pub fn reload(&self, settings: Vec<SmppSettings>, start: impl Fn(SmppSettings) -> Arc<Connector>) -> Reloaded {
+        let old = self.connectors();
+        let mut done = Reloaded::default();
+        let mut next = Vec::with_capacity(settings.len());
+        for s in settings {
+            match old.iter().find(|c| c.settings == s) {
+                Some(same) => {
+                    done.kept.push(s.name.clone());
+                    next.push(same.clone());
+                }
+                None => {
+                    done.started.push(s.name.clone());
+                    next.push(start(s));
+                }
+            }
+        }
+        let gone: Vec<Arc<Connector>> =
+            old.iter().filter(|c| !next.iter().any(|n| Arc::ptr_eq(n, c))).cloned().collect();
+        if let (Ok(mut list), Ok(mut turns)) = (self.connectors.write(), self.turns.lock()) {
+            *turns = vec![0; next.len()];
+            *list = Arc::new(next);
+        }
+        for connector in gone {
+            done.stopped.push(connector.name());
+            tokio::spawn(async move { connector.shutdown().await });
+        }
+        done
     }
 
     /// Among `routed` (indexes of connectors that take the message), a bound one of the lowest
     /// priority, by smooth weighted round-robin (nginx's: each candidate gains its weight, the
     /// richest is chosen and pays the total, so 3:1 goes a a b a a a b a…, evenly spread).
-    fn choose(&self, routed: &[usize]) -> Option<usize> {
-        let bound: Vec<usize> = routed.iter().copied().filter(|&i| self.connectors[i].is_bound()).collect();
-        let tier = bound.iter().map(|&i| self.connectors[i].priority()).min()?;
-        let candidates: Vec<usize> = bound.into_iter().filter(|&i| self.connectors[i].priority() == tier).collect();
+    fn choose(&self, connectors: &[Arc<Connector>], routed: &[usize]) -> Option<usize> {
+        let bound: Vec<usize> = routed.iter().copied().filter(|&i| connectors[i].is_bound()).collect();
+        let tier = bound.iter().map(|&i| connectors[i].priority()).min()?;
+        let candidates: Vec<usize> = bound.into_iter().filter(|&i| connectors[i].priority() == tier).collect();
         if let [only] = candidates[..] {
             return Some(only);
         }
-        let weighted: Vec<(usize, u32)> = candidates.iter().map(|&i| (i, self.connectors[i].settings.weight)).collect();
+        let weighted: Vec<(usize, u32)> = candidates.iter().map(|&i| (i, connectors[i].settings.weight)).collect();
         let mut turns = self.turns.lock().ok()?;
         weighted_pick(&mut turns, &weighted)
     }
@@ -974,12 +1164,12 @@ fn weighted_pick(turns: &mut [i64], candidates: &[(usize, u32)]) -> Option<usize
 #[async_trait]
 impl Carrier for Routing {
     async fn submit(&self, s: &Submission) -> Result<SubmitOutcome, CarrierUnavailable> {
-        if s.to.contains(':') || self.connectors.is_empty() {
+        let connectors = self.connectors();
+        if s.to.contains(':') || connectors.is_empty() {
             return self.simulator.submit(s).await;
         }
-        let routed: Vec<usize> = (0..self.connectors.len())
-            .filter(|&i| self.connectors[i].settings.routes(&s.account_sid, &s.from, &s.to))
-            .collect();
+        let routed: Vec<usize> =
+            (0..connectors.len()).filter(|&i| connectors[i].settings.routes(&s.account_sid, &s.from, &s.to)).collect();
         if routed.is_empty() {
             tracing::warn!(key = %s.key, to = %s.to, "no smpp connector routes this message");
             return Ok(SubmitOutcome::Rejected { code: 30008 });
@@ -988,8 +1178,8 @@ impl Carrier for Routing {
         // dead connector goes to the next one that is up. With none up, wait a little for one.
         let started = Instant::now();
         loop {
-            if let Some(i) = self.choose(&routed) {
-                return self.connectors[i].submit(s).await;
+            if let Some(i) = self.choose(&connectors, &routed) {
+                return connectors[i].submit(s).await;
             }
             if started.elapsed() >= WAIT_FOR_BIND {
                 return Err(CarrierUnavailable("no bound smpp connector routes this message".into()));
