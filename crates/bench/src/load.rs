@@ -186,12 +186,26 @@ pub async fn run_timed(
     warmup: Duration,
     window: Duration,
 ) -> anyhow::Result<Outcome> {
+    run_timed_spread(&[spec], connections, warmup, window).await
+}
+
+/// [`run_timed`] over several servers: connection `i` sends `specs[i % specs.len()]`, so the
+/// connections are spread evenly over the nodes of a cluster.
+pub async fn run_timed_spread(
+    specs: &[Arc<RequestSpec>],
+    connections: usize,
+    warmup: Duration,
+    window: Duration,
+) -> anyhow::Result<Outcome> {
+    if specs.is_empty() {
+        return Err(anyhow!("no server to send to"));
+    }
     let start = Instant::now();
     let measure_from = start + warmup;
     let end = measure_from + window;
     let mut tasks = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let spec = spec.clone();
+    for i in 0..connections {
+        let spec = specs[i % specs.len()].clone();
         tasks.push(tokio::spawn(async move { drive(&spec, measure_from, end).await }));
     }
     let mut total =

@@ -8,12 +8,15 @@
 //! throughput and latency at several connection counts next to an HTTP ceiling and a peer
 //! (Prism serving Twilio's OpenAPI description) measured in the same run; filtered and deep
 //! list pages over a seeded database; create-to-last-callback throughput; the server's peak
-//! memory. Progress goes to stderr, the summary table to stdout, everything to JSON
+//! memory. With `--engines sqlite,postgres,postgres-2nodes` (and `--pg-url` or
+//! `SWITCHBOARD_TEST_PG`) create, list and end to end also run on PostgreSQL, with one node
+//! and with two on one database, in the same run. Progress goes to stderr, the summary table to stdout, everything to JSON
 //! (`target/bench/results.json` by default). The exit status is non-zero when a scenario
 //! failed outright (error responses, missing callbacks), never for a missed target.
 //! `docs/performance.md` explains the method and the figures.
 
 mod ceiling;
+mod engines;
 mod load;
 mod peer;
 mod process;
@@ -75,9 +78,18 @@ struct RunArgs {
     /// Worker threads of the load generator.
     #[arg(long, value_name = "N", default_value_t = 2)]
     client_threads: usize,
+    /// Engines to run create, list and end to end on (comma-separated: sqlite, postgres,
+    /// postgres-2nodes) [default: sqlite]. The ceiling, the peer, key auth, memory and the
+    /// streams scenario are measured on SQLite only.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    engines: Vec<engines::Variant>,
+    /// PostgreSQL server of the postgres engines; each scenario gets a new database on it
+    /// (CREATE DATABASE, dropped at the end) [default: $SWITCHBOARD_TEST_PG].
+    #[arg(long, value_name = "URL")]
+    pg_url: Option<String>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
 enum Scenario {
     Create,
     List,
@@ -210,16 +222,9 @@ fn build_server(root: &Path) -> anyhow::Result<()> {
 async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let root = repo_root()?;
     let target = target_dir(&root);
-    let mut plan = Plan::new(args.quick);
-    if let Some(secs) = args.window_secs {
-        plan.window = Duration::from_secs_f64(secs);
-    }
-    if let Some(n) = args.list_messages {
-        plan.list_messages = n;
-    }
-    if let Some(n) = args.e2e_messages {
-        plan.e2e_messages = n;
-    }
+    let (variants, pg_url) =
+        engines::resolve(&args.engines, args.pg_url.clone(), std::env::var("SWITCHBOARD_TEST_PG").ok())?;
+    let plan = plan_of(&args);
     if !args.no_build && args.server_bin.is_none() {
         build_server(&root)?;
     }
@@ -241,6 +246,7 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         tools: target.join("bench-tools/npm"),
         peer: !args.no_peer,
         account: Account { sid: format!("AC{}", sid::random_hex32()), auth_token: sid::random_hex32() },
+        pg: pg_url.map(|url| Arc::new(engines::Pg::new(url))),
     };
     let mut report = Report {
         schema: 1,
@@ -251,6 +257,7 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         list: None,
         end_to_end: None,
         streams: None,
+        engines: Vec::new(),
         memory: MemoryReport::default(),
         targets: Vec::new(),
         failures: Vec::new(),
@@ -272,21 +279,36 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
     );
 
     let wants = |s: Scenario| args.only.is_empty() || args.only.contains(&s);
+    let sqlite = variants.contains(&engines::Variant::Sqlite);
     // A scenario that cannot even run (server does not start, …) is a failure; the others
     // still run so one problem does not hide the rest.
-    if wants(Scenario::Create) {
+    if sqlite && wants(Scenario::Create) {
         if let Err(e) = scenarios::create(&ctx, &mut report).await {
             report.failures.push(format!("create: {e:#}"));
         }
     }
-    if wants(Scenario::List) {
+    if sqlite && wants(Scenario::List) {
         if let Err(e) = scenarios::list(&ctx, &mut report).await {
             report.failures.push(format!("list: {e:#}"));
         }
     }
-    if wants(Scenario::E2e) {
+    if sqlite && wants(Scenario::E2e) {
         if let Err(e) = scenarios::end_to_end(&ctx, &mut report).await {
             report.failures.push(format!("end to end: {e:#}"));
+        }
+    }
+    for &variant in variants.iter().filter(|v| v.is_postgres()) {
+        let wants_named = |name: &str| match name {
+            "create" => wants(Scenario::Create),
+            "list" => wants(Scenario::List),
+            _ => wants(Scenario::E2e),
+        };
+        let run = scenarios::engine_run(&ctx, variant, wants_named, &mut report).await;
+        report.engines.push(run);
+    }
+    if let Some(pg) = &ctx.pg {
+        if let Err(e) = pg.drop_all().await {
+            report.notes.push(format!("could not drop the bench's PostgreSQL databases: {e:#}"));
         }
     }
     if wants(Scenario::Streams) {
@@ -305,6 +327,21 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
     print!("{}", report.summary());
     eprintln!("==> results written to {}", json_path.display());
     Ok(report.failures.is_empty())
+}
+
+/// The plan of a run: quick or full, with the sizes given on the command line.
+fn plan_of(args: &RunArgs) -> Plan {
+    let mut plan = Plan::new(args.quick);
+    if let Some(secs) = args.window_secs {
+        plan.window = Duration::from_secs_f64(secs);
+    }
+    if let Some(n) = args.list_messages {
+        plan.list_messages = n;
+    }
+    if let Some(n) = args.e2e_messages {
+        plan.e2e_messages = n;
+    }
+    plan
 }
 
 /// The hidden `load` subcommand: create load at a server someone else started.
@@ -330,4 +367,52 @@ async fn load_only(
         bail!("{} errors; first: {}", level.errors, level.first_error.unwrap_or_default());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engines::Variant;
+
+    fn parse(args: &[&str]) -> RunArgs {
+        let cli = Cli::try_parse_from(std::iter::once("switchboard-bench").chain(args.iter().copied())).unwrap();
+        assert!(cli.command.is_none());
+        cli.run
+    }
+
+    #[test]
+    fn the_ci_smoke_run_stays_on_sqlite_alone() {
+        let args = parse(&["--quick", "--no-build", "--no-peer"]);
+        let (variants, url) = engines::resolve(&args.engines, args.pg_url.clone(), None).unwrap();
+        assert_eq!(variants, [Variant::Sqlite]);
+        assert_eq!(url, None);
+        assert_eq!(plan_of(&args).list_messages, 20_000);
+    }
+
+    #[test]
+    fn engines_and_a_server_url_select_postgres_beside_sqlite_at_full_scale() {
+        let args = parse(&[
+            "--engines",
+            "sqlite,postgres,postgres-2nodes",
+            "--pg-url",
+            "postgres://sb@127.0.0.1:5432/switchboard",
+            "--only",
+            "create,list,e2e",
+        ]);
+        let (variants, url) = engines::resolve(&args.engines, args.pg_url.clone(), None).unwrap();
+        assert_eq!(variants, [Variant::Sqlite, Variant::Postgres, Variant::Postgres2Nodes]);
+        assert_eq!(url.as_deref(), Some("postgres://sb@127.0.0.1:5432/switchboard"));
+        assert_eq!(args.only, [Scenario::Create, Scenario::List, Scenario::E2e]);
+        let plan = plan_of(&args);
+        assert_eq!((plan.list_messages, plan.e2e_messages), (1_000_000, 20_000));
+        // The quick plan keeps its small sizes on every engine.
+        let quick = parse(&["--quick", "--engines", "postgres", "--pg-url", "postgres://h/db"]);
+        assert_eq!(plan_of(&quick).list_messages, 20_000);
+    }
+
+    #[test]
+    fn an_unknown_engine_is_a_usage_error() {
+        let cli = Cli::try_parse_from(["switchboard-bench", "--engines", "mysql"]);
+        assert!(cli.is_err());
+    }
 }

@@ -23,6 +23,10 @@ pub struct Report {
     pub end_to_end: Option<EndToEndReport>,
     /// Create throughput with and without open event streams.
     pub streams: Option<StreamsReport>,
+    /// Create, list and end to end on the other engines of `--engines` (PostgreSQL with one
+    /// node and with two); the sections above are SQLite's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub engines: Vec<EngineRun>,
     /// Peak resident memory of the server.
     pub memory: MemoryReport,
     /// The project's targets, each with whether this run met it.
@@ -204,6 +208,8 @@ pub struct ListReport {
     pub seed_s: f64,
     /// `PageSize` of every query.
     pub page_size: usize,
+    /// Connections each query is sent on (one per node).
+    pub connections: usize,
     /// Pages followed through `next_page_uri` to reach the deep page.
     pub deep_pages: u64,
     /// Seconds spent walking there.
@@ -290,6 +296,32 @@ pub struct StreamsRound {
     pub resyncs: u64,
 }
 
+/// Create, list and end to end on one engine other than SQLite.
+#[derive(Debug, Serialize)]
+pub struct EngineRun {
+    /// `postgres`.
+    pub engine: &'static str,
+    /// Switchboard processes on the one database; the load is spread over them.
+    pub nodes: usize,
+    /// `PostgreSQL` or `PostgreSQL, 2 nodes`.
+    pub label: &'static str,
+    /// The database server's version and commit-cost settings (`fsync`, `synchronous_commit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Create at each connection count of the plan (connections spread over the nodes; a fresh
+    /// database per level).
+    pub create: Vec<Level>,
+    /// The list scenario (with two nodes, one connection to each).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list: Option<ListReport>,
+    /// The end-to-end scenario (creates spread over the nodes; each callback counted once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_to_end: Option<EndToEndReport>,
+}
+
+/// Share of SQLite's create rate (at the highest level) another engine must reach.
+pub const ENGINE_CREATE_SHARE: f64 = 0.5;
+
 /// Throughput the open event streams may cost the create path, %.
 pub const STREAMS_MAX_DROP_PCT: f64 = 10.0;
 
@@ -367,67 +399,8 @@ impl Report {
                 )),
             ));
         }
-        if let Some(list) = &self.list {
-            let scale = if list.messages < LIST_TARGET_MESSAGES {
-                format!(" at {} messages (target is for 1,000,000)", int(list.messages as f64))
-            } else {
-                format!(" at {} messages", int(list.messages as f64))
-            };
-            let worst = list.queries.iter().max_by(|a, b| a.timing.p99_ms.total_cmp(&b.timing.p99_ms));
-            t.push(check(
-                "list p99, every query",
-                "< 5 ms at 1,000,000 messages",
-                worst.map(|q| (format!("worst {:.2} ms ({}){scale}", q.timing.p99_ms, q.name), q.timing.p99_ms < 5.0)),
-            ));
-            let page1 = list.queries.iter().find(|q| q.name == "page 1");
-            let deep = list.queries.iter().find(|q| q.name.starts_with("deep page"));
-            t.push(check(
-                "deep page vs page 1",
-                "no slower (p50 within 10 %)",
-                page1.zip(deep).map(|(a, b)| {
-                    let ratio = b.timing.p50_ms / a.timing.p50_ms.max(0.001);
-                    (
-                        format!(
-                            "p50 {:.3} vs {:.3} ms (×{ratio:.2}), p99 {:.2} vs {:.2} ms",
-                            b.timing.p50_ms, a.timing.p50_ms, b.timing.p99_ms, a.timing.p99_ms
-                        ),
-                        ratio <= DEEP_PAGE_TOLERANCE,
-                    )
-                }),
-            ));
-            if list.messages < LIST_TARGET_MESSAGES {
-                // Judged only at the scale the targets name; a small database says little.
-                for check in t.iter_mut().rev().take(2) {
-                    check.met = None;
-                }
-            }
-        } else {
-            t.push(check("list p99, every query", "< 5 ms at 1,000,000 messages", None));
-            t.push(check("deep page vs page 1", "no slower (p50 within 10 %)", None));
-        }
-        t.push(check(
-            "end to end, create → last callback",
-            "≥ 5,000 msg/s, every callback received",
-            self.end_to_end.as_ref().map(|e| {
-                let all = e.incomplete_messages == 0 && e.callbacks_received == e.callbacks_expected;
-                (
-                    format!(
-                        "{} msg/s, {}/{} callbacks",
-                        int(e.messages_per_s),
-                        int(e.callbacks_received as f64),
-                        int(e.callbacks_expected as f64)
-                    ),
-                    all && e.messages_per_s >= 5_000.0,
-                )
-            }),
-        ));
-        if self.end_to_end.as_ref().is_some_and(|e| e.messages < E2E_TARGET_MESSAGES) {
-            // A few hundred messages measure start-up latency, not sustained throughput.
-            if let Some(last) = t.last_mut() {
-                last.met = None;
-                last.measured.push_str(" (judged at 20,000 messages)");
-            }
-        }
+        t.extend(list_checks(self.list.as_ref(), ""));
+        t.push(end_to_end_check(self.end_to_end.as_ref(), ""));
         let spread = |xs: &[f64]| match (xs.first(), xs.last()) {
             (Some(lo), Some(hi)) => format!("rounds {lo:.1}…{hi:.1} %"),
             _ => String::new(),
@@ -467,6 +440,30 @@ impl Report {
             "< 30 MB",
             self.memory.idle_empty_kib.map(|k| (format!("{:.1} MB", k as f64 * 1024.0 / 1e6), k * 1024 < 30_000_000)),
         ));
+        let sqlite_top = self.create.as_ref().and_then(|c| c.switchboard.last());
+        for e in &self.engines {
+            let prefix = format!("{}: ", e.label);
+            let top = e.create.last();
+            t.push(check(
+                &format!("{prefix}create vs SQLite, highest level"),
+                "≥ 50 % of SQLite's req/s",
+                top.zip(sqlite_top).filter(|(_, sq)| sq.rps > 0.0).map(|(l, sq)| {
+                    let share = l.rps / sq.rps;
+                    (
+                        format!(
+                            "{:.0} % ({} vs {} req/s at {} connections)",
+                            share * 100.0,
+                            int(l.rps),
+                            int(sq.rps),
+                            l.connections
+                        ),
+                        share >= ENGINE_CREATE_SHARE,
+                    )
+                }),
+            ));
+            t.extend(list_checks(e.list.as_ref(), &prefix));
+            t.push(end_to_end_check(e.end_to_end.as_ref(), &prefix));
+        }
         self.targets = t;
     }
 
@@ -536,27 +533,7 @@ impl Report {
             }
         }
         if let Some(l) = &self.list {
-            let _ = writeln!(
-                s,
-                "\nList: {} messages (seeded in {:.1} s), PageSize={}, 1 connection, {} s per query",
-                int(l.messages as f64),
-                l.seed_s,
-                l.page_size,
-                l.window_s
-            );
-            let _ =
-                writeln!(s, "{:<28} | {:>8} | {:>8} | {:>8} | {:>8}", "query", "req/s", "p50 ms", "p99 ms", "max ms");
-            for q in &l.queries {
-                let _ = writeln!(
-                    s,
-                    "{:<28} | {:>8} | {:>8.3} | {:>8.3} | {:>8.2}",
-                    q.name,
-                    int(q.timing.rps),
-                    q.timing.p50_ms,
-                    q.timing.p99_ms,
-                    q.timing.max_ms
-                );
-            }
+            list_table(&mut s, "List", l);
         }
         if let Some(st) = &self.streams {
             let _ = writeln!(
@@ -595,23 +572,10 @@ impl Report {
             );
         }
         if let Some(e) = &self.end_to_end {
-            let _ = writeln!(
-                s,
-                "\nEnd to end: {} messages on {} connections, simulator delay 0, StatusCallback to a local receiver",
-                int(e.messages as f64),
-                e.connections
-            );
-            let _ = writeln!(
-                s,
-                "  {} msg/s (creates done in {:.2} s, last callback at {:.2} s); callbacks {}/{} received, {} duplicate, {} unexpected",
-                int(e.messages_per_s),
-                e.create_s,
-                e.total_s,
-                int(e.callbacks_received as f64),
-                int(e.callbacks_expected as f64),
-                e.duplicates,
-                e.unexpected
-            );
+            end_to_end_lines(&mut s, "End to end", e);
+        }
+        if !self.engines.is_empty() {
+            engines_section(&mut s, self);
         }
         let mem = &self.memory;
         let mb = |k: Option<u64>| k.map_or("-".to_string(), |k| format!("{:.1} MB", k as f64 * 1024.0 / 1e6));
@@ -638,6 +602,180 @@ impl Report {
             let _ = writeln!(s, "FAILED: {f}");
         }
         s
+    }
+}
+
+/// The list targets (every query's p99, the deep page against page 1) of one engine, judged
+/// only at [`LIST_TARGET_MESSAGES`]; `prefix` names the engine (empty for SQLite).
+fn list_checks(list: Option<&ListReport>, prefix: &str) -> Vec<TargetCheck> {
+    let p99_name = format!("{prefix}list p99, every query");
+    let deep_name = format!("{prefix}deep page vs page 1");
+    let Some(list) = list else {
+        return vec![
+            check(&p99_name, "< 5 ms at 1,000,000 messages", None),
+            check(&deep_name, "no slower (p50 within 10 %)", None),
+        ];
+    };
+    let scale = if list.messages < LIST_TARGET_MESSAGES {
+        format!(" at {} messages (target is for 1,000,000)", int(list.messages as f64))
+    } else {
+        format!(" at {} messages", int(list.messages as f64))
+    };
+    let worst = list.queries.iter().max_by(|a, b| a.timing.p99_ms.total_cmp(&b.timing.p99_ms));
+    let mut t = vec![check(
+        &p99_name,
+        "< 5 ms at 1,000,000 messages",
+        worst.map(|q| (format!("worst {:.2} ms ({}){scale}", q.timing.p99_ms, q.name), q.timing.p99_ms < 5.0)),
+    )];
+    let page1 = list.queries.iter().find(|q| q.name == "page 1");
+    let deep = list.queries.iter().find(|q| q.name.starts_with("deep page"));
+    t.push(check(
+        &deep_name,
+        "no slower (p50 within 10 %)",
+        page1.zip(deep).map(|(a, b)| {
+            let ratio = b.timing.p50_ms / a.timing.p50_ms.max(0.001);
+            (
+                format!(
+                    "p50 {:.3} vs {:.3} ms (×{ratio:.2}), p99 {:.2} vs {:.2} ms",
+                    b.timing.p50_ms, a.timing.p50_ms, b.timing.p99_ms, a.timing.p99_ms
+                ),
+                ratio <= DEEP_PAGE_TOLERANCE,
+            )
+        }),
+    ));
+    if list.messages < LIST_TARGET_MESSAGES {
+        // Judged only at the scale the targets name; a small database says little.
+        for check in &mut t {
+            check.met = None;
+        }
+    }
+    t
+}
+
+/// The end-to-end target of one engine, judged only at [`E2E_TARGET_MESSAGES`].
+fn end_to_end_check(e2e: Option<&EndToEndReport>, prefix: &str) -> TargetCheck {
+    let mut c = check(
+        &format!("{prefix}end to end, create → last callback"),
+        "≥ 5,000 msg/s, every callback received",
+        e2e.map(|e| {
+            let all = e.incomplete_messages == 0 && e.callbacks_received == e.callbacks_expected;
+            (
+                format!(
+                    "{} msg/s, {}/{} callbacks",
+                    int(e.messages_per_s),
+                    int(e.callbacks_received as f64),
+                    int(e.callbacks_expected as f64)
+                ),
+                all && e.messages_per_s >= 5_000.0,
+            )
+        }),
+    );
+    if e2e.is_some_and(|e| e.messages < E2E_TARGET_MESSAGES) {
+        // A few hundred messages measure start-up latency, not sustained throughput.
+        c.met = None;
+        c.measured.push_str(" (judged at 20,000 messages)");
+    }
+    c
+}
+
+/// The list table of one engine.
+fn list_table(s: &mut String, title: &str, l: &ListReport) {
+    let _ = writeln!(
+        s,
+        "\n{title}: {} messages (seeded in {:.1} s), PageSize={}, {} connection{}, {} s per query",
+        int(l.messages as f64),
+        l.seed_s,
+        l.page_size,
+        l.connections,
+        if l.connections == 1 { "" } else { "s" },
+        l.window_s
+    );
+    let _ = writeln!(s, "{:<28} | {:>8} | {:>8} | {:>8} | {:>8}", "query", "req/s", "p50 ms", "p99 ms", "max ms");
+    for q in &l.queries {
+        let _ = writeln!(
+            s,
+            "{:<28} | {:>8} | {:>8.3} | {:>8.3} | {:>8.2}",
+            q.name,
+            int(q.timing.rps),
+            q.timing.p50_ms,
+            q.timing.p99_ms,
+            q.timing.max_ms
+        );
+    }
+}
+
+/// The end-to-end lines of one engine.
+fn end_to_end_lines(s: &mut String, title: &str, e: &EndToEndReport) {
+    let _ = writeln!(
+        s,
+        "\n{title}: {} messages on {} connections, simulator delay 0, StatusCallback to a local receiver",
+        int(e.messages as f64),
+        e.connections
+    );
+    let _ = writeln!(
+        s,
+        "  {} msg/s (creates done in {:.2} s, last callback at {:.2} s); callbacks {}/{} received, {} duplicate, {} unexpected",
+        int(e.messages_per_s),
+        e.create_s,
+        e.total_s,
+        int(e.callbacks_received as f64),
+        int(e.callbacks_expected as f64),
+        e.duplicates,
+        e.unexpected
+    );
+}
+
+/// The engines compared side by side, then each other engine's create, list and end to end.
+fn engines_section(s: &mut String, r: &Report) {
+    let levels: Vec<usize> = r
+        .create
+        .as_ref()
+        .map(|c| c.switchboard.iter().map(|l| l.connections).collect())
+        .or_else(|| r.engines.first().map(|e| e.create.iter().map(|l| l.connections).collect()))
+        .unwrap_or_default();
+    let _ = writeln!(s, "\nEngines (same run; create: fresh database per level, connections spread over the nodes)");
+    let mut head = format!("{:<20}", "engine");
+    for c in &levels {
+        let _ = write!(head, " | {:>22}", format!("create {c} conns"));
+    }
+    let _ = writeln!(s, "{head} | {:>14} | {:>9}", "list worst p99", "e2e msg/s");
+    let mut sub = format!("{:<20}", "");
+    for _ in &levels {
+        let _ = write!(sub, " | {:>22}", "req/s  p50  p99 ms");
+    }
+    let _ = writeln!(s, "{sub} | {:>14} | {:>9}", "ms", "");
+    let mut row = |label: &str, create: &[Level], list: Option<&ListReport>, e2e: Option<&EndToEndReport>| {
+        let mut line = format!("{label:<20}");
+        for c in &levels {
+            let _ = write!(line, " | {:>22}", cell(create.iter().find(|l| l.connections == *c)));
+        }
+        let worst = list
+            .and_then(|l| l.queries.iter().map(|q| q.timing.p99_ms).max_by(f64::total_cmp))
+            .map_or("-".to_string(), |p| format!("{p:.2}"));
+        let e2e = e2e.map_or("-".to_string(), |e| int(e.messages_per_s));
+        let _ = writeln!(s, "{line} | {worst:>14} | {e2e:>9}");
+    };
+    if let Some(c) = &r.create {
+        row("SQLite", &c.switchboard, r.list.as_ref(), r.end_to_end.as_ref());
+    } else if r.list.is_some() || r.end_to_end.is_some() {
+        row("SQLite", &[], r.list.as_ref(), r.end_to_end.as_ref());
+    }
+    for e in &r.engines {
+        row(e.label, &e.create, e.list.as_ref(), e.end_to_end.as_ref());
+    }
+    for e in &r.engines {
+        if let Some(db) = &e.database {
+            let _ = writeln!(s, "  {}: {db}", e.label);
+            break;
+        }
+    }
+    for e in &r.engines {
+        if let Some(l) = &e.list {
+            list_table(s, &format!("List on {}", e.label), l);
+        }
+        if let Some(x) = &e.end_to_end {
+            end_to_end_lines(s, &format!("End to end on {}", e.label), x);
+        }
     }
 }
 
@@ -713,6 +851,7 @@ mod tests {
             list: None,
             end_to_end: None,
             streams: None,
+            engines: vec![],
             memory: MemoryReport { idle_empty_kib: Some(10_000), ..Default::default() },
             targets: vec![],
             failures: vec![],

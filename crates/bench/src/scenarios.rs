@@ -2,11 +2,12 @@
 //! measured in the [`Report`], and pushes a line to `report.failures` when it failed outright
 //! (error responses, missing callbacks); a missed performance target is never a failure.
 
+use crate::engines::{Pg, Variant};
 use crate::load::{self, Conn, RequestSpec};
 use crate::process::Server;
 use crate::report::{
-    CreateReport, EndToEndReport, KeyAuthReport, Level, ListQuery, ListReport, PeerReport, Report, StreamsReport,
-    StreamsRound,
+    CreateReport, EndToEndReport, EngineRun, KeyAuthReport, Level, ListQuery, ListReport, PeerReport, Report,
+    StreamsReport, StreamsRound,
 };
 use crate::{peer, report, seed};
 use anyhow::{anyhow, bail, Context};
@@ -16,7 +17,7 @@ use axum::http::StatusCode;
 use hyper::Method;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -104,11 +105,35 @@ pub struct Ctx {
     pub peer: bool,
     /// The account every server is started with.
     pub account: Account,
+    /// The PostgreSQL server of the PostgreSQL variants, when one runs.
+    pub pg: Option<Arc<Pg>>,
 }
 
 impl Ctx {
+    /// A new database for `scenario` on `variant`'s engine: a file path in the scratch
+    /// directory (SQLite) or the URL of a new database on the PostgreSQL server.
+    async fn database(&self, variant: Variant, scenario: &str) -> anyhow::Result<String> {
+        if variant.is_postgres() {
+            let pg = self.pg.as_ref().ok_or_else(|| anyhow!("{} needs a PostgreSQL server", variant.label()))?;
+            return pg.create_database(&format!("{}_{scenario}", variant.slug())).await;
+        }
+        let path = self.work.join(format!("{scenario}.db"));
+        path.to_str().map(str::to_string).ok_or_else(|| anyhow!("the scratch path is not UTF-8: {}", path.display()))
+    }
+
+    /// Starts `variant.nodes()` servers on the database `db` (the first named `name`, the
+    /// second `name-node2`), one after the other so they do not race for the migrations.
+    fn start_nodes(&self, variant: Variant, name: &str, db: &str, extra: &[&str]) -> anyhow::Result<Vec<Server>> {
+        (0..variant.nodes())
+            .map(|i| {
+                let name = if i == 0 { name.to_string() } else { format!("{name}-node{}", i + 1) };
+                self.start_switchboard(&name, db, extra)
+            })
+            .collect()
+    }
+
     /// Starts Switchboard on a fresh or seeded database at `db`, with `extra` flags.
-    fn start_switchboard(&self, name: &str, db: &Path, extra: &[&str]) -> anyhow::Result<Server> {
+    fn start_switchboard(&self, name: &str, db: &str, extra: &[&str]) -> anyhow::Result<Server> {
         let mut cmd = Command::new(&self.server_bin);
         cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0", "--db"])
@@ -195,30 +220,9 @@ pub async fn create(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
         key_auth: None,
     };
 
-    for (i, &connections) in plan.levels.iter().enumerate() {
-        let db = ctx.work.join(format!("create-{connections}.db"));
-        let mut server = ctx.start_switchboard(&format!("switchboard-create-{connections}"), &db, &[])?;
-        if i == 0 {
-            // Let start-up work (migrations, resume, metrics) settle before reading the peak.
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            report.memory.idle_empty_kib = Some(server.peak_rss_kib()?);
-        }
-        let spec = Arc::new(ctx.create_spec(server.addr, CREATE_FORM.to_string())?);
-        if out.response_bytes == 0 {
-            out.response_bytes = probe_create(&spec).await.context("Switchboard's create")?.len();
-        }
-        eprintln!("==> create: switchboard, {connections} connections, {:?}", plan.window);
-        let outcome = load::run_timed(spec, connections, plan.warmup, plan.window).await?;
-        server.ensure_running()?;
-        if i + 1 == plan.levels.len() {
-            report.memory.after_create_kib = Some(server.peak_rss_kib()?);
-        }
-        server.stop()?;
-        let level = Level::from(&outcome);
-        progress_line("switchboard", &level);
-        fail_on_errors(report, &format!("create on Switchboard at {connections} connections"), &level);
-        out.switchboard.push(level);
-    }
+    let (levels, response_bytes) = switchboard_levels(ctx, Variant::Sqlite, report).await?;
+    out.switchboard = levels;
+    out.response_bytes = response_bytes;
 
     if let Some(&connections) = plan.levels.last() {
         out.key_auth = Some(key_auth(ctx, report, connections).await?);
@@ -254,11 +258,59 @@ pub async fn create(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Switchboard's create levels on `variant` (a fresh database and servers per level, the
+/// connections spread over the nodes); returns them with the size of a 201 body. On SQLite it
+/// also reads the server's memory.
+pub async fn switchboard_levels(
+    ctx: &Ctx,
+    variant: Variant,
+    report: &mut Report,
+) -> anyhow::Result<(Vec<Level>, usize)> {
+    let plan = &ctx.plan;
+    let mut levels = Vec::new();
+    let mut response_bytes = 0;
+    let on = if variant == Variant::Sqlite { String::new() } else { format!(" on {}", variant.label()) };
+    for (i, &connections) in plan.levels.iter().enumerate() {
+        let db = ctx.database(variant, &format!("create-{connections}")).await?;
+        let name = format!("switchboard-{}-create-{connections}", variant.slug());
+        let mut servers = ctx.start_nodes(variant, &name, &db, &[])?;
+        if i == 0 && variant == Variant::Sqlite {
+            // Let start-up work (migrations, resume, metrics) settle before reading the peak.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            report.memory.idle_empty_kib = Some(servers[0].peak_rss_kib()?);
+        }
+        let specs = servers
+            .iter()
+            .map(|s| ctx.create_spec(s.addr, CREATE_FORM.to_string()).map(Arc::new))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        for spec in &specs {
+            let bytes = probe_create(spec).await.with_context(|| format!("Switchboard's create{on}"))?.len();
+            response_bytes = response_bytes.max(bytes);
+        }
+        eprintln!("==> create{on}: switchboard, {connections} connections, {:?}", plan.window);
+        let outcome = load::run_timed_spread(&specs, connections, plan.warmup, plan.window).await?;
+        for server in &mut servers {
+            server.ensure_running()?;
+        }
+        if i + 1 == plan.levels.len() && variant == Variant::Sqlite {
+            report.memory.after_create_kib = Some(servers[0].peak_rss_kib()?);
+        }
+        for server in &mut servers {
+            server.stop()?;
+        }
+        let level = Level::from(&outcome);
+        progress_line("switchboard", &level);
+        fail_on_errors(report, &format!("create on Switchboard{on} at {connections} connections"), &level);
+        levels.push(level);
+    }
+    Ok((levels, response_bytes))
+}
+
 /// Token auth and API-key auth on one server at `connections`, in ABBA order (token, key,
 /// key, token) so that the database growing during the run favours neither.
 async fn key_auth(ctx: &Ctx, report: &mut Report, connections: usize) -> anyhow::Result<KeyAuthReport> {
     let plan = &ctx.plan;
-    let db = ctx.work.join("create-key-auth.db");
+    let db = ctx.database(Variant::Sqlite, "create-key-auth").await?;
     let mut server = ctx.start_switchboard("switchboard-create-key-auth", &db, &[])?;
     let keys_path = format!("/2010-04-01/Accounts/{}/Keys.json", ctx.account.sid);
     let auth = Some((ctx.account.sid.as_str(), ctx.account.auth_token.as_str()));
@@ -327,37 +379,55 @@ async fn run_peer(ctx: &Ctx, out: &mut PeerReport) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// List: seed, start, walk deep, then time page 1, the `To` filter, the `DateSent<` filter
-/// and the deep page, one connection each.
+/// List on SQLite (see [`list_on`]), with the server's memory.
 pub async fn list(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
+    report.list = Some(list_on(ctx, Variant::Sqlite, report).await?);
+    Ok(())
+}
+
+/// List: seed, start, walk deep, then time page 1, the `To` filter, the `DateSent<` filter
+/// and the deep page, on one connection per node.
+pub async fn list_on(ctx: &Ctx, variant: Variant, report: &mut Report) -> anyhow::Result<ListReport> {
     let plan = &ctx.plan;
-    let db = ctx.work.join("list.db");
-    let db_str = db.to_str().ok_or_else(|| anyhow!("the scratch path is not UTF-8: {}", db.display()))?;
-    eprintln!("==> list: seeding {} messages", report::int(plan.list_messages as f64));
+    let sqlite = variant == Variant::Sqlite;
+    let on = if sqlite { String::new() } else { format!(" on {}", variant.label()) };
+    let db = ctx.database(variant, "list").await?;
+    eprintln!("==> list{on}: seeding {} messages", report::int(plan.list_messages as f64));
     let every = (plan.list_messages / 10).max(1);
-    let seeded = seed::seed(db_str, &ctx.account, plan.list_messages, |done| {
+    let seeded = seed::seed(&db, &ctx.account, plan.list_messages, |done| {
         if done % every == 0 || done == plan.list_messages {
             eprintln!("    seeded {} / {}", report::int(done as f64), report::int(plan.list_messages as f64));
         }
     })
     .await?;
+    if let Some(pg) = ctx.pg.as_ref().filter(|_| variant.is_postgres()) {
+        pg.vacuum_analyze(&db).await.context("VACUUM ANALYZE after seeding")?;
+    }
     eprintln!("    seeded in {:.1} s", seeded.took.as_secs_f64());
-    report.memory.seeded_messages = Some(seeded.messages);
+    if sqlite {
+        report.memory.seeded_messages = Some(seeded.messages);
+    }
 
-    let mut server = ctx.start_switchboard("switchboard-list", &db, &[])?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    report.memory.idle_seeded_kib = Some(server.peak_rss_kib()?);
+    let mut servers = ctx.start_nodes(variant, &format!("switchboard-{}-list", variant.slug()), &db, &[])?;
+    if sqlite {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        report.memory.idle_seeded_kib = Some(servers[0].peak_rss_kib()?);
+    }
 
     let auth = Some((ctx.account.sid.as_str(), ctx.account.auth_token.as_str()));
     let base = ctx.messages_path();
     let first = format!("{base}?PageSize={PAGE_SIZE}");
-    let spec = RequestSpec::new(server.addr, Method::GET, &first, auth, None)?;
+    let spec = RequestSpec::new(servers[0].addr, Method::GET, &first, auth, None)?;
+    let node_specs = servers
+        .iter()
+        .map(|s| RequestSpec::new(s.addr, Method::GET, &first, auth, None))
+        .collect::<anyhow::Result<Vec<_>>>()?;
 
     // Walk to the deep page the way a client does: following next_page_uri.
     let wanted = plan.deep_pages.min((plan.list_messages / PAGE_SIZE as u64).saturating_sub(1));
-    eprintln!("==> list: following next_page_uri {wanted} pages deep");
+    eprintln!("==> list{on}: following next_page_uri {wanted} pages deep");
     let walk_started = Instant::now();
-    let mut conn = Conn::open(server.addr).await?;
+    let mut conn = Conn::open(servers[0].addr).await?;
     let mut uri = first.clone();
     let mut depth = 0;
     while depth < wanted {
@@ -387,6 +457,7 @@ pub async fn list(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
         messages: seeded.messages,
         seed_s: seeded.took.as_secs_f64(),
         page_size: PAGE_SIZE,
+        connections: servers.len(),
         deep_pages: depth,
         walk_s,
         window_s: plan.list_window.as_secs_f64(),
@@ -394,26 +465,34 @@ pub async fn list(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     };
     for (name, path) in queries {
         let spec = spec.with_path(&path)?;
-        let page = get_page(&mut conn, &spec).await.with_context(|| format!("list query {name}"))?;
+        let page = get_page(&mut conn, &spec).await.with_context(|| format!("list query {name}{on}"))?;
         let messages = page.get("messages").and_then(|m| m.as_array()).map_or(&[][..], Vec::as_slice);
         if messages.len() != PAGE_SIZE {
-            report.failures.push(format!("list query {name}: expected {PAGE_SIZE} messages, got {}", messages.len()));
+            report
+                .failures
+                .push(format!("list query {name}{on}: expected {PAGE_SIZE} messages, got {}", messages.len()));
         }
         if name.starts_with("To=") && messages.iter().any(|m| m.get("to").and_then(|t| t.as_str()) != Some(to)) {
-            report.failures.push(format!("list query {name}: a message to another number came back"));
+            report.failures.push(format!("list query {name}{on}: a message to another number came back"));
         }
-        eprintln!("==> list: {name}, 1 connection, {:?}", plan.list_window);
-        let outcome = load::run_timed(Arc::new(spec), 1, Duration::from_millis(300), plan.list_window).await?;
+        let specs = node_specs.iter().map(|s| s.with_path(&path).map(Arc::new)).collect::<anyhow::Result<Vec<_>>>()?;
+        eprintln!("==> list{on}: {name}, {} connection(s), {:?}", specs.len(), plan.list_window);
+        let outcome = load::run_timed_spread(&specs, specs.len(), Duration::from_millis(300), plan.list_window).await?;
         let level = Level::from(&outcome);
         progress_line(&name, &level);
-        fail_on_errors(report, &format!("list query {name}"), &level);
+        fail_on_errors(report, &format!("list query {name}{on}"), &level);
         out.queries.push(ListQuery { name, request: path, page_len: messages.len(), timing: level });
     }
-    server.ensure_running()?;
-    report.memory.after_list_kib = Some(server.peak_rss_kib()?);
-    server.stop()?;
-    report.list = Some(out);
-    Ok(())
+    for server in &mut servers {
+        server.ensure_running()?;
+    }
+    if sqlite {
+        report.memory.after_list_kib = Some(servers[0].peak_rss_kib()?);
+    }
+    for server in &mut servers {
+        server.stop()?;
+    }
+    Ok(out)
 }
 
 /// GETs a page; anything but a 200 with a JSON object is an error.
@@ -476,10 +555,18 @@ async fn receive(State(cb): State<Arc<Callbacks>>, body: Bytes) -> StatusCode {
     StatusCode::OK
 }
 
-/// End to end: N creates with a StatusCallback to a receiver in this process, against a
-/// server whose simulator answers at once; done when every message's three callbacks are in.
+/// End to end on SQLite (see [`end_to_end_on`]).
 pub async fn end_to_end(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
+    report.end_to_end = Some(end_to_end_on(ctx, Variant::Sqlite, report).await?);
+    Ok(())
+}
+
+/// End to end: N creates with a StatusCallback to a receiver in this process, against servers
+/// whose simulator answers at once (the connections spread over the nodes); done when every
+/// message's three callbacks are in, each (message, status) counted once whichever node sent it.
+pub async fn end_to_end_on(ctx: &Ctx, variant: Variant, report: &mut Report) -> anyhow::Result<EndToEndReport> {
     let plan = &ctx.plan;
+    let on = if variant == Variant::Sqlite { String::new() } else { format!(" on {}", variant.label()) };
     let n = plan.e2e_messages;
     let callbacks = Arc::new(Callbacks::default());
     let app = axum::Router::new().route("/cb", axum::routing::post(receive)).with_state(callbacks.clone());
@@ -487,25 +574,29 @@ pub async fn end_to_end(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     let receiver_addr = listener.local_addr()?;
     let receiver = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let db = ctx.work.join("e2e.db");
-    let mut server = ctx.start_switchboard("switchboard-e2e", &db, &["--simulator-delay-ms", "0"])?;
+    let db = ctx.database(variant, "e2e").await?;
+    let name = format!("switchboard-{}-e2e", variant.slug());
+    let mut servers = ctx.start_nodes(variant, &name, &db, &["--simulator-delay-ms", "0"])?;
     let callback_url = format!("http://{receiver_addr}/cb");
     let form = format!(
         "{CREATE_FORM}&StatusCallback={}",
         form_urlencoded::byte_serialize(callback_url.as_bytes()).collect::<String>()
     );
-    let spec = Arc::new(ctx.create_spec(server.addr, form)?);
+    let specs = servers
+        .iter()
+        .map(|s| ctx.create_spec(s.addr, form.clone()).map(Arc::new))
+        .collect::<anyhow::Result<Vec<_>>>()?;
 
     eprintln!(
-        "==> end to end: {} messages on {} connections, callbacks to {callback_url}",
+        "==> end to end{on}: {} messages on {} connections, callbacks to {callback_url}",
         report::int(n as f64),
         plan.e2e_connections
     );
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..plan.e2e_connections {
-        let (spec, next) = (spec.clone(), next.clone());
+    for i in 0..plan.e2e_connections {
+        let (spec, next) = (specs[i % specs.len()].clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(spec.addr).await?;
             let mut sids = Vec::new();
@@ -551,11 +642,15 @@ pub async fn end_to_end(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
                 report::int(expected as f64)
             );
         }
-        server.ensure_running()?;
+        for server in &mut servers {
+            server.ensure_running()?;
+        }
     }
     let last = (*callbacks.last.lock().unwrap_or_else(|p| p.into_inner())).unwrap_or(started);
     let total_s = last.saturating_duration_since(started).as_secs_f64().max(create_s);
-    server.stop()?;
+    for server in &mut servers {
+        server.stop()?;
+    }
     receiver.abort();
 
     let seen = callbacks.seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -584,7 +679,7 @@ pub async fn end_to_end(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     );
     if !errors.is_empty() || created.len() as u64 != n {
         report.failures.push(format!(
-            "end to end: {} of {n} creates succeeded; {} errors, first: {}",
+            "end to end{on}: {} of {n} creates succeeded; {} errors, first: {}",
             created.len(),
             errors.len(),
             errors.first().map_or("none", String::as_str)
@@ -592,12 +687,54 @@ pub async fn end_to_end(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     }
     if incomplete > 0 {
         report.failures.push(format!(
-            "end to end: {incomplete} messages still missing callbacks after {wait:?} ({} of {expected} received)",
+            "end to end{on}: {incomplete} messages still missing callbacks after {wait:?} ({} of {expected} received)",
             out.callbacks_received
         ));
     }
-    report.end_to_end = Some(out);
-    Ok(())
+    Ok(out)
+}
+
+/// Create, list and end to end (those of `wants`) on a variant other than SQLite.
+pub async fn engine_run(ctx: &Ctx, variant: Variant, wants: impl Fn(&str) -> bool, report: &mut Report) -> EngineRun {
+    let database = match &ctx.pg {
+        Some(pg) => match pg.describe().await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                report.notes.push(format!("could not read the PostgreSQL settings: {e:#}"));
+                None
+            }
+        },
+        None => None,
+    };
+    let mut run = EngineRun {
+        engine: variant.engine(),
+        nodes: variant.nodes(),
+        label: variant.label(),
+        database,
+        create: Vec::new(),
+        list: None,
+        end_to_end: None,
+    };
+    let label = variant.label();
+    if wants("create") {
+        match switchboard_levels(ctx, variant, report).await {
+            Ok((levels, _)) => run.create = levels,
+            Err(e) => report.failures.push(format!("create on {label}: {e:#}")),
+        }
+    }
+    if wants("list") {
+        match list_on(ctx, variant, report).await {
+            Ok(list) => run.list = Some(list),
+            Err(e) => report.failures.push(format!("list on {label}: {e:#}")),
+        }
+    }
+    if wants("e2e") {
+        match end_to_end_on(ctx, variant, report).await {
+            Ok(e2e) => run.end_to_end = Some(e2e),
+            Err(e) => report.failures.push(format!("end to end on {label}: {e:#}")),
+        }
+    }
+    run
 }
 
 /// Event streams held open in the streams scenario.
@@ -724,7 +861,7 @@ async fn streams_on(
         order.rotate_left(round % 3);
         let mut got: Vec<(Streams, Level, f64, u64, u64)> = Vec::new();
         for kind in order {
-            let db = ctx.work.join(format!("streams-{round}-{kind:?}.db"));
+            let db = ctx.database(Variant::Sqlite, &format!("streams-{round}-{kind:?}")).await?;
             let mut server = ctx.start_switchboard(&format!("switchboard-streams-{round}-{kind:?}"), &db, &[])?;
             let counts = Arc::new(ReaderCounts::default());
             let mut tasks = Vec::new();

@@ -37,9 +37,16 @@ impl MessageStore for PgStore {
         self.write_publishing(true, move |c| {
             Box::pin(async move {
                 let mut changes = Vec::with_capacity(messages.len());
-                for (m, options) in messages.into_iter().zip(&encoded) {
-                    let id = insert_with_event(c, &m, options, &owner).await?;
-                    changes.push(MessageChange::new(id, m));
+                // A statement per chunk rather than per message: seeding a million rows one
+                // round trip each would take minutes; arrays keep it one bind per column.
+                let mut rest = messages;
+                let mut options = encoded.as_slice();
+                while !rest.is_empty() {
+                    let tail = rest.split_off(rest.len().min(BATCH_ROWS));
+                    let (now, later) = options.split_at(rest.len());
+                    changes.extend(insert_batch_with_events(c, rest, now, &owner).await?);
+                    rest = tail;
+                    options = later;
                 }
                 Ok(((), changes))
             })
@@ -350,6 +357,95 @@ async fn insert_with_event(c: &Conn, m: &Message, options: &str, owner: &str) ->
         Some(r) => Ok(r.try_get(0)?),
         None => Err(anyhow!("message {} already exists", m.sid)),
     }
+}
+
+/// Messages per statement of [`insert_batch_with_events`].
+const BATCH_ROWS: usize = 5_000;
+
+/// New messages with their first events in one statement (columns bound as arrays); returns
+/// their changes in event order. Any message whose key exists already fails the whole batch.
+async fn insert_batch_with_events(
+    c: &Conn,
+    batch: Vec<Message>,
+    options: &[String],
+    owner: &str,
+) -> anyhow::Result<Vec<MessageChange>> {
+    let text = |f: fn(&Message) -> String| batch.iter().map(f).collect::<Vec<String>>();
+    let maybe = |f: fn(&Message) -> Option<String>| batch.iter().map(f).collect::<Vec<Option<String>>>();
+    let int = |f: fn(&Message) -> i64| batch.iter().map(f).collect::<Vec<i64>>();
+    let maybe_int = |f: fn(&Message) -> Option<i64>| batch.iter().map(f).collect::<Vec<Option<i64>>>();
+    let prefix = text(|m| m.sid[..2].to_string());
+    let key = text(|m| m.key().to_string());
+    let account = text(|m| m.account_sid.clone());
+    let service = maybe(|m| m.messaging_service_sid.clone());
+    let from = maybe(|m| m.from.clone());
+    let to = text(|m| m.to.clone());
+    let body = text(|m| m.body.clone());
+    let status = text(|m| m.status.as_str().to_string());
+    let direction = text(|m| m.direction.as_str().to_string());
+    let segments = int(|m| i64::from(m.num_segments));
+    let media = int(|m| i64::from(m.num_media));
+    let price = maybe(|m| m.price.clone());
+    let price_unit = text(|m| m.price_unit.clone());
+    let error_code = maybe_int(|m| m.error_code.map(i64::from));
+    let error_message = maybe(|m| m.error_message.clone());
+    let created = int(|m| m.date_created);
+    let updated = int(|m| m.date_updated);
+    let sent = maybe_int(|m| m.date_sent);
+    let carrier = maybe(|m| m.carrier_id.clone());
+    let options = options.to_vec();
+    let rows = query(
+        c,
+        "WITH m AS (
+             INSERT INTO messages (prefix, key, account_sid, messaging_service_sid, from_addr, to_addr, body, status,
+                 direction, num_segments, num_media, price, price_unit, error_code, error_message, date_created,
+                 date_updated, date_sent, options, carrier_id, owner)
+             SELECT *, $20::text FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                 $7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::text[], $13::text[], $14::int8[],
+                 $15::text[], $16::int8[], $17::int8[], $18::int8[], $19::text[], $21::text[])
+             ON CONFLICT (key) DO NOTHING RETURNING key, date_created, status, error_code)
+         INSERT INTO message_events (key, at, from_status, to_status, error_code)
+         SELECT key, date_created, NULL, status, error_code FROM m RETURNING id, key",
+        &[
+            &prefix,
+            &key,
+            &account,
+            &service,
+            &from,
+            &to,
+            &body,
+            &status,
+            &direction,
+            &segments,
+            &media,
+            &price,
+            &price_unit,
+            &error_code,
+            &error_message,
+            &created,
+            &updated,
+            &sent,
+            &options,
+            &owner,
+            &carrier,
+        ],
+    )
+    .await?;
+    if rows.len() != batch.len() {
+        return Err(anyhow!("{} of {} messages already exist", batch.len() - rows.len(), batch.len()));
+    }
+    let mut ids = std::collections::HashMap::with_capacity(rows.len());
+    for r in &rows {
+        ids.insert(r.try_get::<_, String>(1)?, r.try_get::<_, i64>(0)?);
+    }
+    let mut changes = Vec::with_capacity(batch.len());
+    for m in batch {
+        let id = *ids.get(m.key()).ok_or_else(|| anyhow!("no event row for message {}", m.sid))?;
+        changes.push(MessageChange::new(id, m));
+    }
+    // The feed is read in event order.
+    changes.sort_by_key(|ch| ch.id);
+    Ok(changes)
 }
 
 /// Which callbacks go with a deleted message.
