@@ -1,6 +1,6 @@
 //! SQL of the status-callback outbox (`callbacks`, `callback_attempts`).
 
-use super::engine::{execute, query, query_one, Conn, PgStore};
+use super::engine::{execute, query, Conn, PgStore};
 use super::rows::{get_message, split_sid, to_u32};
 use crate::store::callbacks::{AttemptRecord, CallbackRow, CallbackStore, CallbackView, NewCallback};
 use crate::store::StoreResult;
@@ -53,30 +53,12 @@ impl CallbackStore for PgStore {
     }
 }
 
-fn encode_params(params: &[(String, String)]) -> String {
+pub(super) fn encode_params(params: &[(String, String)]) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());
     for (k, v) in params {
         s.append_pair(k, v);
     }
     s.finish()
-}
-
-/// Queues a callback of message `key`; returns its outbox id.
-pub(super) async fn insert_callback(
-    c: &Conn,
-    key: &str,
-    cb: &NewCallback,
-    at: i64,
-    owner: &str,
-) -> anyhow::Result<i64> {
-    let row = query_one(
-        c,
-        "INSERT INTO callbacks (key, account_sid, url, method, params, idempotency_token, created_at, owner)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        &[&key, &cb.account_sid, &cb.url, &cb.method, &encode_params(&cb.params), &cb.idempotency_token, &at, &owner],
-    )
-    .await?;
-    Ok(row.try_get(0)?)
 }
 
 /// The callbacks of outbox ids `ids`, in outbox order.

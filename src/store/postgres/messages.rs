@@ -113,10 +113,16 @@ impl MessageStore for PgStore {
         let owner = self.node.clone();
         self.write_publishing(true, move |c| {
             Box::pin(async move {
+                // One statement per transition, all sent at once: the connection runs them in
+                // the order sent (a later step of the same message sees the earlier one) and
+                // the batch costs one round trip instead of one per transition, which bounded
+                // the whole writer (and so the create rate) under load.
+                let done =
+                    futures_util::future::join_all(transitions.iter().map(|t| apply_transition(c, t, &owner))).await;
                 let mut applied = Vec::with_capacity(transitions.len());
                 let mut changes = Vec::new();
-                for t in &transitions {
-                    let (a, change) = apply_transition(c, t, &owner).await?;
+                for result in done {
+                    let (a, change) = result?;
                     applied.push(a);
                     changes.extend(change);
                 }
@@ -537,6 +543,10 @@ async fn apply_transition(c: &Conn, t: &Transition, owner: &str) -> anyhow::Resu
         Some(e) => (Some(i64::from(e.code)), Some(e.message.as_str())),
         None => (None, None),
     };
+    // The status callback is inserted by the same statement (only when the update applied), so
+    // that a transition is exactly one statement and pipelined ones keep their order.
+    let callback = t.callback.as_ref();
+    let params = callback.map(|cb| callbacks::encode_params(&cb.params));
     let sql = format!(
         "WITH u AS (
              UPDATE messages SET status = $3, date_updated = $4,
@@ -548,8 +558,12 @@ async fn apply_transition(c: &Conn, t: &Transition, owner: &str) -> anyhow::Resu
              WHERE key = $1 AND status = $2 RETURNING {COLUMNS}),
          e AS (
              INSERT INTO message_events (key, at, from_status, to_status, error_code)
-             SELECT key, $4, $2, $3, $5 FROM u RETURNING id)
-         SELECT u.*, e.id FROM u, e"
+             SELECT key, $4, $2, $3, $5 FROM u RETURNING id),
+         cb AS (
+             INSERT INTO callbacks (key, account_sid, url, method, params, idempotency_token, created_at, owner)
+             SELECT key, $14::text, $15::text, $16::text, $17::text, $18::text, $4, $19::text
+             FROM u WHERE $14::text IS NOT NULL RETURNING id)
+         SELECT u.*, e.id, (SELECT id FROM cb) FROM u, e"
     );
     let row = query_opt(
         c,
@@ -568,6 +582,12 @@ async fn apply_transition(c: &Conn, t: &Transition, owner: &str) -> anyhow::Resu
             &t.num_segments.map(i64::from),
             &t.body,
             &t.to_addr,
+            &callback.map(|cb| cb.account_sid.as_str()),
+            &callback.map(|cb| cb.url.as_str()),
+            &callback.map(|cb| cb.method.as_str()),
+            &params.as_deref(),
+            &callback.map(|cb| cb.idempotency_token.as_str()),
+            &owner,
         ],
     )
     .await?;
@@ -576,10 +596,10 @@ async fn apply_transition(c: &Conn, t: &Transition, owner: &str) -> anyhow::Resu
     };
     let updated = from_row(&row)?;
     let id: i64 = row.try_get(20)?;
-    let callback_id = match &t.callback {
-        Some(cb) => Some(callbacks::insert_callback(c, &t.key, cb, t.at_ms, owner).await?),
-        None => None,
-    };
+    let callback_id: Option<i64> = row.try_get(21)?;
+    if callback.is_some() && callback_id.is_none() {
+        return Err(anyhow!("the status callback of {} was not stored", t.key));
+    }
     Ok((Applied { applied: true, callback_id }, Some(MessageChange::new(id, updated))))
 }
 
