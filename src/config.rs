@@ -303,6 +303,14 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_NODE_LEASE_SECS", value_name = "SECS")]
     pub node_lease_secs: Option<f64>,
 
+    /// Several nodes on one PostgreSQL database: this node's stable id (1–64 letters, digits,
+    /// `.`, `_`, `-`), kept across restarts so that a node restarted after a crash resumes its own
+    /// unfinished work at once instead of waiting for its old lease to lapse. Each running node
+    /// needs its own: a second process with the id of a running one refuses to start. Ignored on
+    /// SQLite [default: a new random id at every start].
+    #[arg(long, env = "SWITCHBOARD_NODE_ID", value_name = "ID")]
+    pub node_id: Option<String>,
+
     /// Test only (hidden): the database writer pauses this many ms before each group commit
     /// (a slow disk), so tests can make it fall behind.
     #[arg(long, env = "SWITCHBOARD_TEST_WRITER_DELAY_MS", value_name = "MS", hide = true)]
@@ -464,6 +472,8 @@ pub struct Config {
     pub test_writer_delay: Option<Duration>,
     /// How long a node's lease lasts (several nodes on PostgreSQL).
     pub node_lease: Duration,
+    /// This node's stable id (`--node-id`), or `None` for a random one per start.
+    pub node_id: Option<String>,
     /// Short-link prefix (`None`: the public URL + `/l`).
     pub link_shortening_domain: Option<String>,
     /// Click events go here.
@@ -627,6 +637,13 @@ impl Config {
             Some(secs) if secs.is_finite() && (0.5..=3600.0).contains(&secs) => Duration::from_secs_f64(secs),
             Some(_) => bail!("--node-lease-secs must be a number of seconds between 0.5 and 3600"),
         };
+        if let Some(id) = &s.node_id {
+            let valid = (1..=64).contains(&id.len())
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !valid {
+                bail!("--node-id must be 1 to 64 letters, digits, '.', '_' or '-', got {id:?}");
+            }
+        }
         let request_limits = LimitSettings {
             account_rate: s.account_request_rate.filter(|r| *r > 0.0),
             account_concurrency: s.account_max_concurrent.filter(|n| *n > 0),
@@ -649,6 +666,7 @@ impl Config {
                 .map(Duration::from_millis),
             test_writer_delay: s.test_writer_delay_ms.filter(|ms| *ms > 0).map(Duration::from_millis),
             node_lease,
+            node_id: s.node_id.clone(),
             link_shortening_domain: s.link_shortening_domain.map(|d| d.trim_end_matches('/').to_string()),
             link_click_callback: s.link_click_callback,
             require_owned_senders: s.require_owned_senders.unwrap_or(false),
@@ -878,6 +896,17 @@ mod tests {
         assert!(Config::resolve(ServeArgs { max_header_bytes: Some(10), ..Default::default() }).is_err());
         assert!(Config::resolve(ServeArgs { max_connections: Some(0), ..Default::default() }).is_err());
         assert!(Config::resolve(ServeArgs { account_request_rate: Some(-1.0), ..Default::default() }).is_err());
+    }
+
+    #[test]
+    fn a_node_id_is_kept_as_given_and_refused_when_it_is_not_a_plain_name() {
+        assert_eq!(Config::resolve(ServeArgs::default()).unwrap().node_id, None);
+        let given = ServeArgs { node_id: Some("gw-1.eu_west".into()), ..Default::default() };
+        assert_eq!(Config::resolve(given).unwrap().node_id.as_deref(), Some("gw-1.eu_west"));
+        for bad in ["", "a b", "x'y", &"n".repeat(65)] {
+            let args = ServeArgs { node_id: Some(bad.to_string()), ..Default::default() };
+            assert!(Config::resolve(args).is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]

@@ -111,6 +111,7 @@ pub async fn prepare(config: &Config, base_url: &str) -> anyhow::Result<Prepared
         max_write_wait: config.max_write_wait,
         test_writer_delay: config.test_writer_delay,
         node_lease: Some(config.node_lease),
+        node_id: config.node_id.clone(),
     };
     let store = store::open_with(&config.db, options).await?;
     for account in &config.accounts {

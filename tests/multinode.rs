@@ -405,3 +405,62 @@ async fn a_simulator_rule_added_on_one_node_decides_the_messages_the_other_sends
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A node with a stable id (`--node-id`) and a 15 s lease; `Node::start` would add the tests'
+/// 2 s lease.
+fn start_with_id(db: &str, id: &str) -> Node {
+    let args = ["--node-lease-secs", "15", "--node-id", id, "--simulator-delay-ms", "300"];
+    let (child, url) = common::spawn_binary(Path::new(db), &format!("{SID}:{TOKEN}"), &args);
+    Node { child, url }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarted_with_its_id_after_kill_9_finishes_its_work_at_once_not_after_the_lease() {
+    let Some(base) = cluster() else { return };
+    let db = fresh_database(&base, "mn").await;
+    let mut a = start_with_id(&db, "node-a");
+    let http = reqwest::Client::new();
+    let (code, number) = post(&http, &a.api("IncomingPhoneNumbers.json"), &[("PhoneNumber", FROM)]).await;
+    assert_eq!(code, 201, "{number}");
+    let cb = common::Receiver::start(0, Duration::ZERO).await;
+    let status_callback = format!("{}/status", cb.url);
+    let mut sids = Vec::new();
+    for i in 0..20 {
+        let body = format!("restart {i}");
+        let form = [("To", "+14155552671"), ("From", FROM), ("Body", &body), ("StatusCallback", &status_callback)];
+        let (code, m) = post(&http, &a.api("Messages.json"), &form).await;
+        assert_eq!(code, 201, "{m}");
+        sids.push(m["sid"].as_str().unwrap().to_string());
+    }
+    // Mid-lifecycle (300 ms per carrier step): nothing is delivered yet.
+    a.kill();
+    let killed_at = Instant::now();
+    let undelivered = sids.iter().filter(|sid| !statuses(&cb, sid).iter().any(|s| s == "delivered")).count();
+    assert!(undelivered > 0, "everything was delivered before the kill; the test proves nothing");
+    let _restarted = start_with_id(&db, "node-a");
+    all_delivered(&cb, &sids, Duration::from_secs(10)).await;
+    let after_kill = killed_at.elapsed();
+    eprintln!("restart with the same id: all delivered {:.1} s after the kill (lease 15 s)", after_kill.as_secs_f64());
+    // A new identity would wait for the old lease to lapse: 15 s and a renewal period.
+    assert!(after_kill < Duration::from_secs(8), "took {after_kill:?}");
+    let handed = handed_to_carrier(&db_client(&db).await).await;
+    for sid in &sids {
+        assert!(handed.get(sid).is_some_and(|n| *n >= 1), "{sid} lost");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_with_the_id_of_a_running_node_refuses_to_start() {
+    let Some(base) = cluster() else { return };
+    let db = fresh_database(&base, "mn").await;
+    let _a = Node::start(&db, &["--node-id", "twin"]);
+    // The lease is 2 s, so the newcomer waits 4 s for the id to come free, then gives up.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--account", &format!("{SID}:{TOKEN}"), "--db", &db])
+        .args(["--node-lease-secs", LEASE_SECS, "--node-id", "twin"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("held by a running Switchboard"), "{stderr}");
+}

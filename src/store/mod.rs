@@ -220,6 +220,9 @@ pub struct OpenOptions {
     /// Several nodes: how long a node's lease lasts without renewal, so how soon its peers
     /// take its work over after a crash (`None`: [`cluster::DEFAULT_LEASE`]; SQLite: unused).
     pub node_lease: Option<std::time::Duration>,
+    /// Several nodes: this node's stable id across restarts (`None`: a random one; SQLite:
+    /// unused). A second live store with the same id on one database is refused.
+    pub node_id: Option<String>,
 }
 
 /// Opens the store named by `db`: a file path (SQLite) or a `postgres://` URL (PostgreSQL).

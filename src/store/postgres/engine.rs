@@ -98,6 +98,9 @@ pub struct PgStore {
     pub(super) channel: Arc<str>,
     /// Wake-ups from peers (and this node's own signals).
     pub(super) signals: tokio::sync::broadcast::Sender<crate::store::cluster::Signal>,
+    /// With a stable node id: the connection holding the id's session lock (never queried;
+    /// dropping it releases the id).
+    _identity: Option<tokio_postgres::Client>,
 }
 
 impl PgStore {
@@ -114,15 +117,26 @@ impl PgStore {
         let mut migrator = connect(&config, tls.clone()).await.context("connecting to PostgreSQL")?;
         migrate::migrate(&mut migrator).await.context("migrating the PostgreSQL schema")?;
         let schema: String = migrator.query_one("SELECT current_schema()", &[]).await?.try_get(0)?;
-        drop(migrator);
+        let lease = options.node_lease.unwrap_or(crate::store::cluster::DEFAULT_LEASE);
+        // A stable id is held with a session lock on the migration connection, kept open for
+        // the life of the store: a second live process with the same id is refused, while a
+        // restart after kill -9 finds the lock gone with the dead process's connection.
+        let (node, identity): (Arc<str>, _) = match options.node_id.as_deref() {
+            Some(id) => {
+                hold_node_id(&migrator, &schema, id, lease * 2).await?;
+                (id.into(), Some(migrator))
+            }
+            None => {
+                drop(migrator);
+                (switchboard_domain::sid::random_hex32().into(), None)
+            }
+        };
         // Identifier-safe: the schema name is kept to its letters, digits and underscores.
         let channel: Arc<str> = format!(
             "switchboard_{}",
             schema.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(40).collect::<String>()
         )
         .into();
-        let node: Arc<str> = switchboard_domain::sid::random_hex32().into();
-        let lease = options.node_lease.unwrap_or(crate::store::cluster::DEFAULT_LEASE);
 
         let manager = Manager::from_config(
             config.clone(),
@@ -160,7 +174,8 @@ impl PgStore {
             }
             .run(),
         );
-        let store = Self { pool, writer: tx, commits, shedding, hub, node, lease, channel, signals };
+        let store =
+            Self { pool, writer: tx, commits, shedding, hub, node, lease, channel, signals, _identity: identity };
         // The lease exists before this node makes any work it owns.
         let (node, lease) = (store.node.clone(), store.lease);
         store.read(move |c| Box::pin(async move { super::cluster::renew(c, &node, lease).await })).await?;
@@ -330,6 +345,32 @@ async fn connect(
         }
     });
     Ok(client)
+}
+
+/// Takes the session lock of node id `id` in `schema` on `client`, retrying for up to `wait`:
+/// the connection of a node that died with its machine (no FIN) lingers until the database's
+/// TCP keepalives, set short on this connection, find it gone. Fails when another live process
+/// holds the id.
+async fn hold_node_id(client: &tokio_postgres::Client, schema: &str, id: &str, wait: Duration) -> anyhow::Result<()> {
+    // Session settings of this connection only: its backend notices a dead peer in ~11 s.
+    client
+        .batch_execute("SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3")
+        .await?;
+    let key = format!("switchboard node {schema} {id}");
+    let deadline = Instant::now() + wait;
+    loop {
+        let row = client.query_one("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", &[&key]).await?;
+        if row.try_get::<_, bool>(0)? {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!(
+                "node id {id:?} is held by a running Switchboard on this database: give each node its own --node-id"
+            );
+        }
+        tracing::warn!(node = id, "node id in use by another connection; waiting for it to go");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Binds `args` as the driver wants them.
