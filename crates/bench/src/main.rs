@@ -7,10 +7,11 @@
 //! Builds the release server, starts it on temporary databases, and measures: create
 //! throughput and latency at several connection counts next to an HTTP ceiling and a peer
 //! (Prism serving Twilio's OpenAPI description) measured in the same run; filtered and deep
-//! list pages over a seeded database; create-to-last-callback throughput; the server's peak
-//! memory. With `--engines sqlite,postgres,postgres-2nodes` (and `--pg-url` or
-//! `SWITCHBOARD_TEST_PG`) create, list and end to end also run on PostgreSQL, with one node
-//! and with two on one database, in the same run. Progress goes to stderr, the summary table to stdout, everything to JSON
+//! list pages over a seeded database; create-to-last-callback throughput, through the simulator
+//! and through an SMPP connector to an in-process SMSC; the server's peak memory. With
+//! `--engines sqlite,postgres,postgres-2nodes` (and `--pg-url` or `SWITCHBOARD_TEST_PG`) create,
+//! list and end to end also run on PostgreSQL, with one node and with two on one database, in the
+//! same run. Progress goes to stderr, the summary table to stdout, everything to JSON
 //! (`target/bench/results.json` by default). The exit status is non-zero when a scenario
 //! failed outright (error responses, missing callbacks), never for a missed target.
 //! `docs/performance.md` explains the method and the figures.
@@ -23,6 +24,7 @@ mod process;
 mod report;
 mod scenarios;
 mod seed;
+mod smpp;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -63,7 +65,7 @@ struct RunArgs {
     /// Do not install or run the peer (Prism).
     #[arg(long)]
     no_peer: bool,
-    /// Run only these scenarios (comma-separated: create, list, e2e, streams) [default: all].
+    /// Run only these scenarios (comma-separated: create, list, e2e, streams, smpp) [default: all].
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     only: Vec<Scenario>,
     /// Measured seconds per create level (overrides the plan).
@@ -95,6 +97,7 @@ enum Scenario {
     List,
     E2e,
     Streams,
+    Smpp,
 }
 
 #[derive(Subcommand)]
@@ -258,6 +261,7 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         end_to_end: None,
         streams: None,
         engines: Vec::new(),
+        smpp: None,
         memory: MemoryReport::default(),
         targets: Vec::new(),
         failures: Vec::new(),
@@ -314,6 +318,11 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
     if wants(Scenario::Streams) {
         if let Err(e) = scenarios::streams(&ctx, &mut report).await {
             report.failures.push(format!("event streams: {e:#}"));
+        }
+    }
+    if wants(Scenario::Smpp) {
+        if let Err(e) = smpp::smpp(&ctx, &mut report).await {
+            report.failures.push(format!("smpp: {e:#}"));
         }
     }
     report.evaluate_targets();

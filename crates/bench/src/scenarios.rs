@@ -1,4 +1,4 @@
-//! The scenarios: create (with ceiling and peer), list, end to end. Each records what it
+//! The scenarios: create (with ceiling and peer), list, end to end (SMPP's: `smpp.rs`). Each records what it
 //! measured in the [`Report`], and pushes a line to `report.failures` when it failed outright
 //! (error responses, missing callbacks); a missed performance target is never a failure.
 
@@ -133,7 +133,7 @@ impl Ctx {
     }
 
     /// Starts Switchboard on a fresh or seeded database at `db`, with `extra` flags.
-    fn start_switchboard(&self, name: &str, db: &str, extra: &[&str]) -> anyhow::Result<Server> {
+    pub(crate) fn start_switchboard(&self, name: &str, db: &str, extra: &[&str]) -> anyhow::Result<Server> {
         let mut cmd = Command::new(&self.server_bin);
         cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0", "--db"])
@@ -157,7 +157,7 @@ impl Ctx {
         format!("/2010-04-01/Accounts/{}/Messages.json", self.account.sid)
     }
 
-    fn create_spec(&self, addr: SocketAddr, form: String) -> anyhow::Result<RequestSpec> {
+    pub(crate) fn create_spec(&self, addr: SocketAddr, form: String) -> anyhow::Result<RequestSpec> {
         let auth = Some((self.account.sid.as_str(), self.account.auth_token.as_str()));
         RequestSpec::new(addr, Method::POST, &self.messages_path(), auth, Some(form))
     }
@@ -506,20 +506,20 @@ async fn get_page(conn: &mut Conn, spec: &RequestSpec) -> anyhow::Result<serde_j
 
 /// The status callbacks received, by message SID.
 #[derive(Default)]
-struct Callbacks {
+pub(crate) struct Callbacks {
     /// Bit per status received: sending 1, sent 2, delivered 4.
-    seen: Mutex<HashMap<String, u8>>,
-    distinct: AtomicU64,
-    duplicates: AtomicU64,
-    unexpected: AtomicU64,
+    pub(crate) seen: Mutex<HashMap<String, u8>>,
+    pub(crate) distinct: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
+    pub(crate) unexpected: AtomicU64,
     /// When the latest callback arrived.
-    last: Mutex<Option<Instant>>,
+    pub(crate) last: Mutex<Option<Instant>>,
 }
 
-const ALL_THREE: u8 = 0b111;
+pub(crate) const ALL_THREE: u8 = 0b111;
 
 /// Records one callback; always answers 200 (a failing receiver would measure retries).
-async fn receive(State(cb): State<Arc<Callbacks>>, body: Bytes) -> StatusCode {
+pub(crate) async fn receive(State(cb): State<Arc<Callbacks>>, body: Bytes) -> StatusCode {
     let mut sid = None;
     let mut status = None;
     for (k, v) in form_urlencoded::parse(&body) {
