@@ -180,7 +180,7 @@ async fn wait_for(s: &TestServer, sid: &str, status: &str) -> serde_json::Value 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_message_goes_out_as_submit_sm_and_its_receipt_makes_it_delivered_with_callbacks() {
+async fn a_message_goes_out_as_submit_sm_and_its_receipt_makes_it_delivered_with_callbacks_and_latency_metrics() {
     let (smsc, _smsc_server, s) = start().await;
     let receiver = Receiver::start(0, Duration::ZERO).await;
     let callback = format!("{}/status", receiver.url);
@@ -198,6 +198,14 @@ async fn a_message_goes_out_as_submit_sm_and_its_receipt_makes_it_delivered_with
     assert_eq!(pdu.dest_addr_ton, 1);
     assert_eq!((pdu.data_coding, pdu.esm_class, pdu.registered_delivery), (0, 0, 1));
     assert_eq!(pdu.short_message, b"Hello from the smpp34 test");
+
+    // The connector's latency histograms: to the submit_sm_resp and to the receipt.
+    let metrics = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+    for needle in
+        ["switchboard_smpp_submit_seconds_bucket{connector=", "switchboard_smpp_receipt_seconds_count{connector="]
+    {
+        assert!(metrics.contains(needle), "{needle} missing from /metrics");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

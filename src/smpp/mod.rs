@@ -31,7 +31,7 @@ use crate::store::smpp::{InboundKey, SegmentTally};
 use crate::store::Store;
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use metrics::{counter, gauge};
+use metrics::{counter, gauge, histogram};
 use receipts::{Receipt, SubmitError, Verdict};
 use rusmpp::pdus::{BindReceiver, BindTransceiver, BindTransmitter, DeliverSm, DeliverSmResp, SubmitSm};
 use rusmpp::tlvs::{MessageSubmissionRequestTlvValue, TlvValue};
@@ -107,6 +107,8 @@ struct Tracked {
     carrier_id: String,
     /// One of several segments: the store tallies their receipts.
     multipart: bool,
+    /// When its `submit_sm_resp` came (the receipt latency metric's start).
+    accepted: Instant,
 }
 
 /// What one bind of a session is for.
@@ -668,6 +670,8 @@ impl Connector {
         if let Ok(mut t) = self.tracked.lock() {
             t.remove(&key);
         }
+        histogram!("switchboard_smpp_receipt_seconds", "connector" => self.name())
+            .record(tracked.accepted.elapsed().as_secs_f64());
         if tracked.multipart {
             match self.store.settle_segment(&key, result, done_at_ms).await {
                 Ok(Some(tally)) => return self.settle(tally, result).await,
@@ -729,7 +733,10 @@ impl Connector {
             self.pace().await;
             let permit = session.window.acquire().await.map_err(|e| SegmentError::Unavailable(e.to_string()))?;
             gauge!("switchboard_smpp_window_in_use", "connector" => self.name()).set(self.window_in_use() as f64);
+            let sent = Instant::now();
             let answer = client.submit_sm(pdu.clone()).await;
+            histogram!("switchboard_smpp_submit_seconds", "connector" => self.name())
+                .record(sent.elapsed().as_secs_f64());
             drop(permit);
             gauge!("switchboard_smpp_window_in_use", "connector" => self.name()).set(self.window_in_use() as f64);
             let result = match answer {
@@ -885,8 +892,9 @@ impl Connector {
         }
         if let Ok(mut tracked) = self.tracked.lock() {
             if tracked.len() + keys.len() <= MAX_TRACKED {
+                let accepted = Instant::now();
                 for k in &keys {
-                    tracked.insert(k.clone(), Tracked { carrier_id: carrier_id.clone(), multipart });
+                    tracked.insert(k.clone(), Tracked { carrier_id: carrier_id.clone(), multipart, accepted });
                 }
             }
         }
