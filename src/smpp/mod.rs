@@ -355,9 +355,12 @@ impl Connector {
             return s.receiver.send_replace(client);
         }
         let old = s.link.send_replace(client);
-        let n = self.sessions.iter().filter(|s| s.link.borrow().is_some()).count();
-        self.bound.send_replace(n);
-        gauge!("switchboard_smpp_bound", "connector" => self.name()).set(n as f64);
+        // Counted and published under the `bound` channel's lock: when two sessions bind at
+        // once, the count made before the other's link was set must not be the last one written.
+        self.bound.send_modify(|bound| {
+            *bound = self.sessions.iter().filter(|s| s.link.borrow().is_some()).count();
+            gauge!("switchboard_smpp_bound", "connector" => self.name()).set(*bound as f64);
+        });
         old
     }
 
