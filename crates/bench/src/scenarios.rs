@@ -592,39 +592,9 @@ pub async fn end_to_end_on(ctx: &Ctx, variant: Variant, report: &mut Report) -> 
         report::int(n as f64),
         plan.e2e_connections
     );
-    let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for i in 0..plan.e2e_connections {
-        let (spec, next) = (specs[i % specs.len()].clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut conn = Conn::open(spec.addr).await?;
-            let mut sids = Vec::new();
-            let mut errors: Vec<String> = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < n {
-                match conn.send(&spec).await {
-                    Ok((StatusCode::CREATED, body)) => {
-                        let v: serde_json::Value = serde_json::from_slice(&body)?;
-                        let sid = v.get("sid").and_then(|s| s.as_str()).ok_or_else(|| anyhow!("201 without sid"))?;
-                        sids.push(sid.to_string());
-                    }
-                    Ok((status, body)) => errors.push(format!("HTTP {status}: {}", String::from_utf8_lossy(&body))),
-                    Err(e) => {
-                        errors.push(format!("{e:#}"));
-                        conn = Conn::open(spec.addr).await?;
-                    }
-                }
-            }
-            Ok::<_, anyhow::Error>((sids, errors))
-        }));
-    }
-    let mut created = HashSet::new();
-    let mut errors = Vec::new();
-    for task in tasks {
-        let (sids, errs) = task.await.context("create task panicked")??;
-        created.extend(sids);
-        errors.extend(errs);
-    }
+    let conns: Vec<Arc<RequestSpec>> = (0..plan.e2e_connections).map(|i| specs[i % specs.len()].clone()).collect();
+    let (created, errors) = create_messages(&conns, n).await?;
     let create_s = started.elapsed().as_secs_f64();
     eprintln!("    {} created in {create_s:.2} s, waiting for callbacks", report::int(created.len() as f64));
 
@@ -977,4 +947,45 @@ async fn open_stream(
             counts.resyncs.fetch_add(resyncs, Ordering::Relaxed);
         }
     }))
+}
+
+/// `n` creates spread over one keep-alive connection per spec (a failed connection is
+/// reopened); answers the SIDs of the 201s and a line per failed create.
+pub(crate) async fn create_messages(
+    connections: &[Arc<RequestSpec>],
+    n: u64,
+) -> anyhow::Result<(HashSet<String>, Vec<String>)> {
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for spec in connections {
+        let (spec, next) = (spec.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(spec.addr).await?;
+            let mut sids = Vec::new();
+            let mut errors: Vec<String> = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                match conn.send(&spec).await {
+                    Ok((StatusCode::CREATED, body)) => {
+                        let v: serde_json::Value = serde_json::from_slice(&body)?;
+                        let sid = v.get("sid").and_then(|s| s.as_str()).ok_or_else(|| anyhow!("201 without sid"))?;
+                        sids.push(sid.to_string());
+                    }
+                    Ok((status, body)) => errors.push(format!("HTTP {status}: {}", String::from_utf8_lossy(&body))),
+                    Err(e) => {
+                        errors.push(format!("{e:#}"));
+                        conn = Conn::open(spec.addr).await?;
+                    }
+                }
+            }
+            Ok::<_, anyhow::Error>((sids, errors))
+        }));
+    }
+    let mut created = HashSet::new();
+    let mut errors = Vec::new();
+    for task in tasks {
+        let (sids, errs) = task.await.context("create task panicked")??;
+        created.extend(sids);
+        errors.extend(errs);
+    }
+    Ok((created, errors))
 }

@@ -8,19 +8,17 @@
 //! the `submit_sm_resp` (queued when the listener returns) always leaves before the receipt
 //! (queued by a task the listener spawns), as a real SMSC sends them.
 
-use crate::load::{Conn, RequestSpec};
+use crate::load::RequestSpec;
 use crate::process::Server;
 use crate::report::{self, EndToEndReport, Report, SmppReport, SmppRound};
-use crate::scenarios::{receive, Callbacks, Ctx, ALL_THREE, CREATE_FORM};
+use crate::scenarios::{create_messages, receive, Callbacks, Ctx, ALL_THREE, CREATE_FORM};
 use anyhow::{anyhow, bail, Context};
 use async_trait::async_trait;
-use axum::http::StatusCode;
 use smpp34::server::ESME;
 use smpp34::{
     bind_transceiver, bind_transceiver_resp, submit_sm, submit_sm_resp, SmppConnectionInformation, SmppServer,
     SmppServerListener, Tlv, TlvTag,
 };
-use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -298,39 +296,8 @@ async fn drive(
     callbacks: &Arc<Callbacks>,
     server: &mut Server,
 ) -> anyhow::Result<(EndToEndReport, Vec<String>)> {
-    let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (spec, next) = (spec.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut conn = Conn::open(spec.addr).await?;
-            let mut sids = Vec::new();
-            let mut errors: Vec<String> = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < n {
-                match conn.send(&spec).await {
-                    Ok((StatusCode::CREATED, body)) => {
-                        let v: serde_json::Value = serde_json::from_slice(&body)?;
-                        let sid = v.get("sid").and_then(|s| s.as_str()).ok_or_else(|| anyhow!("201 without sid"))?;
-                        sids.push(sid.to_string());
-                    }
-                    Ok((status, body)) => errors.push(format!("HTTP {status}: {}", String::from_utf8_lossy(&body))),
-                    Err(e) => {
-                        errors.push(format!("{e:#}"));
-                        conn = Conn::open(spec.addr).await?;
-                    }
-                }
-            }
-            Ok::<_, anyhow::Error>((sids, errors))
-        }));
-    }
-    let mut created = HashSet::new();
-    let mut errors = Vec::new();
-    for task in tasks {
-        let (sids, errs) = task.await.context("create task panicked")??;
-        created.extend(sids);
-        errors.extend(errs);
-    }
+    let (created, errors) = create_messages(&vec![spec; connections], n).await?;
     let create_s = started.elapsed().as_secs_f64();
 
     let expected = created.len() as u64 * 3;
