@@ -599,23 +599,8 @@ pub async fn end_to_end_on(ctx: &Ctx, variant: Variant, report: &mut Report) -> 
     eprintln!("    {} created in {create_s:.2} s, waiting for callbacks", report::int(created.len() as f64));
 
     let expected = created.len() as u64 * 3;
-    let wait = Duration::from_secs(60) + Duration::from_millis(n);
-    let deadline = Instant::now() + wait;
-    let mut last_print = Instant::now();
-    while callbacks.distinct.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if last_print.elapsed() >= Duration::from_secs(2) {
-            last_print = Instant::now();
-            eprintln!(
-                "    {} / {} callbacks",
-                report::int(callbacks.distinct.load(Ordering::Relaxed) as f64),
-                report::int(expected as f64)
-            );
-        }
-        for server in &mut servers {
-            server.ensure_running()?;
-        }
-    }
+    let wait = callback_wait(n);
+    await_callbacks(&callbacks, expected, n, || servers.iter_mut().try_for_each(|s| s.ensure_running())).await?;
     let last = (*callbacks.last.lock().unwrap_or_else(|p| p.into_inner())).unwrap_or(started);
     let total_s = last.saturating_duration_since(started).as_secs_f64().max(create_s);
     for server in &mut servers {
@@ -988,4 +973,34 @@ pub(crate) async fn create_messages(
         errors.extend(errs);
     }
     Ok((created, errors))
+}
+
+/// Waits (60 s plus 1 ms per message at most) until `expected` distinct callbacks have come,
+/// printing progress every 2 s; `alive` fails the wait when a server has died.
+pub(crate) async fn await_callbacks(
+    callbacks: &Callbacks,
+    expected: u64,
+    n: u64,
+    mut alive: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + callback_wait(n);
+    let mut last_print = Instant::now();
+    while callbacks.distinct.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if last_print.elapsed() >= Duration::from_secs(2) {
+            last_print = Instant::now();
+            eprintln!(
+                "    {} / {} callbacks",
+                report::int(callbacks.distinct.load(Ordering::Relaxed) as f64),
+                report::int(expected as f64)
+            );
+        }
+        alive()?;
+    }
+    Ok(())
+}
+
+/// How long the callbacks of `n` messages may take after the last create.
+fn callback_wait(n: u64) -> Duration {
+    Duration::from_secs(60) + Duration::from_millis(n)
 }

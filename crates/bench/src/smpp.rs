@@ -11,7 +11,7 @@
 use crate::load::RequestSpec;
 use crate::process::Server;
 use crate::report::{self, EndToEndReport, Report, SmppReport, SmppRound};
-use crate::scenarios::{create_messages, receive, Callbacks, Ctx, ALL_THREE, CREATE_FORM};
+use crate::scenarios::{await_callbacks, create_messages, receive, Callbacks, Ctx, ALL_THREE, CREATE_FORM};
 use anyhow::{anyhow, bail, Context};
 use async_trait::async_trait;
 use smpp34::server::ESME;
@@ -301,20 +301,7 @@ async fn drive(
     let create_s = started.elapsed().as_secs_f64();
 
     let expected = created.len() as u64 * 3;
-    let deadline = Instant::now() + Duration::from_secs(60) + Duration::from_millis(n);
-    let mut last_print = Instant::now();
-    while callbacks.distinct.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if last_print.elapsed() >= Duration::from_secs(2) {
-            last_print = Instant::now();
-            eprintln!(
-                "    {} / {} callbacks",
-                report::int(callbacks.distinct.load(Ordering::Relaxed) as f64),
-                report::int(expected as f64)
-            );
-        }
-        server.ensure_running()?;
-    }
+    await_callbacks(callbacks, expected, n, || server.ensure_running()).await?;
     let last = (*callbacks.last.lock().unwrap_or_else(|p| p.into_inner())).unwrap_or(started);
     let total_s = last.saturating_duration_since(started).as_secs_f64().max(create_s);
     let seen = callbacks.seen.lock().unwrap_or_else(|p| p.into_inner());
