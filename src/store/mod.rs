@@ -12,6 +12,7 @@ pub mod cluster;
 pub(crate) mod conformance;
 pub mod content;
 pub mod feedback;
+pub mod history;
 pub mod keys;
 pub mod links;
 pub mod media;
