@@ -295,6 +295,8 @@ pub struct StreamsReport {
     pub streams: usize,
     /// Create connections of every measurement.
     pub connections: usize,
+    /// Cores of the machine (the budget of a 10 % drop is a tenth of their time per create).
+    pub nproc: usize,
     /// Throughput lost to the API streams, % of the same round's `without`: the median round.
     pub drop_pct: f64,
     /// Throughput lost to the inbox streams, %: the median round.
@@ -329,6 +331,11 @@ pub struct StreamsRound {
     pub api_cpu_us: f64,
     /// The same with the inbox streams open, µs.
     pub inbox_cpu_us: f64,
+    /// CPU the API streams' readers (one thread, counting event boundaries) spent per create,
+    /// µs: what the clients alone take from a machine they share with the server.
+    pub api_readers_cpu_us: f64,
+    /// The same for the inbox streams' readers, µs.
+    pub inbox_readers_cpu_us: f64,
     /// Message events the API streams received.
     pub api_events: u64,
     /// `changes` events the inbox streams received.
@@ -609,24 +616,40 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "round |  without req/s  CPU µs/create |    API req/s   drop  CPU µs |  inbox req/s   drop  CPU µs"
+                "round |  without req/s  CPU µs/create |    API req/s   drop  CPU µs  readers µs |  inbox req/s   drop  CPU µs  readers µs"
             );
             for (i, r) in st.rounds.iter().enumerate() {
                 let drop = |l: &Level| if r.without.rps > 0.0 { (1.0 - l.rps / r.without.rps) * 100.0 } else { 0.0 };
                 let _ = writeln!(
                     s,
-                    "{:>5} | {:>14} {:>14.0} | {:>12} {:>5.1} % {:>7.0} | {:>12} {:>5.1} % {:>7.0}",
+                    "{:>5} | {:>14} {:>14.0} | {:>12} {:>5.1} % {:>7.0} {:>11.0} | {:>12} {:>5.1} % {:>7.0} {:>11.0}",
                     i + 1,
                     int(r.without.rps),
                     r.without_cpu_us,
                     int(r.api.rps),
                     drop(&r.api),
                     r.api_cpu_us,
+                    r.api_readers_cpu_us,
                     int(r.inbox.rps),
                     drop(&r.inbox),
-                    r.inbox_cpu_us
+                    r.inbox_cpu_us,
+                    r.inbox_readers_cpu_us
                 );
             }
+            // What a 10 % drop allows: a tenth of the machine's CPU per create without streams
+            // (every core busy, shared by server, load generator and readers); medians of the rounds.
+            let median = |mut xs: Vec<f64>| {
+                xs.sort_by(f64::total_cmp);
+                xs.get(xs.len() / 2).copied().unwrap_or(0.0)
+            };
+            let rounds = || st.rounds.iter().filter(|r| r.without.rps > 0.0);
+            let budget = median(rounds().map(|r| 0.1 * st.nproc as f64 * 1e6 / r.without.rps).collect());
+            let readers = median(rounds().map(|r| r.api_readers_cpu_us).collect());
+            let server = median(rounds().map(|r| r.api_cpu_us - r.without_cpu_us).collect());
+            let _ = writeln!(
+                s,
+                "  a 10 % drop allows {budget:.0} µs of CPU per create for everything the API streams cost; their readers alone took {readers:.0} µs, the server {server:+.0} µs (medians)"
+            );
             let _ = writeln!(
                 s,
                 "  median drop: API streams {:.1} % ({} events streamed), inbox streams {:.1} % ({} events streamed); {} resyncs",

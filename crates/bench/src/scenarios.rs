@@ -733,6 +733,31 @@ struct ReaderCounts {
     resyncs: AtomicU64,
 }
 
+/// One measurement of the streams scenario.
+#[derive(Clone)]
+struct Measured {
+    level: Level,
+    /// Server CPU per create, µs.
+    cpu_us: f64,
+    /// CPU of the readers' thread per create, µs.
+    readers_cpu_us: f64,
+    events: u64,
+    resyncs: u64,
+}
+
+/// CPU time (user + system) of the calling thread so far, s: run on the readers' one worker
+/// thread, what reading the streams cost the clients.
+fn thread_cpu_secs() -> f64 {
+    // SAFETY: an all-zero rusage is a valid value, and getrusage only writes into it.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_THREAD with a valid pointer has no other precondition.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(u.ru_utime) + secs(u.ru_stime)
+}
+
 /// Create throughput on a fresh server without streams, with [`STREAMS`] API event streams,
 /// and with [`STREAMS`] inbox streams, in alternating rounds (the machine's background load
 /// drifts; the median round is reported with the spread). The streams must not slow the API:
@@ -783,6 +808,7 @@ pub async fn streams(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     let out = StreamsReport {
         streams: STREAMS,
         connections,
+        nproc: report.machine.nproc,
         drop_pct: median(&mut api_drops.clone()),
         inbox_drop_pct: median(&mut inbox_drops.clone()),
         api_drops: {
@@ -814,7 +840,7 @@ async fn streams_on(
     for round in 0..plan.stream_rounds {
         let mut order = [Streams::None, Streams::Api, Streams::Inbox];
         order.rotate_left(round % 3);
-        let mut got: Vec<(Streams, Level, f64, u64, u64)> = Vec::new();
+        let mut got: Vec<(Streams, Measured)> = Vec::new();
         for kind in order {
             let db = ctx.database(Variant::Sqlite, &format!("streams-{round}-{kind:?}")).await?;
             let mut server = ctx.start_switchboard(&format!("switchboard-streams-{round}-{kind:?}"), &db, &[])?;
@@ -833,43 +859,50 @@ async fn streams_on(
                 plan.window
             );
             let cpu_before = server.cpu_secs()?;
+            let readers_before = readers.spawn(async { thread_cpu_secs() }).await?;
             let outcome = load::run_timed(spec, connections, plan.warmup, plan.window).await?;
             server.ensure_running()?;
             // Let the lifecycle finish (3 steps of 200 ms) and the streams drain before counting.
             tokio::time::sleep(Duration::from_millis(800)).await;
             // Server CPU per create, lifecycle and streaming included: unlike throughput, it
             // hardly depends on what else the machine is running.
-            let cpu_us = (server.cpu_secs()? - cpu_before) * 1e6 / outcome.ok_total.max(1) as f64;
+            let creates = outcome.ok_total.max(1) as f64;
+            let cpu_us = (server.cpu_secs()? - cpu_before) * 1e6 / creates;
+            let readers_cpu_us = (readers.spawn(async { thread_cpu_secs() }).await? - readers_before) * 1e6 / creates;
             for t in tasks {
                 t.abort();
             }
             server.stop()?;
             let level = Level::from(&outcome);
             progress_line(kind.name(), &level);
-            eprintln!("    server CPU {cpu_us:.0} µs per create");
+            eprintln!("    server CPU {cpu_us:.0} µs per create, stream readers {readers_cpu_us:.0} µs per create");
             fail_on_errors(report, &format!("create with {}", kind.name()), &level);
             got.push((
                 kind,
-                level,
-                cpu_us,
-                counts.events.load(Ordering::Relaxed),
-                counts.resyncs.load(Ordering::Relaxed),
+                Measured {
+                    level,
+                    cpu_us,
+                    readers_cpu_us,
+                    events: counts.events.load(Ordering::Relaxed),
+                    resyncs: counts.resyncs.load(Ordering::Relaxed),
+                },
             ));
         }
-        let take = |k: Streams| got.iter().find(|g| g.0 == k).cloned().ok_or_else(|| anyhow!("missing {k:?}"));
-        let (_, without, without_cpu_us, _, _) = take(Streams::None)?;
-        let (_, api, api_cpu_us, api_events, api_resyncs) = take(Streams::Api)?;
-        let (_, inbox, inbox_cpu_us, inbox_events, inbox_resyncs) = take(Streams::Inbox)?;
+        let take =
+            |k: Streams| got.iter().find(|g| g.0 == k).map(|g| g.1.clone()).ok_or_else(|| anyhow!("missing {k:?}"));
+        let (without, api, inbox) = (take(Streams::None)?, take(Streams::Api)?, take(Streams::Inbox)?);
         rounds.push(StreamsRound {
-            without,
-            api,
-            inbox,
-            without_cpu_us,
-            api_cpu_us,
-            inbox_cpu_us,
-            api_events,
-            inbox_events,
-            resyncs: api_resyncs + inbox_resyncs,
+            without_cpu_us: without.cpu_us,
+            api_cpu_us: api.cpu_us,
+            inbox_cpu_us: inbox.cpu_us,
+            api_readers_cpu_us: api.readers_cpu_us,
+            inbox_readers_cpu_us: inbox.readers_cpu_us,
+            api_events: api.events,
+            inbox_events: inbox.events,
+            resyncs: api.resyncs + inbox.resyncs,
+            without: without.level,
+            api: api.level,
+            inbox: inbox.level,
         });
     }
     Ok(rounds)
