@@ -245,6 +245,10 @@ pub struct EndToEndReport {
     pub unexpected: u64,
     /// Messages missing at least one callback when the wait ended.
     pub incomplete_messages: u64,
+    /// Server CPU (user + system, every node's process) from the first create to the last
+    /// callback, per message created, µs: the create, the lifecycle and the callbacks. Steadier
+    /// across machines and load than throughput; a database server's own CPU is not included.
+    pub server_cpu_us_per_message: f64,
 }
 
 /// The SMPP scenario: end to end through one connector to an in-process SMSC, beside the
@@ -408,6 +412,8 @@ pub const DEEP_PAGE_TOLERANCE: f64 = 1.10;
 pub const LIST_TARGET_MESSAGES: u64 = 1_000_000;
 /// The end-to-end target is judged at this many messages (fewer measure mostly latency).
 pub const E2E_TARGET_MESSAGES: u64 = 20_000;
+/// Server CPU per message end to end, µs: half of the ~140 µs measured before issue 15.
+pub const E2E_CPU_TARGET_US: f64 = 70.0;
 
 impl Report {
     /// Evaluates the project's targets against what was measured.
@@ -449,6 +455,7 @@ impl Report {
         }
         t.extend(list_checks(self.list.as_ref(), ""));
         t.push(end_to_end_check(self.end_to_end.as_ref(), ""));
+        t.push(end_to_end_cpu_check(self.end_to_end.as_ref()));
         t.push(check(
             "SMPP end to end, one connector, 1 session, window 64",
             "≥ 3,000 msg/s, every callback received",
@@ -802,6 +809,26 @@ fn end_to_end_check(e2e: Option<&EndToEndReport>, prefix: &str) -> TargetCheck {
     c
 }
 
+/// Server CPU per message end to end (SQLite), judged only at [`E2E_TARGET_MESSAGES`] like the
+/// throughput: a short run is mostly start-up, and 10 ms clock ticks are coarse over it.
+fn end_to_end_cpu_check(e2e: Option<&EndToEndReport>) -> TargetCheck {
+    let mut c = check(
+        "server CPU per message end to end",
+        &format!("≤ {E2E_CPU_TARGET_US:.0} µs (half of ~140 µs)"),
+        e2e.map(|e| {
+            (
+                format!("{:.0} µs per message", e.server_cpu_us_per_message),
+                e.server_cpu_us_per_message <= E2E_CPU_TARGET_US,
+            )
+        }),
+    );
+    if e2e.is_some_and(|e| e.messages < E2E_TARGET_MESSAGES) {
+        c.met = None;
+        c.measured.push_str(" (judged at 20,000 messages)");
+    }
+    c
+}
+
 /// The list table of one engine.
 fn list_table(s: &mut String, title: &str, l: &ListReport) {
     let _ = writeln!(
@@ -838,14 +865,15 @@ fn end_to_end_lines(s: &mut String, title: &str, e: &EndToEndReport) {
     );
     let _ = writeln!(
         s,
-        "  {} msg/s (creates done in {:.2} s, last callback at {:.2} s); callbacks {}/{} received, {} duplicate, {} unexpected",
+        "  {} msg/s (creates done in {:.2} s, last callback at {:.2} s); callbacks {}/{} received, {} duplicate, {} unexpected; server CPU {:.0} µs per message",
         int(e.messages_per_s),
         e.create_s,
         e.total_s,
         int(e.callbacks_received as f64),
         int(e.callbacks_expected as f64),
         e.duplicates,
-        e.unexpected
+        e.unexpected,
+        e.server_cpu_us_per_message
     );
 }
 
@@ -984,7 +1012,39 @@ mod tests {
         };
         r.evaluate_targets();
         let met: Vec<Option<bool>> = r.targets.iter().map(|t| t.met).collect();
-        assert_eq!(met, [Some(true), Some(false), Some(false), None, None, None, None, None, None, Some(true)]);
+        assert_eq!(met, [Some(true), Some(false), Some(false), None, None, None, None, None, None, None, Some(true)]);
         assert!(r.summary().contains("MISSED"));
+    }
+
+    fn e2e(messages: u64, cpu_us: f64) -> EndToEndReport {
+        EndToEndReport {
+            messages,
+            connections: 64,
+            create_s: 1.0,
+            total_s: 1.0,
+            messages_per_s: messages as f64,
+            callbacks_expected: messages * 3,
+            callbacks_received: messages * 3,
+            duplicates: 0,
+            unexpected: 0,
+            incomplete_messages: 0,
+            server_cpu_us_per_message: cpu_us,
+        }
+    }
+
+    #[test]
+    fn end_to_end_cpu_target_is_judged_only_in_full_runs() {
+        let cpu = |e: EndToEndReport| {
+            let c = end_to_end_cpu_check(Some(&e));
+            (c.met, c.measured)
+        };
+        assert_eq!(cpu(e2e(20_000, 65.0)), (Some(true), "65 µs per message".to_string()));
+        assert_eq!(cpu(e2e(20_000, 140.0)).0, Some(false));
+        let (met, measured) = cpu(e2e(500, 65.0));
+        assert_eq!(met, None);
+        assert!(measured.contains("judged at 20,000 messages"), "{measured}");
+        let mut s = String::new();
+        end_to_end_lines(&mut s, "End to end", &e2e(500, 123.4));
+        assert!(s.contains("server CPU 123 µs per message"), "{s}");
     }
 }

@@ -592,6 +592,7 @@ pub async fn end_to_end_on(ctx: &Ctx, variant: Variant, report: &mut Report) -> 
         report::int(n as f64),
         plan.e2e_connections
     );
+    let cpu_before = servers_cpu_secs(&servers)?;
     let started = Instant::now();
     let conns: Vec<Arc<RequestSpec>> = (0..plan.e2e_connections).map(|i| specs[i % specs.len()].clone()).collect();
     let (created, errors) = create_messages(&conns, n).await?;
@@ -601,6 +602,7 @@ pub async fn end_to_end_on(ctx: &Ctx, variant: Variant, report: &mut Report) -> 
     let expected = created.len() as u64 * 3;
     let wait = callback_wait(n);
     await_callbacks(&callbacks, expected, n, || servers.iter_mut().try_for_each(|s| s.ensure_running())).await?;
+    let cpu_s = servers_cpu_secs(&servers)? - cpu_before;
     let last = (*callbacks.last.lock().unwrap_or_else(|p| p.into_inner())).unwrap_or(started);
     let total_s = last.saturating_duration_since(started).as_secs_f64().max(create_s);
     for server in &mut servers {
@@ -624,13 +626,15 @@ pub async fn end_to_end_on(ctx: &Ctx, variant: Variant, report: &mut Report) -> 
         duplicates: callbacks.duplicates.load(Ordering::Relaxed),
         unexpected: callbacks.unexpected.load(Ordering::Relaxed) + strangers,
         incomplete_messages: incomplete,
+        server_cpu_us_per_message: cpu_s * 1e6 / created.len().max(1) as f64,
     };
     eprintln!(
-        "    {} msg/s; {} / {} callbacks, {} incomplete messages",
+        "    {} msg/s; {} / {} callbacks, {} incomplete messages; server CPU {:.0} µs per message",
         report::int(out.messages_per_s),
         report::int(out.callbacks_received as f64),
         report::int(expected as f64),
-        incomplete
+        incomplete,
+        out.server_cpu_us_per_message
     );
     if !errors.is_empty() || created.len() as u64 != n {
         report.failures.push(format!(
@@ -1031,6 +1035,11 @@ pub(crate) async fn await_callbacks(
         alive()?;
     }
     Ok(())
+}
+
+/// CPU time (user + system) the servers have used so far, all nodes together, seconds.
+pub(crate) fn servers_cpu_secs(servers: &[Server]) -> anyhow::Result<f64> {
+    servers.iter().map(Server::cpu_secs).sum()
 }
 
 /// How long the callbacks of `n` messages may take after the last create.

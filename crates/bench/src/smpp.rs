@@ -252,9 +252,7 @@ async fn run_round(
         plan.e2e_connections,
         if carrier == Carrier::Smpp { format!(", one session, window {WINDOW}") } else { String::new() }
     );
-    let cpu_before = server.cpu_secs()?;
     let run = drive(spec, n, plan.e2e_connections, &callbacks, &mut server).await;
-    let cpu_s = server.cpu_secs()? - cpu_before;
     server.stop()?;
     receiver.abort();
     let (run, errors) = run?;
@@ -266,7 +264,7 @@ async fn run_round(
         report::int(run.callbacks_received as f64),
         report::int(run.callbacks_expected as f64),
         run.incomplete_messages,
-        cpu_s * 1e6 / run.messages.max(1) as f64
+        run.server_cpu_us_per_message
     );
     let what = format!("smpp scenario, {} round {}", carrier.name(), index + 1);
     if !errors.is_empty() || run.messages != n {
@@ -283,12 +281,12 @@ async fn run_round(
             run.incomplete_messages, run.callbacks_received, run.callbacks_expected
         ));
     }
-    Ok(SmppRound { carrier: carrier.name(), server_cpu_us_per_message: cpu_s * 1e6 / run.messages.max(1) as f64, run })
+    Ok(SmppRound { carrier: carrier.name(), server_cpu_us_per_message: run.server_cpu_us_per_message, run })
 }
 
 /// `n` creates on `connections` keep-alive connections, then the wait for every message's
-/// three callbacks (sending, sent, delivered); the figure runs from the first create to the
-/// last callback. Returns it with the create errors.
+/// three callbacks (sending, sent, delivered); the figures (throughput, server CPU) run from
+/// the first create to the last callback. Returns them with the create errors.
 async fn drive(
     spec: Arc<RequestSpec>,
     n: u64,
@@ -296,12 +294,14 @@ async fn drive(
     callbacks: &Arc<Callbacks>,
     server: &mut Server,
 ) -> anyhow::Result<(EndToEndReport, Vec<String>)> {
+    let cpu_before = server.cpu_secs()?;
     let started = Instant::now();
     let (created, errors) = create_messages(&vec![spec; connections], n).await?;
     let create_s = started.elapsed().as_secs_f64();
 
     let expected = created.len() as u64 * 3;
     await_callbacks(callbacks, expected, n, || server.ensure_running()).await?;
+    let cpu_s = server.cpu_secs()? - cpu_before;
     let last = (*callbacks.last.lock().unwrap_or_else(|p| p.into_inner())).unwrap_or(started);
     let total_s = last.saturating_duration_since(started).as_secs_f64().max(create_s);
     let seen = callbacks.seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -319,6 +319,7 @@ async fn drive(
         duplicates: callbacks.duplicates.load(Ordering::Relaxed),
         unexpected: callbacks.unexpected.load(Ordering::Relaxed) + strangers,
         incomplete_messages: incomplete,
+        server_cpu_us_per_message: cpu_s * 1e6 / created.len().max(1) as f64,
     };
     Ok((run, errors))
 }
