@@ -69,6 +69,10 @@ macro_rules! suite {
             receiving_inbound_lists_only_inbound_messages_still_being_processed,
             a_note_joins_the_history_without_changing_the_status,
             the_history_of_an_unknown_or_foreign_message_is_none,
+            notes_join_the_history_in_order_but_never_the_stream_replay,
+            the_history_keeps_every_event_of_a_long_lifecycle_in_order,
+            a_message_leaves_the_unfinished_lists_when_final_and_when_deleted,
+            the_replay_skips_a_deleted_message,
             recent_inbound_from_an_address_is_seen_only_since_the_given_time,
             purge_removes_only_old_messages_that_are_done_with,
             a_final_attempt_closes_a_callback_and_every_attempt_is_kept,
@@ -553,6 +557,141 @@ pub(crate) async fn the_history_of_an_unknown_or_foreign_message_is_none(store: 
     assert_eq!(store.message_events("AC1", "SMbad").await.unwrap(), None);
     assert_eq!(store.message_callbacks("AC1", &format!("SM{}", keys.next(T0))).await.unwrap(), None);
     assert_eq!(store.message_callbacks("AC1", &m.sid).await.unwrap(), Some(vec![]));
+}
+
+/// The statuses of the replayed changes of `m`, in order.
+async fn replayed(store: &dyn Store, m: &Message) -> Vec<Status> {
+    let changes = store.message_changes_after(&m.account_sid, 0, 1000).await.unwrap();
+    assert!(changes.windows(2).all(|w| w[0].id < w[1].id), "replayed by increasing id");
+    changes.iter().filter(|c| c.message.sid == m.sid).map(|c| c.message.status).collect()
+}
+
+pub(crate) async fn notes_join_the_history_in_order_but_never_the_stream_replay(store: Arc<dyn Store>) {
+    let keys = KeyGenerator::new();
+    let m = outbound(&keys, "AC1", HANDSET, T0);
+    insert(store.as_ref(), &[&m]).await;
+    let sending = Transition::new(m.key(), Status::Queued, Status::Sending, T0 + 1);
+    store.apply_transitions(vec![sending]).await.unwrap();
+    store.add_message_note(m.key(), T0 + 2, Status::Sending, None, "body dropped".into()).await.unwrap();
+    let sent = Transition {
+        carrier_id: Some("c-1".into()),
+        ..Transition::new(m.key(), Status::Sending, Status::Sent, T0 + 3)
+    };
+    store.apply_transitions(vec![sent]).await.unwrap();
+    store.add_message_note(m.key(), T0 + 4, Status::Sent, Some(11200), "HTTP 500".into()).await.unwrap();
+
+    let event = |at_ms, from: Option<&str>, to: &str, error_code, detail: Option<&str>| MessageEvent {
+        at_ms,
+        from: from.map(str::to_string),
+        to: to.into(),
+        error_code,
+        detail: detail.map(str::to_string),
+    };
+    assert_eq!(
+        store.message_events("AC1", &m.sid).await.unwrap().unwrap(),
+        [
+            event(T0, None, "queued", None, None),
+            event(T0 + 1, Some("queued"), "sending", None, None),
+            event(T0 + 2, Some("sending"), "sending", None, Some("body dropped")),
+            event(T0 + 3, Some("sending"), "sent", None, None),
+            event(T0 + 4, Some("sent"), "sent", Some(11200), Some("HTTP 500")),
+        ]
+    );
+    assert_eq!(replayed(store.as_ref(), &m).await, [Status::Queued, Status::Sending, Status::Sent]);
+    let now = store.message("AC1", &m.sid).await.unwrap().unwrap();
+    assert_eq!((now.status, now.date_updated), (Status::Sent, T0 + 3), "a note changes nothing of the message");
+}
+
+pub(crate) async fn the_history_keeps_every_event_of_a_long_lifecycle_in_order(store: Arc<dyn Store>) {
+    let keys = KeyGenerator::new();
+    let m = outbound(&keys, "AC1", HANDSET, T0);
+    insert(store.as_ref(), &[&m]).await;
+    let mut expected =
+        vec![MessageEvent { at_ms: T0, from: None, to: "queued".into(), error_code: None, detail: None }];
+    // A carrier that keeps failing: a note per attempt, with text that needs escaping.
+    store.apply_transitions(vec![Transition::new(m.key(), Status::Queued, Status::Sending, T0 + 1)]).await.unwrap();
+    expected.push(MessageEvent {
+        at_ms: T0 + 1,
+        from: Some("queued".into()),
+        to: "sending".into(),
+        error_code: None,
+        detail: None,
+    });
+    for i in 0..40 {
+        let detail = format!("attempt {i}: \"busy\"\nretrying \\ later");
+        store.add_message_note(m.key(), T0 + 2 + i, Status::Sending, Some(30008), detail.clone()).await.unwrap();
+        expected.push(MessageEvent {
+            at_ms: T0 + 2 + i,
+            from: Some("sending".into()),
+            to: "sending".into(),
+            error_code: Some(30008),
+            detail: Some(detail),
+        });
+    }
+    let failed = Transition {
+        error: Some(TwilioError::message_failed(30008, "Unknown error")),
+        ..Transition::new(m.key(), Status::Sending, Status::Failed, T0 + 100)
+    };
+    store.apply_transitions(vec![failed]).await.unwrap();
+    expected.push(MessageEvent {
+        at_ms: T0 + 100,
+        from: Some("sending".into()),
+        to: "failed".into(),
+        error_code: Some(30008),
+        detail: None,
+    });
+    assert_eq!(store.message_events("AC1", &m.sid).await.unwrap().unwrap(), expected);
+    assert_eq!(replayed(store.as_ref(), &m).await, [Status::Queued, Status::Sending, Status::Failed]);
+}
+
+pub(crate) async fn a_message_leaves_the_unfinished_lists_when_final_and_when_deleted(store: Arc<dyn Store>) {
+    let keys = KeyGenerator::new();
+    let delivered = outbound(&keys, "AC1", HANDSET, T0);
+    let sent = Message { date_sent: Some(T0 + 1), ..outbound(&keys, "AC1", HANDSET, T0 + 1) };
+    let waiting = outbound(&keys, "AC1", HANDSET, T0 + 2);
+    let receiving = inbound(&keys, "AC1", HANDSET, T0 + 3, Status::Receiving);
+    insert(store.as_ref(), &[&delivered, &sent, &waiting, &receiving]).await;
+    let s = store.as_ref();
+    assert_eq!(sids(&s.unfinished_outbound().await.unwrap()), [&delivered.sid, &sent.sid, &waiting.sid]);
+
+    let step = |m: &Message, from, to| Transition::new(m.key(), from, to, T0 + 5);
+    let moves = vec![
+        step(&delivered, Status::Queued, Status::Sending),
+        step(&delivered, Status::Sending, Status::Sent),
+        step(&delivered, Status::Sent, Status::Delivered),
+        step(&sent, Status::Queued, Status::Sent),
+        step(&receiving, Status::Receiving, Status::Received),
+    ];
+    assert!(s.apply_transitions(moves).await.unwrap().iter().all(|a| a.applied));
+    assert_eq!(sids(&s.unfinished_outbound().await.unwrap()), [&sent.sid, &waiting.sid], "sent still waits");
+    assert!(s.receiving_inbound().await.unwrap().is_empty());
+
+    assert_eq!(s.delete_message("AC1", &sent.sid, T0 + 10).await.unwrap(), Conditional::Done(()));
+    assert_eq!(sids(&s.unfinished_outbound().await.unwrap()), [&waiting.sid]);
+    let late = Transition::new(sent.key(), Status::Sent, Status::Delivered, T0 + 11);
+    assert!(!s.apply_transitions(vec![late]).await.unwrap()[0].applied, "a deleted message takes no change");
+    assert_eq!(sids(&s.unfinished_outbound().await.unwrap()), [&waiting.sid]);
+}
+
+pub(crate) async fn the_replay_skips_a_deleted_message(store: Arc<dyn Store>) {
+    let keys = KeyGenerator::new();
+    let gone = outbound(&keys, "AC1", HANDSET, T0);
+    let kept = outbound(&keys, "AC1", HANDSET, T0 + 1);
+    let purged = outbound(&keys, "AC1", HANDSET, T0 + 2);
+    insert(store.as_ref(), &[&gone, &kept, &purged]).await;
+    let done = |m: &Message| Transition::new(m.key(), Status::Queued, Status::Delivered, T0 + 3);
+    store.apply_transitions(vec![done(&gone), done(&kept), done(&purged)]).await.unwrap();
+    let s = store.as_ref();
+    assert_eq!(s.delete_message("AC1", &gone.sid, T0).await.unwrap(), Conditional::Done(()));
+    // The purge takes the oldest final message first: `gone` is deleted already, so `kept`.
+    assert_eq!(s.purge_messages_before(T0 + 2, T0, 10).await.unwrap(), 1);
+    assert_eq!(s.message("AC1", &kept.sid).await.unwrap(), None);
+
+    let changes = s.message_changes_after("AC1", 0, 1000).await.unwrap();
+    let replayed: Vec<(&str, Status)> = changes.iter().map(|c| (c.message.sid.as_str(), c.message.status)).collect();
+    assert_eq!(replayed, [(purged.sid.as_str(), Status::Queued), (purged.sid.as_str(), Status::Delivered)]);
+    let after_first = s.message_changes_after("AC1", changes[0].id, 1000).await.unwrap();
+    assert_eq!(after_first.iter().map(|c| c.id).collect::<Vec<_>>(), [changes[1].id]);
 }
 
 pub(crate) async fn recent_inbound_from_an_address_is_seen_only_since_the_given_time(store: Arc<dyn Store>) {

@@ -49,7 +49,8 @@ pub fn parse(history: &str) -> anyhow::Result<Vec<MessageEvent>> {
         .lines()
         .filter(|l| !l.is_empty())
         .map(|l| {
-            let e: Line<'_> = serde_json::from_str(l).map_err(|err| anyhow::anyhow!("bad history line {l:?}: {err}"))?;
+            let e: Line<'_> =
+                serde_json::from_str(l).map_err(|err| anyhow::anyhow!("bad history line {l:?}: {err}"))?;
             Ok(MessageEvent {
                 at_ms: e.t,
                 from: e.f.map(str::to_string),

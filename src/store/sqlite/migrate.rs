@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0010_accounts_keys.sql"),
     include_str!("../../../migrations/sqlite/0011_smpp_segments.sql"),
     include_str!("../../../migrations/sqlite/0012_smpp_inbound_parts.sql"),
+    include_str!("../../../migrations/sqlite/0013_message_history.sql"),
 ];
 
 /// Brings the schema to the newest version; refuses a database newer than this binary.
@@ -241,6 +242,12 @@ mod tests {
             ..Transition::new(queued.key(), Status::Queued, Status::Sent, T0 + 40)
         };
         assert!(store.apply_transitions(vec![sent]).await.unwrap()[0].applied);
+        assert_eq!(
+            store.message_events("AC2", &queued.sid).await.unwrap().unwrap(),
+            [event(T0 + 20, None, "queued", None), event(T0 + 40, Some("queued"), "sent", None)],
+            "new events follow the moved ones"
+        );
+        assert!(store.unfinished_outbound().await.unwrap().iter().all(|m| m.sid == queued.sid));
         assert_eq!(store.message_by_carrier_id("carrier-1").await.unwrap().map(|m| m.sid), Some(queued.sid.clone()));
         assert_eq!(store.pending_callbacks().await.unwrap().len(), 1);
         assert!(store.set_feedback("AC1", &delivered.sid, "confirmed", T0 + 50, false).await.unwrap().is_some());
@@ -249,6 +256,90 @@ mod tests {
         let c = Connection::open(&path).unwrap();
         let version: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(version, i64::try_from(MIGRATIONS.len()).unwrap());
+    }
+
+    /// Migration 13 moves each message's event rows into its `history` (notes with their
+    /// detail), lists unfinished messages in their own table, and drops the indexes the write
+    /// path no longer keeps.
+    #[tokio::test]
+    async fn migration_13_moves_the_events_into_each_messages_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v12.db");
+        let keys = KeyGenerator::new();
+        let (sending, receiving, delivered) = (keys.next(T0), keys.next(T0 + 1), keys.next(T0 + 2));
+        {
+            let mut c = Connection::open(&path).unwrap();
+            for (i, sql) in MIGRATIONS[..12].iter().enumerate() {
+                let tx = c.transaction().unwrap();
+                tx.execute_batch(sql).unwrap();
+                tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap()).unwrap();
+                tx.commit().unwrap();
+            }
+            for (key, status, direction) in [
+                (&sending, "sending", "outbound-api"),
+                (&receiving, "receiving", "inbound"),
+                (&delivered, "delivered", "outbound-api"),
+            ] {
+                c.execute(
+                    "INSERT INTO messages (key, prefix, account_sid, to_addr, body, status, direction, num_segments,
+                        num_media, price_unit, date_created, date_updated, options)
+                     VALUES (?1, 'SM', 'AC1', '+14155552671', 'hi', ?2, ?3, 1, 0, 'USD', ?4, ?4, '{}')",
+                    rusqlite::params![key, status, direction, T0],
+                )
+                .unwrap();
+            }
+            // key, at, from, to, error code, detail
+            type Row<'a> = (&'a str, i64, Option<&'a str>, &'a str, Option<u32>, Option<&'a str>);
+            let events: &[Row<'_>] = &[
+                (&sending, T0, None, "queued", None, None),
+                (&receiving, T0 + 1, None, "receiving", None, None),
+                (&sending, T0 + 2, Some("queued"), "sending", None, None),
+                (&sending, T0 + 3, Some("sending"), "sending", Some(11200), Some("media \"a.png\"\nHTTP 404")),
+                (&delivered, T0 + 4, None, "delivered", None, None),
+            ];
+            for (key, at, from, to, code, detail) in events {
+                c.execute(
+                    "INSERT INTO message_events (key, at, from_status, to_status, error_code, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    rusqlite::params![key, at, from, to, code, detail],
+                )
+                .unwrap();
+            }
+        }
+
+        let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+        let events = store.message_events("AC1", &format!("SM{sending}")).await.unwrap().unwrap();
+        let note = MessageEvent {
+            at_ms: T0 + 3,
+            from: Some("sending".into()),
+            to: "sending".into(),
+            error_code: Some(11200),
+            detail: Some("media \"a.png\"\nHTTP 404".into()),
+        };
+        assert_eq!(events, [event(T0, None, "queued", None), event(T0 + 2, Some("queued"), "sending", None), note]);
+        assert_eq!(
+            store.message_events("AC1", &format!("SM{delivered}")).await.unwrap().unwrap(),
+            [event(T0 + 4, None, "delivered", None)]
+        );
+        let sids = |ms: Vec<Message>| ms.into_iter().map(|m| m.sid).collect::<Vec<_>>();
+        assert_eq!(sids(store.unfinished_outbound().await.unwrap()), [format!("SM{sending}")]);
+        assert_eq!(sids(store.receiving_inbound().await.unwrap()), [format!("SM{receiving}")]);
+        let replay = store.message_changes_after("AC1", 0, 100).await.unwrap();
+        assert_eq!(replay.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 2, 3, 5], "the old note is not replayed");
+        drop(store);
+
+        let c = Connection::open(&path).unwrap();
+        let indexes: Vec<String> = c
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN
+                      ('message_events_by_key', 'messages_unfinished', 'messages_receiving')",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(indexes.is_empty(), "{indexes:?}");
     }
 
     #[tokio::test]

@@ -13,6 +13,10 @@ pub(super) const COLUMNS: &str = "prefix, key, account_sid, messaging_service_si
      direction, num_segments, num_media, price, price_unit, error_code, error_message, date_created, \
      date_updated, date_sent, options, carrier_id";
 
+/// [`COLUMNS`] of the table aliased `m`, for joins.
+pub(super) static M_COLUMNS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| COLUMNS.split(", ").map(|col| format!("m.{col}")).collect::<Vec<_>>().join(", "));
+
 pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
     let prefix: String = r.get(0)?;
     let key: String = r.get(1)?;
@@ -45,12 +49,13 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
     })
 }
 
-pub(super) fn insert_message(c: &Connection, m: &Message, options: &str) -> anyhow::Result<()> {
+/// Inserts a message row; `history` is its first event's line (see [`crate::store::history`]).
+pub(super) fn insert_message(c: &Connection, m: &Message, options: &str, history: &str) -> anyhow::Result<()> {
     c.prepare_cached(
         "INSERT INTO messages (prefix, key, account_sid, messaging_service_sid, from_addr, to_addr, body, status,
             direction, num_segments, num_media, price, price_unit, error_code, error_message, date_created,
-            date_updated, date_sent, options, carrier_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+            date_updated, date_sent, options, carrier_id, history)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
     )?
     .execute(params![
         &m.sid[..2],
@@ -73,10 +78,13 @@ pub(super) fn insert_message(c: &Connection, m: &Message, options: &str) -> anyh
         m.date_sent,
         options,
         m.carrier_id,
+        history,
     ])?;
     Ok(())
 }
 
+/// Appends a create or status change to the event log (`message_events`, which has no index
+/// but its row id); returns the event's number.
 pub(super) fn insert_event(
     c: &Connection,
     key: &str,
