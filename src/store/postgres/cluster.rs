@@ -204,28 +204,19 @@ async fn claim(c: &Conn, node: &str) -> anyhow::Result<Orphans> {
     execute(c, "DELETE FROM nodes WHERE expires_at < now()", &[]).await?;
     let orphaned = "(owner IS NULL OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.node_id = owner))";
     let columns = m_columns();
-    let outbound = query(
-        c,
-        &format!(
+    // Unfinished messages are the rows of `unfinished` (no index names `status`); the status
+    // is checked again on the locked row.
+    let claim_where = |statuses: &str| {
+        format!(
             "WITH claim AS (
-                 SELECT key FROM messages
-                 WHERE status IN ('queued', 'sending', 'sent', 'accepted', 'scheduled') AND {orphaned}
-                 FOR UPDATE SKIP LOCKED)
+                 SELECT m.key FROM unfinished u JOIN messages m ON m.key = u.key
+                 WHERE m.status IN ({statuses}) AND {orphaned}
+                 FOR UPDATE OF m SKIP LOCKED)
              UPDATE messages m SET owner = $1 FROM claim WHERE m.key = claim.key RETURNING {columns}"
-        ),
-        &[&node],
-    )
-    .await?;
-    let inbound = query(
-        c,
-        &format!(
-            "WITH claim AS (
-                 SELECT key FROM messages WHERE status = 'receiving' AND {orphaned} FOR UPDATE SKIP LOCKED)
-             UPDATE messages m SET owner = $1 FROM claim WHERE m.key = claim.key RETURNING {columns}"
-        ),
-        &[&node],
-    )
-    .await?;
+        )
+    };
+    let outbound = query(c, &claim_where("'queued', 'sending', 'sent', 'accepted', 'scheduled'"), &[&node]).await?;
+    let inbound = query(c, &claim_where("'receiving'"), &[&node]).await?;
     let callback_ids: Vec<i64> = query(
         c,
         &format!(

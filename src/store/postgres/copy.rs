@@ -27,6 +27,7 @@ pub const TABLES: &[&str] = &[
     "opt_outs",
     "contents",
     "messages",
+    "unfinished",
     "message_events",
     "message_feedback",
     "callbacks",

@@ -1,14 +1,20 @@
 //! SQL of messages: insert, fetch, list, redact, delete, transitions, events and notes,
 //! restart recovery, purge.
+//!
+//! A message's events are lines of its row's `history` (see `store/history.rs`), appended by the
+//! statement that changes its status; `message_events` is only the stream's numbered log of
+//! creates and status changes (no per-key index); `unfinished` lists the messages recovery and
+//! takeover look at. So a status change touches no index of `messages` (a HOT update) and a
+//! message costs a handful of B-tree operations, not dozens (docs/performance.md).
 
 use super::callbacks;
 use super::engine::{bind, execute, query, query_opt, Arg, Conn, PgStore};
 use super::rows::{
-    change_columns, change_from_row, from_row, get_message, message_if, messages, split_sid, Page, COLUMNS,
+    change_columns, change_from_row, from_row, get_message, m_columns, message_if, messages, split_sid, Page, COLUMNS,
 };
 use crate::store::messages::{Conditional, MessageEvent, MessageFilter, MessageStore, NextFilter};
 use crate::store::MessageChange;
-use crate::store::{Applied, Cursor, StoreResult, Transition};
+use crate::store::{history, Applied, Cursor, StoreResult, Transition};
 use anyhow::anyhow;
 use async_trait::async_trait;
 use switchboard_domain::message::Message;
@@ -149,8 +155,10 @@ impl MessageStore for PgStore {
         self.read(move |c| {
             Box::pin(async move {
                 let sql = format!(
-                    "SELECT {COLUMNS} FROM messages WHERE status IN ('queued', 'sending', 'sent', 'accepted', 'scheduled')
-                     AND direction != 'inbound' AND owner = $1 ORDER BY key"
+                    "SELECT {m} FROM unfinished u JOIN messages m ON m.key = u.key
+                     WHERE m.status IN ('queued', 'sending', 'sent', 'accepted', 'scheduled')
+                     AND m.direction != 'inbound' AND m.owner = $1 ORDER BY u.key",
+                    m = m_columns()
                 );
                 messages(query(c, &sql, &[&&*owner]).await?)
             })
@@ -162,8 +170,11 @@ impl MessageStore for PgStore {
         let owner = self.node.clone();
         self.read(move |c| {
             Box::pin(async move {
-                let sql =
-                    format!("SELECT {COLUMNS} FROM messages WHERE status = 'receiving' AND owner = $1 ORDER BY key");
+                let sql = format!(
+                    "SELECT {m} FROM unfinished u JOIN messages m ON m.key = u.key
+                     WHERE m.status = 'receiving' AND m.owner = $1 ORDER BY u.key",
+                    m = m_columns()
+                );
                 messages(query(c, &sql, &[&&*owner]).await?)
             })
         })
@@ -190,6 +201,7 @@ impl MessageStore for PgStore {
                 if n > 0 {
                     delete_with_history(c, keys, Callbacks::All).await?;
                 }
+                trim_log(c, cutoff_ms, limit.saturating_mul(LOG_ROWS_PER_MESSAGE)).await?;
                 Ok(n)
             })
         })
@@ -224,13 +236,9 @@ impl MessageStore for PgStore {
         let key = key.to_string();
         self.write(move |c| {
             Box::pin(async move {
-                execute(
-                    c,
-                    "INSERT INTO message_events (key, at, from_status, to_status, error_code, detail)
-                     VALUES ($1, $2, $3, $3, $4, $5)",
-                    &[&key, &at_ms, &status.as_str(), &error_code.map(i64::from), &detail],
-                )
-                .await?;
+                // A note changes nothing the stream reports: it goes into the history only.
+                let line = history::line(at_ms, Some(status), status, error_code, Some(&detail));
+                execute(c, "UPDATE messages SET history = history || $2 WHERE key = $1", &[&key, &line]).await?;
                 Ok(())
             })
         })
@@ -242,10 +250,16 @@ impl MessageStore for PgStore {
         let account = account_sid.to_string();
         self.read(move |c| {
             Box::pin(async move {
-                if get_message(c, &account, &prefix, &key).await?.is_none() {
-                    return Ok(None);
+                let row = query_opt(
+                    c,
+                    "SELECT history FROM messages WHERE key = $1 AND account_sid = $2 AND prefix = $3",
+                    &[&key, &account, &prefix],
+                )
+                .await?;
+                match row {
+                    Some(r) => Ok(Some(history::parse(r.try_get::<_, &str>(0)?)?)),
+                    None => Ok(None),
                 }
-                events(c, &key).await.map(Some)
             })
         })
         .await
@@ -321,17 +335,31 @@ fn next_sql(account: &str, f: &NextFilter) -> Page {
     page
 }
 
-/// A new message with its first event, in one statement; returns the event's id. A message
-/// whose key exists already is refused without disturbing the transaction.
+/// The statuses of work not yet done (listed in `unfinished`): restart recovery and takeover
+/// resume these.
+const UNFINISHED: [Status; 6] =
+    [Status::Queued, Status::Sending, Status::Sent, Status::Accepted, Status::Scheduled, Status::Receiving];
+
+/// True when a message in `status` is listed in `unfinished`.
+fn unfinished(status: Status) -> bool {
+    UNFINISHED.contains(&status)
+}
+
+/// A new message with its first event (in its history and in the log) and, unfinished, its
+/// `unfinished` row, in one statement; returns the event's id. A message whose key exists
+/// already is refused without disturbing the transaction.
 async fn insert_with_event(c: &Conn, m: &Message, options: &str, owner: &str) -> anyhow::Result<i64> {
+    let history = history::line(m.date_created, None, m.status, m.error_code, None);
     let rows = query(
         c,
         "WITH m AS (
              INSERT INTO messages (prefix, key, account_sid, messaging_service_sid, from_addr, to_addr, body, status,
                  direction, num_segments, num_media, price, price_unit, error_code, error_message, date_created,
-                 date_updated, date_sent, options, carrier_id, owner)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
-             ON CONFLICT (key) DO NOTHING RETURNING key)
+                 date_updated, date_sent, options, carrier_id, owner, history)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+                 $22)
+             ON CONFLICT (key) DO NOTHING RETURNING key),
+         u AS (INSERT INTO unfinished (key) SELECT key FROM m WHERE $23 ON CONFLICT (key) DO NOTHING)
          INSERT INTO message_events (key, at, from_status, to_status, error_code)
          SELECT key, $16, NULL, $8, $14 FROM m RETURNING id",
         &[
@@ -356,6 +384,8 @@ async fn insert_with_event(c: &Conn, m: &Message, options: &str, owner: &str) ->
             &options,
             &m.carrier_id,
             &owner,
+            &history,
+            &unfinished(m.status),
         ],
     )
     .await?;
@@ -399,17 +429,20 @@ async fn insert_batch_with_events(
     let updated = int(|m| m.date_updated);
     let sent = maybe_int(|m| m.date_sent);
     let carrier = maybe(|m| m.carrier_id.clone());
+    let history = text(|m| history::line(m.date_created, None, m.status, m.error_code, None));
     let options = options.to_vec();
+    let open: Vec<String> = UNFINISHED.iter().map(|s| s.as_str().to_string()).collect();
     let rows = query(
         c,
         "WITH m AS (
              INSERT INTO messages (prefix, key, account_sid, messaging_service_sid, from_addr, to_addr, body, status,
                  direction, num_segments, num_media, price, price_unit, error_code, error_message, date_created,
-                 date_updated, date_sent, options, carrier_id, owner)
+                 date_updated, date_sent, options, carrier_id, history, owner)
              SELECT *, $20::text FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                  $7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::text[], $13::text[], $14::int8[],
-                 $15::text[], $16::int8[], $17::int8[], $18::int8[], $19::text[], $21::text[])
-             ON CONFLICT (key) DO NOTHING RETURNING key, date_created, status, error_code)
+                 $15::text[], $16::int8[], $17::int8[], $18::int8[], $19::text[], $21::text[], $22::text[])
+             ON CONFLICT (key) DO NOTHING RETURNING key, date_created, status, error_code),
+         u AS (INSERT INTO unfinished (key) SELECT key FROM m WHERE status = ANY($23) ON CONFLICT (key) DO NOTHING)
          INSERT INTO message_events (key, at, from_status, to_status, error_code)
          SELECT key, date_created, NULL, status, error_code FROM m RETURNING id, key",
         &[
@@ -434,6 +467,8 @@ async fn insert_batch_with_events(
             &options,
             &owner,
             &carrier,
+            &history,
+            &open,
         ],
     )
     .await?;
@@ -462,7 +497,9 @@ enum Callbacks {
     KeepPending,
 }
 
-/// Deletes messages with their events, feedback, media, callback attempts and callbacks.
+/// Deletes messages (their history with them), their `unfinished` rows (a `sent` message past
+/// its receipt window), feedback, media, callback attempts and callbacks. Their rows in the
+/// log stay until [`trim_log`]: they join to no message, so replay skips them.
 async fn delete_with_history(c: &Conn, keys: Vec<String>, callbacks: Callbacks) -> anyhow::Result<()> {
     execute(
         c,
@@ -475,11 +512,27 @@ async fn delete_with_history(c: &Conn, keys: Vec<String>, callbacks: Callbacks) 
         Callbacks::KeepPending => "DELETE FROM callbacks WHERE key = ANY($1) AND state != 'pending'",
     };
     execute(c, callbacks, &[&keys]).await?;
-    execute(c, "DELETE FROM message_events WHERE key = ANY($1)", &[&keys]).await?;
+    execute(c, "DELETE FROM unfinished WHERE key = ANY($1)", &[&keys]).await?;
     execute(c, "DELETE FROM message_feedback WHERE key = ANY($1)", &[&keys]).await?;
     execute(c, "DELETE FROM media WHERE message_key = ANY($1)", &[&keys]).await?;
     execute(c, "DELETE FROM messages WHERE key = ANY($1)", &[&keys]).await?;
     Ok(())
+}
+
+/// Log rows trimmed per purge call, per message the call may delete: a lifecycle writes about
+/// four (create, sending, sent, delivered), so the trim keeps up with the deletes.
+const LOG_ROWS_PER_MESSAGE: i64 = 8;
+
+/// Deletes up to `limit` of the log's oldest rows that are older than `cutoff_ms` (retention).
+/// It reads the first `limit` rows by id (the log's only index) and keeps the newer ones, so a
+/// call costs at most `limit` rows read however long the log is.
+async fn trim_log(c: &Conn, cutoff_ms: i64, limit: i64) -> anyhow::Result<u64> {
+    execute(
+        c,
+        "DELETE FROM message_events WHERE id IN (SELECT id FROM message_events ORDER BY id LIMIT $2) AND at < $1",
+        &[&cutoff_ms, &limit],
+    )
+    .await
 }
 
 /// The list query: newest first, except a page before a cursor, which is read oldest first.
@@ -536,8 +589,11 @@ fn list_sql(account: &str, f: &MessageFilter, cursor: &Cursor, limit: usize) -> 
     page
 }
 
-/// Applies one transition; when it applies, also the change to publish. The update, the
-/// updated row and the event are one statement.
+/// Applies one transition; when it applies, also the change to publish. The update (with its
+/// history line), the updated row, the log's event and the `unfinished` bookkeeping are one
+/// statement. The update is HOT as long as no indexed column changes: the COALESCEs keep their
+/// columns' values when the transition does not set them (`carrier_id`, set at `sent`, does
+/// change an indexed column once).
 async fn apply_transition(c: &Conn, t: &Transition, owner: &str) -> anyhow::Result<(Applied, Option<MessageChange>)> {
     let (code, message) = match &t.error {
         Some(e) => (Some(i64::from(e.code)), Some(e.message.as_str())),
@@ -547,9 +603,16 @@ async fn apply_transition(c: &Conn, t: &Transition, owner: &str) -> anyhow::Resu
     // that a transition is exactly one statement and pipelined ones keep their order.
     let callback = t.callback.as_ref();
     let params = callback.map(|cb| callbacks::encode_params(&cb.params));
+    // `unfinished` is written only when the status enters or leaves its set.
+    let bookkeeping = match (unfinished(t.from), unfinished(t.to)) {
+        (true, false) => "f AS (DELETE FROM unfinished WHERE key IN (SELECT key FROM u)),",
+        (false, true) => "f AS (INSERT INTO unfinished (key) SELECT key FROM u ON CONFLICT (key) DO NOTHING),",
+        _ => "",
+    };
+    let line = history::line(t.at_ms, Some(t.from), t.to, t.error.as_ref().map(|e| e.code), None);
     let sql = format!(
         "WITH u AS (
-             UPDATE messages SET status = $3, date_updated = $4,
+             UPDATE messages SET status = $3, date_updated = $4, history = history || $20,
                  error_code = COALESCE($5, error_code), error_message = COALESCE($6, error_message),
                  date_sent = COALESCE($7, date_sent), price = COALESCE($8, price),
                  carrier_id = COALESCE($9, carrier_id), from_addr = COALESCE($10, from_addr),
@@ -559,6 +622,7 @@ async fn apply_transition(c: &Conn, t: &Transition, owner: &str) -> anyhow::Resu
          e AS (
              INSERT INTO message_events (key, at, from_status, to_status, error_code)
              SELECT key, $4, $2, $3, $5 FROM u RETURNING id),
+         {bookkeeping}
          cb AS (
              INSERT INTO callbacks (key, account_sid, url, method, params, idempotency_token, created_at, owner)
              SELECT key, $14::text, $15::text, $16::text, $17::text, $18::text, $4, $19::text
@@ -588,6 +652,7 @@ async fn apply_transition(c: &Conn, t: &Transition, owner: &str) -> anyhow::Resu
             &params.as_deref(),
             &callback.map(|cb| cb.idempotency_token.as_str()),
             &owner,
+            &line,
         ],
     )
     .await?;
@@ -601,24 +666,4 @@ async fn apply_transition(c: &Conn, t: &Transition, owner: &str) -> anyhow::Resu
         return Err(anyhow!("the status callback of {} was not stored", t.key));
     }
     Ok((Applied { applied: true, callback_id }, Some(MessageChange::new(id, updated))))
-}
-
-async fn events(c: &Conn, key: &str) -> anyhow::Result<Vec<MessageEvent>> {
-    let rows = query(
-        c,
-        "SELECT at, from_status, to_status, error_code, detail FROM message_events WHERE key = $1 ORDER BY id",
-        &[&key],
-    )
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(MessageEvent {
-                at_ms: r.try_get(0)?,
-                from: r.try_get(1)?,
-                to: r.try_get(2)?,
-                error_code: r.try_get::<_, Option<i64>>(3)?.map(super::rows::to_u32).transpose()?,
-                detail: r.try_get(4)?,
-            })
-        })
-        .collect()
 }
