@@ -171,6 +171,6 @@ mod tests {
             .await
             .unwrap()
             .get(0);
-        assert_eq!(options, ["fillfactor=85"]);
+        assert_eq!(options, ["fillfactor=50"]);
     }
 }
