@@ -667,3 +667,43 @@ async fn apply_transition(c: &Conn, t: &Transition, owner: &str) -> anyhow::Resu
     }
     Ok((Applied { applied: true, callback_id }, Some(MessageChange::new(id, updated))))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::prelude::*;
+
+    /// The log has no index by message, so a purge does not delete its rows by key: the
+    /// retention sweep trims its oldest rows by age instead, a bounded number per call.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn purge_trims_the_logs_rows_older_than_the_cutoff_a_bounded_number_per_call() {
+        let Some(url) = crate::store::postgres::testing::fresh_url().await else { return };
+        let store = super::PgStore::open(&url).await.unwrap();
+        let keys = switchboard_domain::sid::KeyGenerator::new();
+        let t0 = 1_700_000_000_000;
+        // Ten old messages still queued (kept by the purge) and one recent.
+        for i in 0..10 {
+            store
+                .insert_message(crate::store::conformance::outbound(&keys, "AC1", "+14155552671", t0 + i))
+                .await
+                .unwrap();
+        }
+        let recent = crate::store::conformance::outbound(&keys, "AC1", "+14155552671", t0 + 10_000);
+        store.insert_message(recent.clone()).await.unwrap();
+        let (config, tls) = super::super::engine::connect_config(&url).unwrap();
+        let (client, connection) = config.connect(tls).await.unwrap();
+        tokio::spawn(connection);
+        let log =
+            || async { client.query_one("SELECT COUNT(*) FROM message_events", &[]).await.unwrap().get::<_, i64>(0) };
+        assert_eq!(log().await, 11);
+
+        assert_eq!(store.purge_messages_before(t0 + 5_000, t0, 1).await.unwrap(), 0);
+        assert_eq!(log().await, 11 - super::LOG_ROWS_PER_MESSAGE, "at most 8 rows per message the call may purge");
+        store.purge_messages_before(t0 + 5_000, t0, 1).await.unwrap();
+        assert_eq!(log().await, 1, "only the recent event is left");
+        // The messages and their histories are untouched; the recent event still replays.
+        assert_eq!(store.unfinished_outbound().await.unwrap().len(), 11);
+        let replayed = store.message_changes_after("AC1", 0, 10).await.unwrap();
+        assert_eq!(replayed.iter().map(|c| c.message.sid.as_str()).collect::<Vec<_>>(), [recent.sid.as_str()]);
+        assert_eq!(store.message_events("AC1", &recent.sid).await.unwrap().unwrap().len(), 1);
+    }
+}
