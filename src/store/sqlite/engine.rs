@@ -26,6 +26,8 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 const MAX_BATCH: usize = 512;
 /// Read-only connections in the pool.
 const READERS: usize = 4;
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 128;
 
 /// A write job: runs inside the batch transaction, says whether it succeeded (so its savepoint
 /// is kept or rolled back), and hands back the reply to send once the commit is known and the
@@ -102,6 +104,9 @@ impl SqliteStore {
         // than letting SQLite spill it to a temporary file on every large batch.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // The writer runs more distinct statements than rusqlite's default cache of 16 holds
+        // (one UPDATE per shape of transition among them); an evicted one is parsed again.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         migrate::migrate(&mut conn)?;
 
         let mut readers = Vec::with_capacity(READERS);
@@ -109,6 +114,7 @@ impl SqliteStore {
             let r =
                 Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
             r.busy_timeout(std::time::Duration::from_secs(5))?;
+            r.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             readers.push(r);
         }
 
