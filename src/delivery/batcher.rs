@@ -5,8 +5,12 @@ use crate::store::{Applied, CallbackRow, Store, Transition};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
+/// What a change's caller hears: the result, or the error with the change handed back (so a
+/// retry needs no copy of it made up front).
+pub(super) type Outcome = Result<Applied, (anyhow::Error, Transition)>;
+
 /// A change waiting for its batch, with where its result goes.
-type Pending = (Transition, oneshot::Sender<anyhow::Result<Applied>>);
+type Pending = (Transition, oneshot::Sender<Outcome>);
 
 /// Collects the status changes that become due together into one store call: under load the
 /// writer then commits hundreds of them as one job instead of one job each.
@@ -33,6 +37,8 @@ impl Batcher {
                     }
                 }
                 let (transitions, replies): (Vec<Transition>, Vec<_>) = batch.drain(..).unzip();
+                // The store takes the batch; this copy queues the callbacks after the commit, or
+                // goes back to the callers when the store call fails.
                 match store.apply_transitions(transitions.clone()).await {
                     Ok(applied) => {
                         for ((t, reply), a) in transitions.into_iter().zip(replies).zip(applied) {
@@ -52,8 +58,8 @@ impl Batcher {
                         }
                     }
                     Err(e) => {
-                        for reply in replies {
-                            let _ = reply.send(Err(anyhow::anyhow!("{e:#}")));
+                        for (t, reply) in transitions.into_iter().zip(replies) {
+                            let _ = reply.send(Err((anyhow::anyhow!("{e:#}"), t)));
                         }
                     }
                 }
@@ -62,10 +68,17 @@ impl Batcher {
         Batcher { tx }
     }
 
-    /// Applies one change as part of the next batch.
-    pub(super) async fn apply(&self, t: Transition) -> anyhow::Result<Applied> {
+    /// Applies one change as part of the next batch; on failure the change comes back with the
+    /// error when it can (`None` when the batcher itself is gone).
+    pub(super) async fn apply(&self, t: Transition) -> Result<Applied, (anyhow::Error, Option<Transition>)> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send((t, tx)).map_err(|_| anyhow::anyhow!("transition batcher stopped"))?;
-        rx.await.map_err(|_| anyhow::anyhow!("transition batcher dropped a change"))?
+        if let Err(mpsc::error::SendError((t, _))) = self.tx.send((t, tx)) {
+            return Err((anyhow::anyhow!("transition batcher stopped"), Some(t)));
+        }
+        match rx.await {
+            Ok(Ok(applied)) => Ok(applied),
+            Ok(Err((e, t))) => Err((e, Some(t))),
+            Err(_) => Err((anyhow::anyhow!("transition batcher dropped a change"), None)),
+        }
     }
 }

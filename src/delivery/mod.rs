@@ -216,11 +216,18 @@ async fn transition(inner: &Inner, m: &Message, mut t: Transition, raw_dlr_done_
     t.callback = callbacks::status_callback(shown, t.to, t.error.as_ref().map(|e| e.code), raw_dlr_done_ms);
     let mut backoff = Backoff::exponential(Duration::from_millis(100), Duration::from_secs(5));
     loop {
-        match inner.batcher.apply(t.clone()).await {
+        // The batcher hands the change back with a store error, so no copy is made up front.
+        match inner.batcher.apply(t).await {
             Ok(a) => return a.applied,
-            Err(e) => {
+            Err((e, Some(back))) => {
                 tracing::warn!(error = %format!("{e:#}"), message = %m.sid, "status change not stored; retrying");
+                t = back;
                 backoff.wait().await;
+            }
+            // Only a batcher that panicked mid-batch drops a change; no later one would be stored.
+            Err((e, None)) => {
+                tracing::error!(error = %format!("{e:#}"), message = %m.sid, "status change lost");
+                return false;
             }
         }
     }

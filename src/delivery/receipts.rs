@@ -38,14 +38,9 @@ impl AwaitingReceipt {
         }
     }
 
-    fn get(&self, carrier_id: &str) -> Option<Message> {
-        self.0.lock().ok().and_then(|w| w.get(carrier_id).cloned())
-    }
-
-    fn forget(&self, carrier_id: &str) {
-        if let Ok(mut waiting) = self.0.lock() {
-            waiting.remove(carrier_id);
-        }
+    /// Takes the message out: its receipt holds it from here on (no copy per receipt).
+    fn take(&self, carrier_id: &str) -> Option<Message> {
+        self.0.lock().ok().and_then(|mut w| w.remove(carrier_id))
     }
 }
 
@@ -69,17 +64,22 @@ pub(super) async fn on_carrier_event(inner: Arc<Inner>, event: CarrierEvent) {
         CarrierEvent::Read { carrier_id } => return on_read(inner, carrier_id).await,
     };
     let mut patience = Backoff::fixed(RECEIPT_RETRY_EVERY).give_up_after(RECEIPT_PATIENCE);
+    // The message is usually still in memory (as sent); after a restart it is read from the store.
+    let held = inner.awaiting_receipt.take(&carrier_id);
     loop {
-        // The message is usually still in memory; after a restart it is read from the store.
-        let message = match inner.awaiting_receipt.get(&carrier_id) {
+        let read;
+        let message = match &held {
             Some(m) => Some(m),
-            None => inner.store.message_by_carrier_id(&carrier_id).await.ok().flatten(),
+            None => {
+                read = inner.store.message_by_carrier_id(&carrier_id).await.ok().flatten();
+                read.as_ref()
+            }
         };
         match message {
             Some(m) if m.status.is_final() => break, // a duplicate receipt
             Some(m) if m.status == Status::Sent => {
-                let t = receipt_transition(&m, result, crate::clock::now_ms());
-                if transition(&inner, &m, t, done_at_ms).await {
+                let t = receipt_transition(m, result, crate::clock::now_ms());
+                if transition(&inner, m, t, done_at_ms).await {
                     break;
                 }
             }
@@ -91,7 +91,6 @@ pub(super) async fn on_carrier_event(inner: Arc<Inner>, event: CarrierEvent) {
             break;
         }
     }
-    inner.awaiting_receipt.forget(&carrier_id);
 }
 
 /// A read receipt moves a delivered message to `read` (with an `EventType=READ` callback).
