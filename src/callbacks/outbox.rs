@@ -119,9 +119,11 @@ impl Courier {
     async fn deliver(self: Arc<Self>, row: CallbackRow) {
         let (url, settings) = split_overrides(&row.request.url, &self.settings.defaults);
         // A stored method other than GET or POST makes every attempt a refusal.
+        // One callback, one host: its permits are looked up once, not per attempt.
         let request = Method::parse(&row.request.method).map(|method| {
             let (target, body) = target_and_body(method, &url, &row.request.params);
-            (method, target, body)
+            let permits = self.host_permits(&target);
+            (method, target, body, permits)
         });
         let mut attempts = row.attempts;
         // Attempts made before a restart count: the waits go on growing from where they were.
@@ -134,13 +136,12 @@ impl Courier {
                 break;
             };
             let attempt = match &request {
-                Ok((method, target, body)) => {
+                Ok((method, target, body, permits)) => {
                     let signature = signature::sign(&token, target, body);
                     let headers = [
                         ("X-Twilio-Signature", signature),
                         ("I-Twilio-Idempotency-Token", row.request.idempotency_token.clone()),
                     ];
-                    let permits = self.host_permits(target);
                     let _permit = permits.acquire().await;
                     self.client.send(*method, target, body, &headers, &settings).await
                 }

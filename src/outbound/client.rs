@@ -294,7 +294,7 @@ impl WebhookClient {
     ) -> Result<reqwest::RequestBuilder, String> {
         // A GET's query comes from `target_and_body`, as the URL its caller signed did.
         let url = match payload {
-            Payload::Form(Method::Get, params) => Cow::Owned(target_and_body(Method::Get, url, params).0),
+            Payload::Form(Method::Get, params) => target_and_body(Method::Get, url, params).0,
             _ => Cow::Borrowed(url),
         };
         let target = Url::parse(&url).map_err(|e| format!("invalid URL: {e}"))?;

@@ -8,6 +8,7 @@ pub mod overrides;
 pub mod policy;
 pub mod signature;
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The method of an outbound request: webhooks and callbacks use GET or POST, nothing else.
@@ -53,10 +54,15 @@ pub struct UnsupportedMethod(pub String);
 
 /// Where a request goes and what its form body carries: for GET, Twilio puts the parameters in
 /// the query string (and signs that full URL); for POST, in the form body. The client builds a
-/// GET's URL here too, so the URL a caller signs is the URL sent.
-pub fn target_and_body(method: Method, url: &str, params: &[(String, String)]) -> (String, Vec<(String, String)>) {
+/// GET's URL here too, so the URL a caller signs is the URL sent. A POST borrows both (no
+/// copy of the parameters per request).
+pub fn target_and_body<'a>(
+    method: Method,
+    url: &'a str,
+    params: &'a [(String, String)],
+) -> (Cow<'a, str>, Cow<'a, [(String, String)]>) {
     match method {
-        Method::Get if params.is_empty() => (url.to_string(), Vec::new()),
+        Method::Get if params.is_empty() => (Cow::Borrowed(url), Cow::Borrowed(&[])),
         Method::Get => {
             let mut q = form_urlencoded::Serializer::new(String::new());
             for (k, v) in params {
@@ -64,9 +70,9 @@ pub fn target_and_body(method: Method, url: &str, params: &[(String, String)]) -
             }
             // Appending keeps the existing query text as written (a receiver signs it as written).
             let sep = if url.contains('?') { '&' } else { '?' };
-            (format!("{url}{sep}{}", q.finish()), Vec::new())
+            (Cow::Owned(format!("{url}{sep}{}", q.finish())), Cow::Borrowed(&[]))
         }
-        Method::Post => (url.to_string(), params.to_vec()),
+        Method::Post => (Cow::Borrowed(url), Cow::Borrowed(params)),
     }
 }
 
@@ -90,20 +96,21 @@ mod tests {
     #[test]
     fn a_get_carries_its_parameters_after_the_existing_query() {
         let p = params(&[("MessageSid", "SM1"), ("Body", "a b&c")]);
-        assert_eq!(
-            target_and_body(Method::Get, "https://e.com/cb?x=1", &p),
-            ("https://e.com/cb?x=1&MessageSid=SM1&Body=a+b%26c".to_string(), Vec::new())
-        );
+        let (target, body) = target_and_body(Method::Get, "https://e.com/cb?x=1", &p);
+        assert_eq!((target.as_ref(), body.as_ref()), ("https://e.com/cb?x=1&MessageSid=SM1&Body=a+b%26c", &[][..]));
         assert_eq!(
             target_and_body(Method::Get, "https://e.com/cb", &p).0,
             "https://e.com/cb?MessageSid=SM1&Body=a+b%26c"
         );
-        assert_eq!(target_and_body(Method::Get, "https://e.com/cb", &[]), ("https://e.com/cb".to_string(), Vec::new()));
+        let (target, body) = target_and_body(Method::Get, "https://e.com/cb", &[]);
+        assert_eq!((target.as_ref(), body.is_empty()), ("https://e.com/cb", true));
     }
 
     #[test]
     fn a_post_keeps_the_url_and_carries_the_parameters_in_its_body() {
         let p = params(&[("To", "+1")]);
-        assert_eq!(target_and_body(Method::Post, "https://e.com/cb?x=1", &p), ("https://e.com/cb?x=1".to_string(), p));
+        let (target, body) = target_and_body(Method::Post, "https://e.com/cb?x=1", &p);
+        assert_eq!((target.as_ref(), body.as_ref()), ("https://e.com/cb?x=1", p.as_slice()));
+        assert!(matches!(body, Cow::Borrowed(_)), "a POST's parameters are not copied");
     }
 }
