@@ -146,7 +146,7 @@ pub async fn create(
         // Feedback starts `unconfirmed` until the application confirms the message arrived.
         state.store.set_feedback(&message.account_sid, &message.sid, "unconfirmed", now, true).await?;
     }
-    let response = (StatusCode::CREATED, Json(render::message(&message, false))).into_response();
+    let response = render::json(StatusCode::CREATED, &render::message(&message, false));
     state.dispatcher.submit(message);
     Ok(response)
 }
