@@ -31,7 +31,7 @@ use crate::store::smpp::{InboundKey, SegmentTally};
 use crate::store::Store;
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 use receipts::{Receipt, SubmitError, Verdict};
 use rusmpp::pdus::{BindReceiver, BindTransceiver, BindTransmitter, DeliverSm, DeliverSmResp, SubmitSm};
 use rusmpp::tlvs::{MessageSubmissionRequestTlvValue, TlvValue};
@@ -45,7 +45,7 @@ pub use settings::{BindMode, DlrIdMode, SmppSettings};
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
@@ -175,6 +175,25 @@ pub struct Connector {
     timed_out: Mutex<HashMap<String, u32>>,
     /// Shutting down: no new submissions, no reconnection.
     stopping: AtomicBool,
+    /// The series every message touches, looked up once.
+    metrics: Metrics,
+}
+
+/// `result` labels of `switchboard_smpp_submits_total`.
+const SUBMIT_RESULTS: [&str; 5] = ["ok", "rejected", "timeout", "error", "throttled"];
+/// `state` labels of `switchboard_smpp_receipts_total`.
+const RECEIPT_STATES: [&str; 4] = ["intermediate", "delivered", "undelivered", "unmatched"];
+
+/// A connector's per-message series, each looked up on first use and kept: `counter!` with
+/// labels otherwise allocates the connector's name and finds the series on every call, several
+/// times per message. (First use, not start: an unused series stays out of `/metrics`.)
+#[derive(Default)]
+struct Metrics {
+    window_in_use: OnceLock<Gauge>,
+    submit_seconds: OnceLock<Histogram>,
+    receipt_seconds: OnceLock<Histogram>,
+    submits: [OnceLock<Counter>; SUBMIT_RESULTS.len()],
+    receipts: [OnceLock<Counter>; RECEIPT_STATES.len()],
 }
 
 enum SegmentError {
@@ -218,10 +237,11 @@ impl Connector {
             timed_out: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
+            metrics: Metrics::default(),
             settings,
         });
         gauge!("switchboard_smpp_bound", "connector" => connector.name()).set(0.0);
-        gauge!("switchboard_smpp_window_in_use", "connector" => connector.name()).set(0.0);
+        connector.window_gauge().set(0.0);
         for session in 0..connector.sessions.len() {
             for &role in roles {
                 tokio::spawn(connector.clone().supervise(session, role));
@@ -278,6 +298,28 @@ impl Connector {
     /// The connector's name.
     pub fn name(&self) -> String {
         self.settings.name.clone()
+    }
+
+    fn window_gauge(&self) -> &Gauge {
+        self.metrics.window_in_use.get_or_init(|| gauge!("switchboard_smpp_window_in_use", "connector" => self.name()))
+    }
+
+    /// `switchboard_smpp_submits_total` for one of [`SUBMIT_RESULTS`].
+    fn count_submit(&self, result: &'static str) {
+        debug_assert!(SUBMIT_RESULTS.contains(&result), "unknown label {result}");
+        let i = SUBMIT_RESULTS.iter().position(|r| *r == result).unwrap_or(SUBMIT_RESULTS.len() - 1);
+        self.metrics.submits[i]
+            .get_or_init(|| counter!("switchboard_smpp_submits_total", "connector" => self.name(), "result" => result))
+            .increment(1);
+    }
+
+    /// `switchboard_smpp_receipts_total` for one of [`RECEIPT_STATES`].
+    fn count_receipt(&self, state: &'static str) {
+        debug_assert!(RECEIPT_STATES.contains(&state), "unknown label {state}");
+        let i = RECEIPT_STATES.iter().position(|r| *r == state).unwrap_or(RECEIPT_STATES.len() - 1);
+        self.metrics.receipts[i]
+            .get_or_init(|| counter!("switchboard_smpp_receipts_total", "connector" => self.name(), "state" => state))
+            .increment(1);
     }
 
     /// Whether a session can take submits now.
@@ -633,11 +675,10 @@ impl Connector {
             Verdict::Final(Ok(())) => "delivered",
             Verdict::Final(Err(_)) => "undelivered",
         };
-        counter!("switchboard_smpp_receipts_total", "connector" => self.name(), "state" => state).increment(1);
+        self.count_receipt(state);
         let Verdict::Final(result) = verdict else { return };
         if r.id.is_empty() {
-            counter!("switchboard_smpp_receipts_total", "connector" => self.name(), "state" => "unmatched")
-                .increment(1);
+            self.count_receipt("unmatched");
             return;
         }
         let keys: Vec<String> =
@@ -673,7 +714,9 @@ impl Connector {
         if let Ok(mut t) = self.tracked.lock() {
             t.remove(&key);
         }
-        histogram!("switchboard_smpp_receipt_seconds", "connector" => self.name())
+        self.metrics
+            .receipt_seconds
+            .get_or_init(|| histogram!("switchboard_smpp_receipt_seconds", "connector" => self.name()))
             .record(tracked.accepted.elapsed().as_secs_f64());
         if tracked.multipart {
             match self.store.settle_segment(&key, result, done_at_ms).await {
@@ -735,13 +778,15 @@ impl Connector {
         loop {
             self.pace().await;
             let permit = session.window.acquire().await.map_err(|e| SegmentError::Unavailable(e.to_string()))?;
-            gauge!("switchboard_smpp_window_in_use", "connector" => self.name()).set(self.window_in_use() as f64);
+            self.window_gauge().set(self.window_in_use() as f64);
             let sent = Instant::now();
             let answer = client.submit_sm(pdu.clone()).await;
-            histogram!("switchboard_smpp_submit_seconds", "connector" => self.name())
+            self.metrics
+                .submit_seconds
+                .get_or_init(|| histogram!("switchboard_smpp_submit_seconds", "connector" => self.name()))
                 .record(sent.elapsed().as_secs_f64());
             drop(permit);
-            gauge!("switchboard_smpp_window_in_use", "connector" => self.name()).set(self.window_in_use() as f64);
+            self.window_gauge().set(self.window_in_use() as f64);
             let result = match answer {
                 Ok(resp) => Ok(resp.message_id().as_str().to_string()),
                 Err(rusmppc::error::Error::UnexpectedResponse { response }) => {
@@ -749,8 +794,7 @@ impl Connector {
                     match receipts::submit_error(status) {
                         SubmitError::Retry if throttled < MAX_THROTTLED => {
                             throttled += 1;
-                            counter!("switchboard_smpp_submits_total", "connector" => self.name(), "result" => "throttled")
-                                .increment(1);
+                            self.count_submit("throttled");
                             // 1 s, doubling to 30 s: the SMSC asked us to slow down.
                             let wait = Duration::from_secs(1 << (throttled - 1).min(5)).min(Duration::from_secs(30));
                             tracing::info!(connector = %self.settings.name, status, ?wait, "smpp throttled; sending again");
@@ -773,7 +817,7 @@ impl Connector {
                 Err(SegmentError::TimedOut(_)) => "timeout",
                 Err(SegmentError::Unavailable(_)) => "error",
             };
-            counter!("switchboard_smpp_submits_total", "connector" => self.name(), "result" => label).increment(1);
+            self.count_submit(label);
             return result;
         }
     }
