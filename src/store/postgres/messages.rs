@@ -335,14 +335,10 @@ fn next_sql(account: &str, f: &NextFilter) -> Page {
     page
 }
 
-/// The statuses of work not yet done (listed in `unfinished`): restart recovery and takeover
-/// resume these.
-const UNFINISHED: [Status; 6] =
-    [Status::Queued, Status::Sending, Status::Sent, Status::Accepted, Status::Scheduled, Status::Receiving];
-
-/// True when a message in `status` is listed in `unfinished`.
+/// True when a message in `status` is listed in `unfinished` (work restart recovery and
+/// takeover resume): every status but the final ones, as the SQLite engine keeps it.
 fn unfinished(status: Status) -> bool {
-    UNFINISHED.contains(&status)
+    !status.is_final()
 }
 
 /// A new message with its first event (in its history and in the log) and, unfinished, its
@@ -431,7 +427,7 @@ async fn insert_batch_with_events(
     let carrier = maybe(|m| m.carrier_id.clone());
     let history = text(|m| history::line(m.date_created, None, m.status, m.error_code, None));
     let options = options.to_vec();
-    let open: Vec<String> = UNFINISHED.iter().map(|s| s.as_str().to_string()).collect();
+    let open: Vec<String> = Status::ALL.iter().filter(|s| unfinished(**s)).map(|s| s.as_str().to_string()).collect();
     let rows = query(
         c,
         "WITH m AS (

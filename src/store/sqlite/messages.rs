@@ -379,34 +379,30 @@ fn list_sql(account: &str, f: &MessageFilter, cursor: &Cursor, limit: usize) -> 
     Page { sql, args, reverse: ascending }
 }
 
-/// The optional fields a transition sets, one bit each, in the order of [`SET_COLUMNS`].
-fn shape(t: &Transition) -> usize {
-    [
-        t.error.is_some(),
-        t.date_sent.is_some(),
-        t.price.is_some(),
-        t.carrier_id.is_some(),
-        t.from_addr.is_some(),
-        t.num_segments.is_some(),
-        t.body.is_some(),
-        t.to_addr.is_some(),
-    ]
-    .iter()
-    .enumerate()
-    .fold(0, |bits, (i, set)| bits | (usize::from(*set) << i))
-}
+/// The columns a transition may set besides status, date and history, in the order of
+/// [`carried`].
+const SET_COLUMNS: [&str; 9] =
+    ["error_code", "error_message", "date_sent", "price", "carrier_id", "from_addr", "num_segments", "body", "to_addr"];
 
-/// The columns each bit of [`shape`] sets (an error sets two).
-const SET_COLUMNS: [&[&str]; 8] = [
-    &["error_code", "error_message"],
-    &["date_sent"],
-    &["price"],
-    &["carrier_id"],
-    &["from_addr"],
-    &["num_segments"],
-    &["body"],
-    &["to_addr"],
-];
+/// The values of [`SET_COLUMNS`] that `t` carries (`None`: the column is left as stored). Which
+/// of them are present is the transition's shape, one bit each.
+fn carried(t: &Transition) -> [Option<&dyn ToSql>; 9] {
+    fn some<T: ToSql>(v: &Option<T>) -> Option<&dyn ToSql> {
+        v.as_ref().map(|v| v as &dyn ToSql)
+    }
+    let error = t.error.as_ref();
+    [
+        error.map(|e| &e.code as &dyn ToSql),
+        error.map(|e| &e.message as &dyn ToSql),
+        some(&t.date_sent),
+        some(&t.price),
+        some(&t.carrier_id),
+        some(&t.from_addr),
+        some(&t.num_segments),
+        some(&t.body),
+        some(&t.to_addr),
+    ]
+}
 
 /// The UPDATE of a transition of `shape`: status, date and history always, the optional
 /// columns only when carried. SQLite rewrites an index's entry whenever its UPDATE sets a column
@@ -418,12 +414,10 @@ fn transition_sql(shape: usize) -> &'static str {
     SHAPES[shape % SHAPES.len()].get_or_init(|| {
         let mut sql = String::from("UPDATE messages SET status = ?3, date_updated = ?4, history = history || ?5");
         let mut n = 5;
-        for (bit, columns) in SET_COLUMNS.iter().enumerate() {
+        for (bit, col) in SET_COLUMNS.iter().enumerate() {
             if shape & (1 << bit) != 0 {
-                for col in *columns {
-                    n += 1;
-                    sql.push_str(&format!(", {col} = ?{n}"));
-                }
+                n += 1;
+                sql.push_str(&format!(", {col} = ?{n}"));
             }
         }
         sql.push_str(&format!(" WHERE key = ?1 AND status = ?2 RETURNING {COLUMNS}"));
@@ -437,22 +431,11 @@ fn apply_transition(c: &Connection, t: &Transition) -> anyhow::Result<(Applied, 
     let code = t.error.as_ref().map(|e| e.code);
     let line = history::line(t.at_ms, Some(t.from), t.to, code, None);
     let (from, to) = (t.from.as_str(), t.to.as_str());
+    let values = carried(t);
+    let shape = values.iter().enumerate().fold(0, |bits, (i, v)| bits | (usize::from(v.is_some()) << i));
     let mut args: Vec<&dyn ToSql> = vec![&t.key, &from, &to, &t.at_ms, &line];
-    if let Some(e) = &t.error {
-        args.push(&e.code);
-        args.push(&e.message);
-    }
-    let optional: [Option<&dyn ToSql>; 7] = [
-        t.date_sent.as_ref().map(|v| v as &dyn ToSql),
-        t.price.as_ref().map(|v| v as &dyn ToSql),
-        t.carrier_id.as_ref().map(|v| v as &dyn ToSql),
-        t.from_addr.as_ref().map(|v| v as &dyn ToSql),
-        t.num_segments.as_ref().map(|v| v as &dyn ToSql),
-        t.body.as_ref().map(|v| v as &dyn ToSql),
-        t.to_addr.as_ref().map(|v| v as &dyn ToSql),
-    ];
-    args.extend(optional.into_iter().flatten());
-    let updated = c.prepare_cached(transition_sql(shape(t)))?.query_row(&args[..], from_row).optional()?;
+    args.extend(values.into_iter().flatten());
+    let updated = c.prepare_cached(transition_sql(shape))?.query_row(&args[..], from_row).optional()?;
     let Some(updated) = updated else {
         return Ok((Applied { applied: false, callback_id: None }, None));
     };
